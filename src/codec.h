@@ -1,14 +1,15 @@
 /* codec.h -- the Avro encodings of records that leave memory.
  *
  * Every record that is written to disk or sent to another process goes
- * through here, so there is one place that knows the schemas in
- * src/schemas/*.avsc (compiled into the binary by the build). A struct codec
- * holds the parsed schemas and one reusable Avro value instance per record
- * type: it is not thread-safe, create one per thread.
+ * through here, so there is one place that knows the schemas in the .avsc
+ * files of src/schemas/ (compiled into the binary by the build). A struct
+ * codec holds the parsed schemas and one reusable Avro value instance per
+ * record type: it is not thread-safe, create one per thread.
  *
  * Decoding never trusts its input: truncated, overlong or inconsistent
- * bytes give RKV_ECORRUPT (objects) or RKV_ECONTEXT (contexts), never a
- * crash, and decoded objects pass dvv_validate().
+ * bytes give RKV_ECORRUPT (objects, rings) or RKV_ECONTEXT (contexts),
+ * never a crash nor an allocation out of proportion to the input, and
+ * decoded objects pass dvv_validate(), decoded rings ring_validate().
  */
 #ifndef RKV_CODEC_H
 #define RKV_CODEC_H
@@ -19,6 +20,12 @@
 #include <stdint.h>
 
 struct codec;
+struct ring; /* ring/ring.h */
+
+/* The longest X-Context text codec_context_decode accepts: the base64url of
+ * the largest valid context (DVV_MAX_ENTRIES entries of two 10-byte
+ * varints), rounded up. The HTTP API's header limits must allow it. */
+#define CODEC_MAX_CONTEXT_TEXT 28672
 
 /* codec_new -- parse the built-in schemas. NULL on failure (logged). */
 struct codec *codec_new(void);
@@ -39,14 +46,37 @@ int codec_object_decode(struct codec *c, const void *buf, size_t len,
 
 /* codec_context_encode -- the opaque X-Context text of a causal context:
  * base64url (no padding) of its Avro encoding (src/schemas/context.avsc),
- * malloc'ed NUL-terminated in *out. An empty context encodes too.
- * 0 or RKV_ENOMEM. */
+ * malloc'ed NUL-terminated in *out. An empty context encodes too ("AA").
+ * 0, RKV_EINVAL (vv fails dvv_vv_validate) or RKV_ENOMEM. */
 int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out);
 
 /* codec_context_decode -- parse an X-Context text into *out (caller deinits).
  * 0, or RKV_ECONTEXT for anything that is not a context this codec wrote
- * (bad base64url, bad Avro, trailing bytes, ids not increasing), or
- * RKV_ENOMEM. *out is left empty on error. */
+ * (bad base64url, bad Avro, trailing bytes, ids not increasing, longer
+ * than CODEC_MAX_CONTEXT_TEXT), or RKV_ENOMEM. *out is left empty on
+ * error. */
 int codec_context_decode(struct codec *c, const char *text, struct dvv_vv *out);
+
+/* codec_ring_encode -- Avro bytes of a ring (schema src/schemas/ring.avsc):
+ * Q, then per partition its owner, next owner, version and writer, each
+ * node by name (an unclaimed ring encodes too, with null names). Names no
+ * partition mentions are not written, and the name table's order is not
+ * kept: the decoded ring is ring_equal() to r, not identical. *out is
+ * malloc'ed and owned by the caller. 0, RKV_EINVAL (r fails
+ * ring_validate) or RKV_ENOMEM. r is only read. */
+int codec_ring_encode(struct codec *c, const struct ring *r, uint8_t **out,
+		      size_t *len);
+
+/* codec_ring_decode -- the ring those bytes hold, in *out: a new ring the
+ * caller frees with ring_free(), passing ring_validate(). 0, RKV_ENOMEM, or
+ * RKV_ECORRUPT for anything this codec would not write: bad Avro or
+ * trailing bytes, a size that is not a valid ring size or not the number
+ * of partitions, a name that fails ring_name_valid (a NUL inside
+ * included), more than RING_MAX_NODES distinct names, a partition that is
+ * inconsistent (an owner at version 0, next owner equal to owner, a
+ * writer missing) or claimed and unclaimed partitions mixed. *out is NULL
+ * on error. */
+int codec_ring_decode(struct codec *c, const void *buf, size_t len,
+		      struct ring **out);
 
 #endif

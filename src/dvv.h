@@ -10,8 +10,10 @@
  * says that actor `id` minted the dots (id,1)..(id,n), and that the listed
  * values, newest first, are the ones still alive for the dots
  * (id,n), (id,n-1), ... ; older dots of that actor are superseded.
- * Anonymous values are values whose dot was lost to a sync of concurrent
- * states (they stay until a context that covers them overwrites them).
+ * Anonymous values are values without a dot (dvvset's new()/reconcile()
+ * make them; ringkv's own operations never do). They form a set, kept
+ * sorted without duplicates, and an update drops them only when its
+ * context strictly dominates the object's clock.
  *
  * A client's causal context is the version vector dvv_join() returns:
  * (id, n) for each entry. A write carrying that context supersedes exactly
@@ -89,8 +91,11 @@ void dvv_value_deinit(struct dvv_value *v);
  *
  * Equivalent of dvvset's update(new(ctx, v), d, actor): the values of d that
  * ctx covers are discarded, and v gets the new dot (actor, counter+1).
- * ctx may be NULL or empty (a blind write: v becomes a sibling of all).
- * d is changed in place; v is copied. 0 or RKV_ENOMEM (then d is unchanged).
+ * ctx may be NULL or empty (a blind write: v becomes a sibling of all);
+ * context entries with counter 0 cover nothing and are ignored.
+ * d is changed in place; v is copied. 0, RKV_ENOMEM, or RKV_ECONTEXT (ctx
+ * fails dvv_vv_validate, or actor's counter in d or ctx is UINT64_MAX so no
+ * new dot exists); on any error d is unchanged.
  */
 int dvv_update(struct dvv *d, const struct dvv_vv *ctx, uint64_t actor,
 	       const struct dvv_value *v);
@@ -114,10 +119,12 @@ const struct dvv_value *dvv_value_at(const struct dvv *d, size_t i);
 
 /* dvv_less -- true when a is strictly dominated by b: every counter of a is
  * <= the same actor's counter in b and at least one is smaller (or b has an
- * actor a lacks). */
+ * actor a lacks); a missing actor counts as counter 0. */
 bool dvv_less(const struct dvv *a, const struct dvv *b);
 
-/* dvv_equal -- same entries, counters and values (byte-wise, in order). */
+/* dvv_equal -- same entries, counters and values (byte-wise, each entry's
+ * values in order); anonymous values are compared as sets, since their
+ * order carries no meaning. */
 bool dvv_equal(const struct dvv *a, const struct dvv *b);
 
 /* dvv_validate -- 0 when d obeys every invariant above (ids strictly

@@ -5,5 +5,16 @@
 
 extern const char rkv_schema_object[];
 extern const char rkv_schema_context[];
+extern const char rkv_schema_ring[];
+
+/* Internode messages (src/msg.c). */
+extern const char rkv_schema_msg_hello[];
+extern const char rkv_schema_msg_hello_body[];
+extern const char rkv_schema_msg_replicate[];
+extern const char rkv_schema_msg_replicate_reply[];
+extern const char rkv_schema_msg_fetch[];
+extern const char rkv_schema_msg_fetch_reply[];
+extern const char rkv_schema_msg_forward[];
+extern const char rkv_schema_msg_forward_reply[];
 
 #endif

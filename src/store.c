@@ -1,1 +1,1325 @@
-/* placeholder: being written */
+/* store.c -- LMDB storage with group commit (see store.h for the layout).
+ *
+ * Why group commit. With sync = batch every acknowledged write must be on
+ * disk, and an fsync costs milliseconds while applying a mutation costs
+ * microseconds. So mutations are not written when they arrive: they wait in
+ * a bounded FIFO, and the first one to arrive in an empty queue activates
+ * the commit event. That event sits at the lowest priority of the base, so
+ * libevent runs it only in a loop turn where no higher-priority callback
+ * (socket reads, timers) was ready: by then every request that the turn's
+ * I/O delivered has been queued, and one transaction carries them all:
+ *
+ *   store_update --+                        one write txn:
+ *   store_merge  --+--> [op][op][op]... --> read, dvv_update/sync, write
+ *   store_update --+    (bounded)           per op; commit (fsync); then
+ *                                           every op's callback, in order
+ *
+ * Callbacks run after the commit, so with sync = batch a callback's
+ * status 0 means the object is durable. A callback may queue new
+ * mutations; they activate the event again and form the next batch.
+ *
+ * Failures are per mutation where they can be: a stored record that fails
+ * its checksum, or an update the DVV code cannot apply, fails only its own
+ * op (nothing is written for it) while the rest commit. An LMDB error
+ * (map full, I/O) leaves the write transaction unusable, so it fails the
+ * whole batch with RKV_EIO.
+ *
+ * Reads use one read-only transaction handle that is reset after each read
+ * and renewed for the next, which avoids a malloc per read and never pins
+ * an old snapshot between reads (a pinned snapshot stops LMDB from reusing
+ * freed pages). MDB_NOTLS keeps that handle legal alongside the write
+ * transaction in the same thread.
+ *
+ * Long keys. LMDB keys stop at 511 bytes, the product's keys at
+ * max_key_bytes (1024 by default). A key that does not fit is filed under
+ * a slot made of its head and its XXH3-128, and its record carries the
+ * whole key (format 2, see store.h): a lookup lands on the slot in one
+ * B-tree descent as before, and the key copy both proves the record is
+ * the one asked for and lets a scan hand back the real key. Keys that fit
+ * keep the first release's layout byte for byte, so nothing on disk moves.
+ *
+ * Scans and partition walks. A partition is one key range, so handoff,
+ * transfer and anti-entropy walk it with a cursor in bounded batches. Each
+ * batch has a read transaction of its own, held only for the call: the
+ * caller's position is a slot, not a cursor, so no snapshot stays pinned
+ * between batches (which would stop LMDB from reusing freed pages) and the
+ * scan callback may read and write the store meanwhile.
+ *
+ * One process per directory: LMDB's own lock file is shared between
+ * processes by design, so an exclusive flock on <dir>/LOCK is what stops a
+ * second ringkvd from writing the same objects under another node id.
+ */
+#include "store.h"
+
+#include "logging.h"
+#include "status.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* The first byte of every stored value: the layout of what follows. */
+#define STORE_FORMAT      1 /* inline key: Avro ++ sum */
+#define STORE_FORMAT_LONG 2 /* long key: length ++ key ++ Avro ++ sum */
+#define STORE_META_FORMAT 1 /* metadata blob: blob ++ sum */
+#define STORE_PREFIX      4 /* big-endian partition in front of the key */
+#define STORE_SUM_BYTES   8 /* XXH3-64, little-endian */
+#define STORE_KLEN_BYTES  4 /* format 2: u32 key length, little-endian */
+
+/* The longest LMDB key we make: partition ++ the longest slot. */
+#define STORE_DKEY_MAX (STORE_PREFIX + STORE_INLINE_KEY)
+
+static_assert(STORE_DKEY_MAX == 511, "LMDB's default maximum key size");
+static_assert(sizeof(XXH128_canonical_t) == STORE_KEY_HASH,
+              "a long key's slot ends in a whole XXH3-128");
+static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
+
+/* Named databases: "objects" and "meta" now; room for hints, ring and
+ * members. */
+#define STORE_MAX_DBS          8
+#define STORE_DEFAULT_MAP_SIZE ((size_t)8 << 30)
+
+/* Bytes of a key shown in a log line; the rest is cut. */
+#define STORE_LOG_KEY 96
+
+/* getrandom() attempts before giving up on a non-zero node id. */
+#define STORE_ID_TRIES 8
+
+/* Objects live in a named database too: LMDB keeps the names of named
+ * databases as keys of the unnamed one, which would otherwise mix "meta"
+ * into the object key space (and into the key count and range scans). */
+static const char store_objects_db[] = "objects";
+static const char store_meta_db[] = "meta";
+static const char store_meta_node_id[] = "node_id";
+
+enum store_op_kind {
+	STORE_OP_UPDATE, /* dvv_update(stored, ctx, node id, value) */
+	STORE_OP_MERGE,  /* dvv_sync(stored, obj) */
+};
+
+/* One queued mutation; the database key (and a long user key) are stored
+ * inline after it. */
+struct store_op {
+	struct store_op *next;
+	enum store_op_kind kind;
+	struct dvv_vv ctx;      /* UPDATE: copy of the client's context */
+	struct dvv_value value; /* UPDATE: copy of the written value */
+	struct dvv *obj;        /* MERGE: copy of the incoming object */
+	struct dvv *result;     /* the object as committed (status 0) */
+	int status;
+	store_done_fn *cb;
+	void *arg;
+	const uint8_t *key; /* the user key: in dkey, or after it if long */
+	size_t klen;
+	size_t dklen;
+	uint8_t dkey[]; /* big-endian partition ++ slot [++ long user key] */
+};
+
+struct store_queue {
+	struct store_op *head;
+	struct store_op **tail;
+	size_t n; /* <= STORE_MAX_PENDING */
+};
+
+struct store {
+	struct event_base *base;
+	struct codec *codec; /* the caller's; used from this thread only */
+	char *dir;           /* for log lines */
+	int lock_fd;         /* holds the flock; -1 when not held */
+	MDB_env *env;
+	MDB_dbi objects_dbi;
+	MDB_dbi meta_dbi;
+	MDB_txn *rtxn; /* reusable read txn, reset between reads */
+	uint64_t node_id;
+	bool sync_batch;
+	bool dirty;   /* periodic: commits since the last mdb_env_sync */
+	bool closing; /* store_close has begun: no new mutations */
+	struct event *commit_ev;
+	struct event *sync_ev; /* periodic only */
+	struct store_queue queue;
+	uint64_t commits;
+	uint64_t mutations;
+};
+
+/* --- small helpers -------------------------------------------------------- */
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t store_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+	store_be32(p, (uint32_t)(v >> 32));
+	store_be32(p + 4, (uint32_t)v);
+}
+
+static uint64_t store_get_be64(const uint8_t *p)
+{
+	return (uint64_t)store_get_be32(p) << 32 | store_get_be32(p + 4);
+}
+
+static void store_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t store_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void store_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t store_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* The LMDB key of a user key, partition ++ slot (store.h), into dkey
+ * (room for STORE_DKEY_MAX bytes); returns its length. klen is at most
+ * STORE_MAX_KEY. */
+static size_t store_dkey(uint32_t partition, const void *key, size_t klen,
+                         uint8_t *dkey)
+{
+	XXH128_canonical_t sum;
+
+	store_be32(dkey, partition);
+	if (klen <= STORE_INLINE_KEY) {
+		if (klen > 0)
+			memcpy(dkey + STORE_PREFIX, key, klen);
+		return STORE_PREFIX + klen;
+	}
+	memcpy(dkey + STORE_PREFIX, key, STORE_KEY_HEAD);
+	XXH128_canonicalFromHash(&sum, XXH3_128bits(key, klen));
+	memcpy(dkey + STORE_PREFIX + STORE_KEY_HEAD, sum.digest,
+	       STORE_KEY_HASH);
+	return STORE_DKEY_MAX;
+}
+
+static bool store_in_partition(const MDB_val *k, const uint8_t *prefix)
+{
+	return k->mv_size >= STORE_PREFIX &&
+	       memcmp(k->mv_data, prefix, STORE_PREFIX) == 0;
+}
+
+/* "partition/key" for log lines, non-printable bytes as \xNN. buf holds
+ * at least STORE_LOG_KEY * 4 + 32 bytes. */
+static void store_key_text(const uint8_t *dkey, size_t dklen, char *buf,
+                           size_t cap)
+{
+	size_t o =
+	    (size_t)snprintf(buf, cap, "%u/", (unsigned)store_get_be32(dkey));
+	size_t klen = dklen - STORE_PREFIX;
+	size_t shown = klen < STORE_LOG_KEY ? klen : STORE_LOG_KEY;
+
+	for (size_t i = 0; i < shown && o + 5 < cap; i++) {
+		unsigned char ch = dkey[STORE_PREFIX + i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+	}
+	if (shown < klen && o + 4 < cap)
+		o += (size_t)snprintf(buf + o, cap - o, "...");
+	buf[o < cap ? o : cap - 1] = '\0';
+}
+
+static void store_log_corrupt(struct store *s, const uint8_t *dkey,
+                              size_t dklen)
+{
+	char text[STORE_LOG_KEY * 4 + 32];
+
+	store_key_text(dkey, dklen, text, sizeof(text));
+	log_error("store: corrupt record for key %s in %s (checksum or "
+	          "decode failed)",
+	          text, s->dir);
+}
+
+/* A stored value, taken apart; the pointers are into the value. */
+struct store_rec {
+	const uint8_t *key; /* format 2: the whole user key; else NULL */
+	size_t klen;
+	const uint8_t *avro;
+	size_t alen;
+};
+
+/* Check a stored value's checksum and framing (not the Avro inside).
+ * 0 or RKV_ECORRUPT (not logged here). */
+static int store_record_parse(const MDB_val *v, struct store_rec *r)
+{
+	const uint8_t *p = v->mv_data;
+	size_t n = v->mv_size;
+	size_t klen = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (n < 1 + STORE_SUM_BYTES)
+		return RKV_ECORRUPT;
+	n -= STORE_SUM_BYTES;
+	if (p[0] == STORE_FORMAT) {
+		/* The first release's sum leaves the format byte out. */
+		if (XXH3_64bits(p + 1, n - 1) != store_get_le64(p + n))
+			return RKV_ECORRUPT;
+		r->avro = p + 1;
+		r->alen = n - 1;
+		return 0;
+	}
+	if (p[0] != STORE_FORMAT_LONG || n < 1 + STORE_KLEN_BYTES ||
+	    XXH3_64bits(p, n) != store_get_le64(p + n))
+		return RKV_ECORRUPT;
+	klen = store_get_le32(p + 1);
+	if (klen <= STORE_INLINE_KEY || klen > STORE_MAX_KEY ||
+	    klen > n - 1 - STORE_KLEN_BYTES)
+		return RKV_ECORRUPT;
+	r->key = p + 1 + STORE_KLEN_BYTES;
+	r->klen = klen;
+	r->avro = r->key + klen;
+	r->alen = n - 1 - STORE_KLEN_BYTES - klen;
+	return 0;
+}
+
+/* Is a parsed record, found under the slot of key[0..klen), that key's?
+ * An inline key is its own slot, so any format 1 record there is it. */
+static bool store_record_is(const struct store_rec *r, const uint8_t *key,
+                            size_t klen)
+{
+	if (klen <= STORE_INLINE_KEY)
+		return r->key == NULL;
+	return r->key != NULL && r->klen == klen &&
+	       memcmp(r->key, key, klen) == 0;
+}
+
+static void store_log_collision(struct store *s, const uint8_t *dkey,
+                                size_t dklen)
+{
+	char text[STORE_LOG_KEY * 4 + 32];
+
+	store_key_text(dkey, dklen, text, sizeof(text));
+	log_warn("store: the slot of key %s in %s holds another key's record; "
+	         "not written",
+	         text, s->dir);
+}
+
+/* --- opening -------------------------------------------------------------- */
+
+/* mkdir -p: every missing component of dir, mode 0755. */
+static int store_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return RKV_EINVAL;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return RKV_EIO;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return RKV_EIO;
+	return 0;
+}
+
+static int store_lock(struct store *s)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/LOCK", s->dir) >=
+	    (int)sizeof(path))
+		return RKV_EINVAL;
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		log_error("store: cannot open %s: %s", path, strerror(errno));
+		return RKV_EIO;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		log_error("store: %s is in use by another process", s->dir);
+		return RKV_ELOCKED;
+	}
+	log_error("store: cannot lock %s: %s", path, strerror(errno));
+	return RKV_EIO;
+}
+
+static int store_lmdb_fail(struct store *s, const char *what, int rc)
+{
+	log_error("store: %s in %s failed: %s", what, s->dir, mdb_strerror(rc));
+	return rc == ENOMEM ? RKV_ENOMEM : RKV_EIO;
+}
+
+static int store_env_open(struct store *s, const struct store_options *opts)
+{
+	unsigned flags = MDB_NOTLS | (opts->sync_batch ? 0 : MDB_NOSYNC);
+	size_t map = opts->map_size ? opts->map_size : STORE_DEFAULT_MAP_SIZE;
+	int dead = 0;
+	int rc = mdb_env_create(&s->env);
+
+	if (rc != 0)
+		return store_lmdb_fail(s, "mdb_env_create", rc);
+	rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(s->env, map);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, s->dir, flags, 0644);
+	if (rc != 0) {
+		/* A handle that failed to open must still be closed. */
+		mdb_env_close(s->env);
+		s->env = NULL;
+		return store_lmdb_fail(s, "mdb_env_open", rc);
+	}
+	/* Reader slots left by a crashed process would pin old pages. */
+	rc = mdb_reader_check(s->env, &dead);
+	if (rc != 0)
+		return store_lmdb_fail(s, "mdb_reader_check", rc);
+	return 0;
+}
+
+/* A fresh random actor id: never 0, never derived from anything a
+ * restarted node could reproduce (DESIGN.md, Identity). */
+static int store_new_node_id(uint64_t *out)
+{
+	for (int i = 0; i < STORE_ID_TRIES; i++) {
+		uint64_t id = 0;
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			continue;
+		if (id != 0) {
+			*out = id;
+			return 0;
+		}
+	}
+	return RKV_EIO;
+}
+
+/* The node id kept in "meta", or on the first open a new one stored
+ * there. */
+static int store_node_id_load(struct store *s, MDB_txn *txn)
+{
+	MDB_val k = {sizeof(store_meta_node_id) - 1,
+	             (void *)store_meta_node_id};
+	MDB_val v = {0, NULL};
+	uint8_t buf[8];
+	int rc = mdb_get(txn, s->meta_dbi, &k, &v);
+
+	if (rc == 0 && v.mv_size == sizeof(buf)) {
+		memcpy(buf, v.mv_data, sizeof(buf));
+		s->node_id = store_get_be64(buf);
+	}
+	if (rc == 0 && s->node_id == 0) {
+		log_error("store: the node id stored in %s is corrupt", s->dir);
+		return RKV_ECORRUPT;
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc == 0 ? 0 : store_lmdb_fail(s, "reading node id", rc);
+	if (store_new_node_id(&s->node_id) != 0) {
+		log_error("store: getrandom failed: %s", strerror(errno));
+		return RKV_EIO;
+	}
+	store_be64(buf, s->node_id);
+	v.mv_size = sizeof(buf);
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->meta_dbi, &k, &v, 0);
+	return rc == 0 ? 0 : store_lmdb_fail(s, "storing node id", rc);
+}
+
+/* Open both databases and load (or create, once) the node id. */
+static int store_meta_init(struct store *s)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, store_objects_db, MDB_CREATE,
+		                  &s->objects_dbi);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, store_meta_db, MDB_CREATE, &s->meta_dbi);
+	if (rc != 0) {
+		rc = store_lmdb_fail(s, "opening the databases", rc);
+		goto fail;
+	}
+	rc = store_node_id_load(s, txn);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL; /* freed by the commit, even when it fails */
+	if (rc != 0) {
+		rc = store_lmdb_fail(s, "committing node metadata", rc);
+		goto fail;
+	}
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+static void store_commit_cb(evutil_socket_t fd, short what, void *arg);
+static void store_sync_cb(evutil_socket_t fd, short what, void *arg);
+
+static int store_events_start(struct store *s, unsigned sync_interval_ms)
+{
+	struct timeval tv = {
+	    .tv_sec = sync_interval_ms / 1000,
+	    .tv_usec = (suseconds_t)(sync_interval_ms % 1000) * 1000,
+	};
+
+	s->commit_ev = event_new(s->base, -1, 0, store_commit_cb, s);
+	if (s->commit_ev == NULL ||
+	    event_priority_set(s->commit_ev, RKV_EV_PRIORITIES - 1) != 0)
+		return RKV_ENOMEM;
+	if (s->sync_batch)
+		return 0;
+	s->sync_ev = event_new(s->base, -1, EV_PERSIST, store_sync_cb, s);
+	if (s->sync_ev == NULL ||
+	    event_priority_set(s->sync_ev, RKV_EV_PRIORITIES - 1) != 0 ||
+	    event_add(s->sync_ev, &tv) != 0)
+		return RKV_ENOMEM;
+	return 0;
+}
+
+static int store_check_options(struct event_base *base,
+                               const struct store_options *opts)
+{
+	if (opts->dir == NULL || opts->dir[0] == '\0') {
+		log_error("store: no data directory given");
+		return RKV_EINVAL;
+	}
+	if (!opts->sync_batch && opts->sync_interval_ms == 0) {
+		log_error("store: sync = periodic needs sync_interval_ms > 0");
+		return RKV_EINVAL;
+	}
+	/* The commit must be the lowest priority for batching to work. */
+	if (event_base_get_npriorities(base) != RKV_EV_PRIORITIES) {
+		log_error("store: the event base has %d priorities, not %d",
+		          event_base_get_npriorities(base), RKV_EV_PRIORITIES);
+		return RKV_EINVAL;
+	}
+	return 0;
+}
+
+int store_open(struct store **out, struct event_base *base, struct codec *codec,
+               const struct store_options *opts)
+{
+	struct store *s = NULL;
+	int rc = store_check_options(base, opts);
+
+	*out = NULL;
+	if (rc != 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return RKV_ENOMEM;
+	s->lock_fd = -1;
+	s->base = base;
+	s->codec = codec;
+	s->sync_batch = opts->sync_batch;
+	s->queue.tail = &s->queue.head;
+	s->dir = strdup(opts->dir);
+	if (s->dir == NULL) {
+		rc = RKV_ENOMEM;
+		goto fail;
+	}
+	rc = store_mkdirs(s->dir);
+	if (rc != 0) {
+		log_error("store: cannot create %s: %s", s->dir,
+		          strerror(errno));
+		goto fail;
+	}
+	rc = store_lock(s);
+	if (rc == 0)
+		rc = store_env_open(s, opts);
+	if (rc == 0)
+		rc = store_meta_init(s);
+	if (rc == 0)
+		rc = store_events_start(s, opts->sync_interval_ms);
+	if (rc != 0)
+		goto fail;
+	log_info("store: opened %s (node id %016llx, sync %s)", s->dir,
+	         (unsigned long long)s->node_id,
+	         s->sync_batch ? "batch" : "periodic");
+	*out = s;
+	return 0;
+
+fail:
+	store_close(s);
+	return rc;
+}
+
+/* --- group commit --------------------------------------------------------- */
+
+static void store_op_free(struct store_op *op)
+{
+	dvv_vv_deinit(&op->ctx);
+	dvv_value_deinit(&op->value);
+	dvv_free(op->obj);
+	dvv_free(op->result);
+	free(op);
+}
+
+/* MDB_RESERVE lets the record be assembled in the page itself. */
+static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
+                     const uint8_t *avro, size_t len)
+{
+	bool is_long = op->klen > STORE_INLINE_KEY;
+	size_t head = is_long ? 1 + STORE_KLEN_BYTES + op->klen : 1;
+	MDB_val k = {op->dklen, (void *)op->dkey};
+	MDB_val v = {.mv_size = head + len + STORE_SUM_BYTES, .mv_data = NULL};
+	uint8_t *p = NULL;
+	int rc = mdb_put(txn, s->objects_dbi, &k, &v, MDB_RESERVE);
+
+	if (rc != 0)
+		return rc;
+	p = v.mv_data;
+	memcpy(p + head, avro, len);
+	if (!is_long) {
+		p[0] = STORE_FORMAT;
+		store_le64(p + head + len, XXH3_64bits(avro, len));
+		return 0;
+	}
+	p[0] = STORE_FORMAT_LONG;
+	store_le32(p + 1, (uint32_t)op->klen);
+	memcpy(p + 1 + STORE_KLEN_BYTES, op->key, op->klen);
+	store_le64(p + head + len, XXH3_64bits(p, head + len));
+	return 0;
+}
+
+/* The stored object of op's key into *cur (a new empty one when there is
+ * none). RKV_ECORRUPT / RKV_EINVAL (logged), RKV_EIO with *lmdb_rc set, or
+ * RKV_ENOMEM. *old is the stored Avro, alen 0 and avro NULL when none. */
+static int store_load(struct store *s, MDB_txn *txn, struct store_op *op,
+                      struct dvv **cur, struct store_rec *old, int *lmdb_rc)
+{
+	MDB_val k = {op->dklen, op->dkey};
+	MDB_val v = {0, NULL};
+	int rc = mdb_get(txn, s->objects_dbi, &k, &v);
+
+	memset(old, 0, sizeof(*old));
+	if (rc == MDB_NOTFOUND) {
+		*cur = dvv_new();
+		return *cur != NULL ? 0 : RKV_ENOMEM;
+	}
+	if (rc != 0) {
+		*lmdb_rc = rc;
+		return RKV_EIO;
+	}
+	rc = store_record_parse(&v, old);
+	if (rc == 0 && !store_record_is(old, op->key, op->klen)) {
+		store_log_collision(s, op->dkey, op->dklen);
+		return RKV_EINVAL;
+	}
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, old->avro, old->alen, cur);
+	if (rc == RKV_ECORRUPT)
+		store_log_corrupt(s, op->dkey, op->dklen);
+	return rc;
+}
+
+/* Apply one op inside txn. Returns its status; *lmdb_rc is set non-zero
+ * when LMDB itself failed, which leaves txn unusable. */
+static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
+                       int *lmdb_rc)
+{
+	struct store_rec old;
+	struct dvv *cur = NULL;
+	uint8_t *avro = NULL;
+	size_t len = 0;
+	int rc = store_load(s, txn, op, &cur, &old, lmdb_rc);
+
+	if (rc != 0)
+		goto fail;
+	if (op->kind == STORE_OP_UPDATE)
+		rc = dvv_update(cur, &op->ctx, s->node_id, &op->value);
+	else
+		rc = dvv_sync(cur, op->obj);
+	if (rc == 0)
+		rc = codec_object_encode(s->codec, cur, &avro, &len);
+	if (rc != 0)
+		goto fail;
+	/* Replication and repair often bring nothing new: skip the write
+	 * when the record would not change (old points into the page, which
+	 * stays valid until the next write of this transaction). */
+	if (old.avro == NULL || old.alen != len ||
+	    memcmp(old.avro, avro, len) != 0)
+		*lmdb_rc = store_put(s, txn, op, avro, len);
+	if (*lmdb_rc != 0) {
+		rc = RKV_EIO;
+		goto fail;
+	}
+	free(avro);
+	op->result = cur;
+	return 0;
+
+fail:
+	free(avro);
+	dvv_free(cur);
+	return rc;
+}
+
+/* Run the callbacks of a finished batch, in queue order, and free it.
+ * batch_status replaces the status of ops that had succeeded (the commit
+ * failed after they were applied). */
+static void store_finish(struct store *s, struct store_op *batch,
+                         int batch_status)
+{
+	while (batch != NULL) {
+		struct store_op *op = batch;
+		int status = op->status != 0 ? op->status : batch_status;
+		batch = op->next;
+		if (status == 0)
+			s->mutations++;
+		op->cb(status, status == 0 ? op->result : NULL, op->arg);
+		store_op_free(op);
+	}
+}
+
+/* Commit everything queued now; mutations queued by the callbacks form
+ * the next batch. */
+static void store_commit(struct store *s)
+{
+	struct store_op *batch = s->queue.head;
+	size_t n = s->queue.n;
+	MDB_txn *txn = NULL;
+	int lmdb_rc = 0;
+
+	s->queue.head = NULL;
+	s->queue.tail = &s->queue.head;
+	s->queue.n = 0;
+	if (batch == NULL)
+		return;
+	lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (lmdb_rc != 0)
+		goto fail;
+	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
+	     op = op->next)
+		op->status = store_apply(s, txn, op, &lmdb_rc);
+	if (lmdb_rc != 0)
+		goto fail;
+	lmdb_rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (lmdb_rc != 0)
+		goto fail;
+	s->commits++;
+	s->dirty = !s->sync_batch;
+	store_finish(s, batch, 0);
+	return;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	log_error("store: commit of %zu mutations in %s failed: %s", n, s->dir,
+	          mdb_strerror(lmdb_rc));
+	store_finish(s, batch, RKV_EIO);
+}
+
+static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	store_commit(arg);
+}
+
+static void store_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	int rc = 0;
+
+	(void)fd;
+	(void)what;
+	if (!s->dirty)
+		return;
+	rc = mdb_env_sync(s->env, 1);
+	if (rc != 0) {
+		log_error("store: sync of %s failed: %s", s->dir,
+		          mdb_strerror(rc));
+		return;
+	}
+	s->dirty = false;
+}
+
+/* A new op for the queue, or NULL with *rc set. */
+static struct store_op *store_op_new(struct store *s, uint32_t partition,
+                                     const void *key, size_t klen, int *rc)
+{
+	struct store_op *op = NULL;
+	size_t extra = klen > STORE_INLINE_KEY ? klen : 0;
+
+	if (s->closing) {
+		*rc = RKV_ESHUTDOWN;
+		return NULL;
+	}
+	if (key == NULL && klen > 0) {
+		*rc = RKV_EINVAL;
+		return NULL;
+	}
+	if (klen > STORE_MAX_KEY) {
+		*rc = RKV_ETOOBIG;
+		return NULL;
+	}
+	if (s->queue.n >= STORE_MAX_PENDING) {
+		*rc = RKV_EUNAVAIL;
+		return NULL;
+	}
+	op = calloc(1, sizeof(*op) + STORE_DKEY_MAX + extra);
+	if (op == NULL) {
+		*rc = RKV_ENOMEM;
+		return NULL;
+	}
+	op->dklen = store_dkey(partition, key, klen, op->dkey);
+	op->klen = klen;
+	op->key = op->dkey + STORE_PREFIX;
+	if (extra > 0) {
+		op->key = op->dkey + op->dklen;
+		memcpy(op->dkey + op->dklen, key, klen);
+	}
+	return op;
+}
+
+static void store_enqueue(struct store *s, struct store_op *op,
+                          store_done_fn *cb, void *arg)
+{
+	op->cb = cb;
+	op->arg = arg;
+	*s->queue.tail = op;
+	s->queue.tail = &op->next;
+	if (s->queue.n++ == 0)
+		event_active(s->commit_ev, EV_TIMEOUT, 0);
+}
+
+int store_update(struct store *s, uint32_t partition, const void *key,
+                 size_t klen, const struct dvv_vv *ctx,
+                 const struct dvv_value *v, store_done_fn *cb, void *arg)
+{
+	int rc = 0;
+	struct store_op *op = store_op_new(s, partition, key, klen, &rc);
+
+	if (op == NULL)
+		return rc;
+	op->kind = STORE_OP_UPDATE;
+	if (ctx != NULL && dvv_vv_validate(ctx) != 0) {
+		store_op_free(op);
+		return RKV_EINVAL;
+	}
+	if (ctx != NULL && ctx->n > 0) {
+		op->ctx.e = malloc(ctx->n * sizeof(*ctx->e));
+		if (op->ctx.e == NULL)
+			goto fail;
+		memcpy(op->ctx.e, ctx->e, ctx->n * sizeof(*ctx->e));
+		op->ctx.n = ctx->n;
+	}
+	/* On failure the copy leaves op->value zeroed, safe to free. */
+	if (dvv_value_copy(&op->value, v) != 0)
+		goto fail;
+	store_enqueue(s, op, cb, arg);
+	return 0;
+
+fail:
+	store_op_free(op);
+	return RKV_ENOMEM;
+}
+
+int store_merge(struct store *s, uint32_t partition, const void *key,
+                size_t klen, const struct dvv *obj, store_done_fn *cb,
+                void *arg)
+{
+	int rc = 0;
+	struct store_op *op = store_op_new(s, partition, key, klen, &rc);
+
+	if (op == NULL)
+		return rc;
+	op->kind = STORE_OP_MERGE;
+	if (dvv_validate(obj) != 0) {
+		store_op_free(op);
+		return RKV_EINVAL;
+	}
+	op->obj = dvv_dup(obj);
+	if (op->obj == NULL) {
+		store_op_free(op);
+		return RKV_ENOMEM;
+	}
+	store_enqueue(s, op, cb, arg);
+	return 0;
+}
+
+/* --- reads ---------------------------------------------------------------- */
+
+static int store_read_begin(struct store *s)
+{
+	int rc = 0;
+
+	if (s->rtxn == NULL)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	else
+		rc = mdb_txn_renew(s->rtxn);
+	if (rc == 0)
+		return 0;
+	if (s->rtxn != NULL)
+		mdb_txn_abort(s->rtxn);
+	s->rtxn = NULL;
+	return store_lmdb_fail(s, "read transaction", rc);
+}
+
+int store_get(struct store *s, uint32_t partition, const void *key, size_t klen,
+              struct dvv **out)
+{
+	uint8_t dkey[STORE_DKEY_MAX];
+	MDB_val k = {0, dkey};
+	MDB_val v = {0, NULL};
+	struct store_rec rec;
+	int rc = 0;
+
+	*out = NULL;
+	/* A key longer than any stored key cannot be there. */
+	if (klen > STORE_MAX_KEY || (key == NULL && klen > 0))
+		return RKV_ENOTFOUND;
+	k.mv_size = store_dkey(partition, key, klen, dkey);
+	rc = store_read_begin(s);
+	if (rc != 0)
+		return rc;
+	rc = mdb_get(s->rtxn, s->objects_dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		rc = RKV_ENOTFOUND;
+	else if (rc != 0)
+		rc = store_lmdb_fail(s, "mdb_get", rc);
+	else
+		rc = store_record_parse(&v, &rec);
+	/* Another key under this slot: this one is not stored. */
+	if (rc == 0 && !store_record_is(&rec, key, klen))
+		rc = RKV_ENOTFOUND;
+	/* The record points into the snapshot: decode before the reset. */
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, rec.avro, rec.alen, out);
+	mdb_txn_reset(s->rtxn);
+	if (rc == RKV_ECORRUPT)
+		store_log_corrupt(s, dkey, k.mv_size);
+	return rc;
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	memset(out, 0, sizeof(*out));
+	out->commits = s->commits;
+	out->mutations = s->mutations;
+	if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+		out->disk_bytes =
+		    (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	if (store_read_begin(s) != 0)
+		return;
+	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
+		out->keys = st.ms_entries;
+	mdb_txn_reset(s->rtxn);
+}
+
+uint64_t store_node_id(const struct store *s)
+{
+	return s->node_id;
+}
+
+/* --- node metadata -------------------------------------------------------- */
+
+static bool store_meta_name_ok(const char *name)
+{
+	size_t n = 0;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, STORE_MAX_META_NAME + 1);
+	if (n == 0 || n > STORE_MAX_META_NAME ||
+	    strcmp(name, store_meta_node_id) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x21 || ch > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+/* A stored blob, checked, into a malloc'ed copy. */
+static int store_meta_copy(const MDB_val *v, uint8_t **out, size_t *len)
+{
+	const uint8_t *p = v->mv_data;
+	size_t n = 0;
+	uint8_t *buf = NULL;
+
+	if (v->mv_size < 1 + STORE_SUM_BYTES || p[0] != STORE_META_FORMAT)
+		return RKV_ECORRUPT;
+	n = v->mv_size - STORE_SUM_BYTES;
+	if (XXH3_64bits(p, n) != store_get_le64(p + n))
+		return RKV_ECORRUPT;
+	buf = malloc(n); /* n >= 1: the blob and one spare byte */
+	if (buf == NULL)
+		return RKV_ENOMEM;
+	memcpy(buf, p + 1, n - 1);
+	*out = buf;
+	*len = n - 1;
+	return 0;
+}
+
+int store_meta_get(struct store *s, const char *name, uint8_t **out,
+                   size_t *len)
+{
+	MDB_val k = {0, (void *)name};
+	MDB_val v = {0, NULL};
+	int rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!store_meta_name_ok(name))
+		return RKV_EINVAL;
+	k.mv_size = strlen(name);
+	rc = store_read_begin(s);
+	if (rc != 0)
+		return rc;
+	rc = mdb_get(s->rtxn, s->meta_dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		rc = RKV_ENOTFOUND;
+	else if (rc != 0)
+		rc = store_lmdb_fail(s, "reading metadata", rc);
+	else
+		rc = store_meta_copy(&v, out, len);
+	mdb_txn_reset(s->rtxn);
+	if (rc == RKV_ECORRUPT)
+		log_error("store: metadata \"%s\" in %s is corrupt (checksum "
+		          "failed)",
+		          name, s->dir);
+	return rc;
+}
+
+int store_meta_put(struct store *s, const char *name, const void *buf,
+                   size_t len)
+{
+	MDB_val k = {0, (void *)name};
+	MDB_val v = {1 + len + STORE_SUM_BYTES, NULL};
+	MDB_txn *txn = NULL;
+	uint8_t *p = NULL;
+	int rc = 0;
+
+	if (!store_meta_name_ok(name) || (buf == NULL && len > 0))
+		return RKV_EINVAL;
+	if (len > STORE_MAX_META_VALUE)
+		return RKV_ETOOBIG;
+	k.mv_size = strlen(name);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_put(txn, s->meta_dbi, &k, &v, MDB_RESERVE);
+	if (rc != 0)
+		goto fail;
+	p = v.mv_data;
+	p[0] = STORE_META_FORMAT;
+	if (len > 0)
+		memcpy(p + 1, buf, len);
+	store_le64(p + 1 + len, XXH3_64bits(p, 1 + len));
+	rc = mdb_txn_commit(txn);
+	txn = NULL; /* freed by the commit, even when it fails */
+	/* sync = periodic opened the environment with MDB_NOSYNC. */
+	if (rc == 0 && !s->sync_batch)
+		rc = mdb_env_sync(s->env, 1);
+	if (rc != 0)
+		goto fail;
+	s->dirty = false;
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	log_error("store: storing metadata \"%s\" in %s failed: %s", name,
+	          s->dir, mdb_strerror(rc));
+	return rc == ENOMEM ? RKV_ENOMEM : RKV_EIO;
+}
+
+/* --- partition scans ------------------------------------------------------ */
+
+void store_scan_pos_init(struct store_scan_pos *pos)
+{
+	memset(pos, 0, sizeof(*pos));
+}
+
+int store_scan_pos_after(struct store_scan_pos *pos, uint32_t partition,
+                         const void *key, size_t klen)
+{
+	uint8_t dkey[STORE_DKEY_MAX];
+	size_t n = 0;
+
+	if (klen > STORE_MAX_KEY || (key == NULL && klen > 0))
+		return RKV_EINVAL;
+	n = store_dkey(partition, key, klen, dkey);
+	store_scan_pos_init(pos);
+	pos->started = true;
+	pos->partition = partition;
+	pos->len = n - STORE_PREFIX;
+	memcpy(pos->slot, dkey + STORE_PREFIX, pos->len);
+	return 0;
+}
+
+/* Put the cursor on the first record after *pos (the partition's first
+ * when it has not started). An LMDB code: 0, MDB_NOTFOUND or an error. */
+static int store_scan_seek(MDB_cursor *cur, uint32_t partition,
+                           const struct store_scan_pos *pos, MDB_val *k,
+                           MDB_val *v)
+{
+	uint8_t dkey[STORE_DKEY_MAX];
+	size_t n = STORE_PREFIX;
+	int rc = 0;
+
+	store_be32(dkey, partition);
+	if (pos->started) {
+		memcpy(dkey + STORE_PREFIX, pos->slot, pos->len);
+		n += pos->len;
+	}
+	k->mv_size = n;
+	k->mv_data = dkey;
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	/* SET_RANGE stops at the slot itself when it is still there. */
+	if (rc == 0 && pos->started && k->mv_size == n &&
+	    memcmp(k->mv_data, dkey, n) == 0)
+		rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+	return rc;
+}
+
+/* Hand one record to fn, or skip it as corrupt (logged, counted). 0, fn's
+ * non-zero value, or RKV_ENOMEM. */
+static int store_scan_visit(struct store *s, const MDB_val *k,
+                            const MDB_val *v, store_scan_fn *fn, void *arg,
+                            struct store_scan_result *res)
+{
+	const uint8_t *dkey = k->mv_data;
+	const uint8_t *key = dkey + STORE_PREFIX;
+	size_t klen = k->mv_size - STORE_PREFIX;
+	uint8_t slot[STORE_DKEY_MAX];
+	struct store_rec rec;
+	struct dvv *obj = NULL;
+	int rc = store_record_parse(v, &rec);
+
+	/* A long key's record must lie under the slot of the key it
+	 * carries: a damaged LMDB key would otherwise hide it from reads
+	 * while scans still met it. */
+	if (rc == 0 && rec.key != NULL) {
+		key = rec.key;
+		klen = rec.klen;
+		if (store_dkey(store_get_be32(dkey), key, klen, slot) !=
+		        k->mv_size ||
+		    memcmp(slot, dkey, k->mv_size) != 0)
+			rc = RKV_ECORRUPT;
+	}
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, rec.avro, rec.alen, &obj);
+	if (rc == RKV_ECORRUPT) {
+		store_log_corrupt(s, dkey, k->mv_size);
+		res->corrupt++;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	rc = fn(key, klen, obj, arg);
+	dvv_free(obj);
+	if (rc == 0)
+		res->items++;
+	return rc;
+}
+
+int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
+               size_t max_items, size_t max_bytes, store_scan_fn *fn, void *arg,
+               struct store_scan_result *res)
+{
+	uint8_t prefix[STORE_PREFIX];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {0, NULL}, v = {0, NULL};
+	size_t visited = 0;
+	int lrc = 0; /* LMDB's codes */
+	int rc = 0;  /* ours, or fn's */
+
+	memset(res, 0, sizeof(*res));
+	if (max_items == 0 || max_bytes == 0 ||
+	    (pos->started && (pos->partition != partition ||
+	                      pos->len > STORE_INLINE_KEY)))
+		return RKV_EINVAL;
+	store_be32(prefix, partition);
+	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (lrc == 0)
+		lrc = mdb_cursor_open(txn, s->objects_dbi, &cur);
+	if (lrc == 0)
+		lrc = store_scan_seek(cur, partition, pos, &k, &v);
+	while (lrc == 0 && store_in_partition(&k, prefix)) {
+		if (visited == max_items || res->bytes >= max_bytes) {
+			res->more = true;
+			break;
+		}
+		rc = store_scan_visit(s, &k, &v, fn, arg, res);
+		if (rc != 0)
+			break;
+		pos->started = true;
+		pos->partition = partition;
+		pos->len = k.mv_size - STORE_PREFIX;
+		memcpy(pos->slot, (const uint8_t *)k.mv_data + STORE_PREFIX,
+		       pos->len);
+		visited++;
+		res->bytes += k.mv_size + v.mv_size;
+		lrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == 0 && lrc != 0 && lrc != MDB_NOTFOUND)
+		rc = store_lmdb_fail(s, "partition scan", lrc);
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
+                          uint64_t *bytes)
+{
+	uint8_t prefix[STORE_PREFIX];
+	MDB_cursor *cur = NULL;
+	MDB_val k = {STORE_PREFIX, prefix}, v = {0, NULL};
+	int rc = store_read_begin(s);
+
+	*keys = 0;
+	*bytes = 0;
+	if (rc != 0)
+		return rc;
+	store_be32(prefix, partition);
+	rc = mdb_cursor_open(s->rtxn, s->objects_dbi, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && store_in_partition(&k, prefix)) {
+		(*keys)++;
+		*bytes += k.mv_size + v.mv_size;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_reset(s->rtxn);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return 0;
+	*keys = 0;
+	*bytes = 0;
+	return store_lmdb_fail(s, "partition stats", rc);
+}
+
+int store_partition_delete(struct store *s, uint32_t partition,
+                           size_t max_items, size_t *deleted, bool *more)
+{
+	uint8_t prefix[STORE_PREFIX];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc = 0;
+
+	*more = false;
+	if (deleted != NULL)
+		*deleted = 0;
+	if (max_items == 0)
+		return RKV_EINVAL;
+	store_be32(prefix, partition);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, s->objects_dbi, &cur);
+	/* Seek afresh after each delete: where a deleting cursor stands is
+	 * the least documented corner of LMDB, a seek is O(log n). */
+	while (rc == 0) {
+		k.mv_size = STORE_PREFIX;
+		k.mv_data = prefix;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || !store_in_partition(&k, prefix))
+			break;
+		if (n == max_items) {
+			*more = true;
+			break;
+		}
+		rc = mdb_cursor_del(cur, 0);
+		n += rc == 0;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc != 0)
+		goto fail;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	s->dirty = s->dirty || (!s->sync_batch && n > 0);
+	if (deleted != NULL)
+		*deleted = n;
+	return 0;
+
+fail:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	*more = false;
+	log_error("store: dropping partition %u in %s failed: %s",
+	          (unsigned)partition, s->dir, mdb_strerror(rc));
+	return rc == ENOMEM ? RKV_ENOMEM : RKV_EIO;
+}
+
+/* --- closing -------------------------------------------------------------- */
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	/* Mutations queued by the callbacks of this last commit are refused
+	 * (RKV_ESHUTDOWN), so one commit empties the queue. */
+	s->closing = true;
+	if (s->env != NULL)
+		store_commit(s);
+	if (s->commit_ev != NULL)
+		event_free(s->commit_ev);
+	if (s->sync_ev != NULL)
+		event_free(s->sync_ev);
+	if (s->rtxn != NULL)
+		mdb_txn_abort(s->rtxn);
+	if (s->env != NULL) {
+		int rc = mdb_env_sync(s->env, 1);
+		if (rc != 0)
+			log_error("store: final sync of %s failed: %s", s->dir,
+			          mdb_strerror(rc));
+		mdb_env_close(s->env);
+	}
+	/* Closing the descriptor releases the flock. */
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s->dir);
+	free(s);
+}

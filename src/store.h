@@ -1,12 +1,45 @@
 /* store.h -- the node's durable storage: one LMDB environment per node.
  *
- * Layout (DESIGN.md, Storage): the main database maps
- *   big-endian u32 partition ++ user key  ->  stored object
- * so a partition is one contiguous key range. A stored object is
- *   u8 format (1) ++ Avro object (codec.h) ++ u64 XXH3 of the Avro bytes (LE)
- * because LMDB returns a flipped byte as silently wrong data: the checksum
- * turns it into RKV_ECORRUPT. The "meta" sub-database holds node metadata
- * (the node id, generated once when the directory is created).
+ * Layout (DESIGN.md, Storage). The named database "objects" maps
+ *
+ *   big-endian u32 partition ++ slot  ->  record
+ *
+ * so a partition is one contiguous key range (the unnamed LMDB database
+ * only lists the named ones). LMDB keys are at most 511 bytes, so the slot
+ * of a user key k is
+ *
+ *   k itself                              when len(k) <= STORE_INLINE_KEY
+ *   k[0..491) ++ XXH3-128(k) (16 bytes,   when len(k) > STORE_INLINE_KEY
+ *     canonical big-endian form)             (a "long key")
+ *
+ * and the record is one of
+ *
+ *   format 1, inline keys (unchanged since the first release):
+ *     u8 1 ++ Avro object ++ u64 XXH3-64 of the Avro bytes (LE)
+ *   format 2, long keys:
+ *     u8 2 ++ u32 key length (LE) ++ the whole user key ++ Avro object
+ *        ++ u64 XXH3-64 of all the bytes before it, format byte included
+ *           (LE)
+ *
+ * (the Avro object is codec.h's). LMDB returns a flipped byte as silently
+ * wrong data: the checksum turns it into RKV_ECORRUPT, and for format 2 it
+ * covers the key copy too. A format 2 record answers only to the key it
+ * carries: a read that lands on a slot holding another key (a record of
+ * the other format, or another long key with the same head and hash) is
+ * RKV_ENOTFOUND, and a write there is refused (RKV_EINVAL) rather than
+ * overwrite the other key. Such a meeting needs an XXH3-128 collision or a
+ * crafted inline key of exactly STORE_INLINE_KEY bytes that ends in the
+ * hash of a long key; either way no stored object is lost.
+ *
+ * Order. A partition's records are in slot order: bytewise order of the
+ * user keys (a shorter key before its extensions), except that a long key
+ * sorts as its slot, its first 491 bytes and then its hash. That order is
+ * the same on every node, which is what scans and their resumption need.
+ *
+ * The "meta" sub-database holds node metadata: the node id (8 bytes,
+ * big-endian, generated once when the directory is created) and the named
+ * blobs of store_meta_put(), each stored as
+ *   u8 1 ++ blob ++ u64 XXH3-64 of all the bytes before it (LE).
  *
  * Writes are asynchronous and group-committed: store_update()/store_merge()
  * queue a mutation; all mutations queued during one event-loop turn are
@@ -14,7 +47,9 @@
  * of the base (the base must have been given RKV_EV_PRIORITIES priorities
  * before store_open). With sync = batch the transaction is durable (fsync)
  * before any callback runs; with sync = periodic callbacks run after the
- * commit and a timer syncs every sync_interval_ms.
+ * commit and a timer syncs every sync_interval_ms. The metadata, scan and
+ * partition functions are synchronous: each runs its own transaction
+ * before it returns. Everything here is for the event loop's thread only.
  *
  * A data directory is held with an exclusive flock on <dir>/LOCK for the
  * life of the store: a second process gets RKV_ELOCKED.
@@ -35,10 +70,18 @@
  * so it runs once the turn's I/O has been handled. */
 #define RKV_EV_PRIORITIES 3
 
-/* Bounds on a user key in the store (the HTTP API applies the configured,
- * smaller limit); LMDB's own maximum key size is 511 bytes by default, so
- * keys longer than that are refused with RKV_ETOOBIG. */
-#define STORE_MAX_KEY 507 /* 511 - 4 bytes of partition */
+/* The longest user key the store accepts (longer: RKV_ETOOBIG on writes,
+ * RKV_ENOTFOUND on reads). It is the largest max_key_bytes the
+ * configuration allows (conf.c), so every configured limit can be served;
+ * the HTTP API applies the configured one. */
+#define STORE_MAX_KEY 65536
+
+/* Keys up to this length are their own slot (LMDB's 511-byte key limit
+ * minus the 4-byte partition); longer ones are stored under a head of
+ * STORE_KEY_HEAD bytes and STORE_KEY_HASH bytes of XXH3-128 (see top). */
+#define STORE_INLINE_KEY 507
+#define STORE_KEY_HASH   16
+#define STORE_KEY_HEAD   (STORE_INLINE_KEY - STORE_KEY_HASH)
 
 /* At most this many mutations wait for one group commit; past it
  * store_update/store_merge answer RKV_EUNAVAIL (back-pressure). */
@@ -54,53 +97,185 @@ struct store_options {
 };
 
 struct store_stats {
-	uint64_t keys;        /* objects in the main database */
+	uint64_t keys;        /* objects in the "objects" database */
 	uint64_t disk_bytes;  /* pages in use * page size */
 	uint64_t commits;     /* group-commit transactions so far */
 	uint64_t mutations;   /* mutations applied so far */
 };
 
-/* store_open -- open or create the store in opts->dir. base is used for the
- * commit event and the periodic sync timer. 0, RKV_ELOCKED (another process
- * holds the directory), RKV_EIO (logged with the path and LMDB's error) or
+/* store_open -- open or create the store in opts->dir (and its missing
+ * parents). base is used for the commit event and the periodic sync timer;
+ * codec is borrowed and must outlive the store. 0, RKV_ELOCKED (another
+ * process, or another store_open in this one, holds the directory),
+ * RKV_EINVAL (no dir, periodic with sync_interval_ms 0, or base does not
+ * have exactly RKV_EV_PRIORITIES priorities), RKV_ECORRUPT (the stored node
+ * id is damaged), RKV_EIO (logged with the path and LMDB's error) or
  * RKV_ENOMEM. */
 int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	       const struct store_options *opts);
 
 /* store_close -- commit what is queued (running its callbacks), sync, close,
- * release the lock. NULL is a no-op. */
+ * release the lock. NULL is a no-op. Call it before event_base_free(base)
+ * and never from a store_done_fn; mutations those last callbacks try to
+ * queue are refused with RKV_ESHUTDOWN. */
 void store_close(struct store *s);
 
 /* store_node_id -- this node's actor id, generated once (never 0). */
 uint64_t store_node_id(const struct store *s);
 
 /* store_get -- read an object now (a read transaction; sees only committed
- * data). *out is the caller's (dvv_free). 0, RKV_ENOTFOUND, RKV_ECORRUPT
- * (checksum or decode failure; logged naming the key) or RKV_EIO. */
+ * data). *out is the caller's (dvv_free), NULL on error. 0, RKV_ENOTFOUND
+ * (also for keys longer than STORE_MAX_KEY, and when the key's slot holds
+ * another key's record, see top), RKV_ECORRUPT (checksum or decode
+ * failure; logged naming the key), RKV_EIO or RKV_ENOMEM. */
 int store_get(struct store *s, uint32_t partition, const void *key,
 	      size_t klen, struct dvv **out);
 
-/* store_done_fn -- completion of a queued mutation. status is 0, RKV_EIO,
- * RKV_ECORRUPT (the stored object could not be read, nothing written) or
- * RKV_ESHUTDOWN. obj is the object as committed, valid only during the
- * call (NULL unless status is 0). */
+/* store_done_fn -- completion of a queued mutation. status is 0, RKV_EIO
+ * (LMDB failed: the whole group commit was rolled back), RKV_ECORRUPT (the
+ * stored object could not be read, nothing written for this key),
+ * RKV_EINVAL (the result would not pass dvv_validate, e.g. a value without
+ * content type or past the DVV limits; or the key's slot holds another
+ * key's record, see top; nothing written, logged) or RKV_ENOMEM.
+ * obj is the object as committed, valid only during the call (NULL unless
+ * status is 0). With sync = batch, status 0 means it is durable. */
 typedef void store_done_fn(int status, const struct dvv *obj, void *arg);
 
 /* store_update -- queue a client write coordinated by this node:
- * stored = dvv_update(stored or empty, ctx, node id, v). ctx and v are
- * copied. 0 if queued (cb will run exactly once, never from inside this
- * call), RKV_ETOOBIG (key) or RKV_EUNAVAIL (queue full). */
+ * stored = dvv_update(stored or empty, ctx, node id, v). ctx (may be NULL)
+ * and v are copied. 0 if queued (cb will run exactly once, never from
+ * inside this call); otherwise cb never runs: RKV_ETOOBIG (key longer than
+ * STORE_MAX_KEY), RKV_EINVAL (key NULL with klen > 0, or ctx fails
+ * dvv_vv_validate), RKV_EUNAVAIL (queue full), RKV_ESHUTDOWN (store_close
+ * has begun) or RKV_ENOMEM. */
 int store_update(struct store *s, uint32_t partition, const void *key,
 		 size_t klen, const struct dvv_vv *ctx,
 		 const struct dvv_value *v, store_done_fn *cb, void *arg);
 
 /* store_merge -- queue stored = dvv_sync(stored or empty, obj) (replication,
- * read repair, handoff). obj is copied. Same returns as store_update. */
+ * read repair, handoff). obj is copied. Same returns as store_update;
+ * RKV_EINVAL here means obj fails dvv_validate (or key NULL, klen > 0). */
 int store_merge(struct store *s, uint32_t partition, const void *key,
 		size_t klen, const struct dvv *obj, store_done_fn *cb,
 		void *arg);
 
 /* store_get_stats -- counters for /stats. */
 void store_get_stats(struct store *s, struct store_stats *out);
+
+/* --- node metadata -------------------------------------------------------- */
+
+/* Metadata names are 1..STORE_MAX_META_NAME bytes of printable ASCII
+ * (0x21..0x7e); "node_id" is reserved for the node id. A blob is at most
+ * STORE_MAX_META_VALUE bytes: room for the largest ring codec.h encodes
+ * (65536 partitions naming three nodes of 255 bytes each). */
+#define STORE_MAX_META_NAME  64
+#define STORE_MAX_META_VALUE ((size_t)64 << 20)
+
+/* store_meta_get -- the blob stored under name, in *out (malloc'ed, never
+ * NULL on success even for an empty blob, freed by the caller) and *len.
+ * Sees only what store_meta_put committed. 0, RKV_ENOTFOUND, RKV_EINVAL
+ * (bad or reserved name), RKV_ECORRUPT (checksum failed; logged), RKV_EIO
+ * or RKV_ENOMEM; *out is NULL and *len 0 on error. */
+int store_meta_get(struct store *s, const char *name, uint8_t **out,
+		   size_t *len);
+
+/* store_meta_put -- store buf[0..len) under name, replacing what was
+ * there, in a write transaction of its own: when it returns 0 the blob is
+ * durable (synced, whatever the sync mode). buf is only read; it may be
+ * NULL when len is 0. 0, RKV_EINVAL (bad or reserved name, buf NULL with
+ * len > 0), RKV_ETOOBIG (len > STORE_MAX_META_VALUE), RKV_EIO (logged;
+ * the old blob may or may not have been replaced) or RKV_ENOMEM. */
+int store_meta_put(struct store *s, const char *name, const void *buf,
+		   size_t len);
+
+/* --- partition scans ------------------------------------------------------ */
+
+/* Where a scan of one partition resumes. The caller owns it, zeroes it
+ * (or calls store_scan_pos_init) to start at the partition's first key,
+ * and hands it to store_scan() batch after batch; it is a plain value that
+ * may be copied, and it names a slot (see top), not a record, so it stays
+ * meaningful however the partition changes between batches. */
+struct store_scan_pos {
+	bool started;        /* false: before the first key */
+	uint32_t partition;  /* when started: the partition scanned */
+	size_t len;          /* when started: bytes of slot in use */
+	uint8_t slot[STORE_INLINE_KEY]; /* the last slot visited */
+};
+
+/* What one store_scan() call did. */
+struct store_scan_result {
+	uint64_t items;   /* objects handed to fn */
+	uint64_t bytes;   /* stored bytes (LMDB key + value) of the records
+			     visited, corrupt ones included */
+	uint64_t corrupt; /* records skipped as corrupt (each logged) */
+	bool more;        /* the partition has records after *pos */
+};
+
+/* store_scan_fn -- one object of a scan, in slot order. key[0..klen) is
+ * the whole user key (long keys included) and obj the decoded, verified
+ * object; both are valid only during the call. Return 0 to go on; any
+ * other value stops the scan before this record: *pos is left where it
+ * was, so the next batch hands the same record again, and store_scan
+ * returns the value (a negative RKV_E* code, or a positive one of the
+ * caller's own). fn may call store_get, store_update, store_merge,
+ * store_meta_* and store_partition_* (the scan reads a snapshot of its
+ * own, which they do not disturb), but never store_close. */
+typedef int store_scan_fn(const void *key, size_t klen, const struct dvv *obj,
+			  void *arg);
+
+/* store_scan_pos_init -- a position before the first key of any partition
+ * (the same as zeroing it). */
+void store_scan_pos_init(struct store_scan_pos *pos);
+
+/* store_scan_pos_after -- a position just after user key key[0..klen) of
+ * partition, whether or not that key is stored: a scan from it starts at
+ * the first key that follows in slot order. 0, or RKV_EINVAL (klen >
+ * STORE_MAX_KEY, or key NULL with klen > 0). */
+int store_scan_pos_after(struct store_scan_pos *pos, uint32_t partition,
+			 const void *key, size_t klen);
+
+/* store_scan -- one bounded batch of a partition's objects, in slot order,
+ * from *pos on; *pos advances past every record visited.
+ *
+ * The batch ends when the partition ends, when max_items records have
+ * been visited, or once the records visited reach max_bytes stored bytes
+ * (the record crossing the bound is included, so every call that finds a
+ * record makes progress). Each record's checksum is verified and its
+ * object decoded; a corrupt record (bad checksum, undecodable, or a long
+ * key's record under a slot that is not its own) is not handed to fn: it
+ * is logged naming its key, counted in res->corrupt and skipped, and the
+ * scan goes on. The batch reads one snapshot (a read transaction held for
+ * the call only): records committed during an earlier batch are seen by
+ * the next one if they sort after *pos; queued, uncommitted mutations are
+ * never seen.
+ *
+ * 0 (*res filled), fn's non-zero return (see store_scan_fn; *res counts
+ * what was done before it), RKV_EINVAL (max_items or max_bytes 0, or *pos
+ * belongs to another partition), RKV_EIO (logged) or RKV_ENOMEM; on those
+ * errors *pos is unchanged past the records already handed to fn. */
+int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
+	       size_t max_items, size_t max_bytes, store_scan_fn *fn, void *arg,
+	       struct store_scan_result *res);
+
+/* store_partition_stats -- how many records a partition holds and their
+ * stored bytes (LMDB keys + values), from one snapshot of committed data,
+ * for rebalance plans and /stats. It walks the partition's keys without
+ * reading or decoding the values, so its cost grows with the number of
+ * keys (about a microsecond each), not with their size. 0, RKV_EIO
+ * (logged) or RKV_ENOMEM; *keys and *bytes are 0 on error. */
+int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
+			  uint64_t *bytes);
+
+/* store_partition_delete -- remove up to max_items records of a partition
+ * (the first ones in slot order, corrupt or not) in one write transaction;
+ * call it again while *more is true to drop a handed-off partition without
+ * stalling the loop. Durable as a group commit is (synced with sync =
+ * batch, by the timer with sync = periodic); a crash may bring back
+ * records that a later call removes again. Mutations of the partition that
+ * are queued, or queued later, still write: stop routing them first.
+ * *deleted (may be NULL) is how many were removed. 0, RKV_EINVAL
+ * (max_items 0), RKV_EIO (logged; nothing removed) or RKV_ENOMEM. */
+int store_partition_delete(struct store *s, uint32_t partition,
+			   size_t max_items, size_t *deleted, bool *more);
 
 #endif

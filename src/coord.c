@@ -1,0 +1,786 @@
+/* coord.c -- quorum reads and writes, read repair, and the replica side of
+ * the internode messages (see coord.h for the protocol).
+ *
+ * Every client request becomes one struct coord_req, driven through
+ *
+ *   PREFLIST -> FANOUT -> AWAIT -> REPAIR -> DONE
+ *
+ * PREFLIST   (a zero-delay event, so no callback ever runs inside
+ *            coord_put/coord_get) finds the replicas of the key;
+ * FANOUT     starts the local store operation and the remote calls;
+ * AWAIT      counts replies; the client is answered as soon as the quorum
+ *            is reached, or once every replica has answered without
+ *            reaching it, or at the timeout -- whichever comes first;
+ * REPAIR     (reads) once every replica has answered or failed, sends the
+ *            merged object to each replica whose copy was behind;
+ * DONE       when the answer is sent and no callback is outstanding, the
+ *            request is freed.
+ *
+ * A request is freed only when `outstanding` (store and rpc callbacks still
+ * to come) is zero, so every callback finds its request alive. rpc calls
+ * carry the request's timeout, so a silent replica cannot keep one alive
+ * for longer than that.
+ */
+#include "coord.h"
+
+#include "logging.h"
+#include "status.h"
+
+#include "ring/hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum coord_state {
+	COORD_PREFLIST, /* waiting for the start event */
+	COORD_FANOUT,   /* issuing the local operation and the calls */
+	COORD_AWAIT,    /* counting replies */
+	COORD_REPAIR,   /* reads: repairing replicas that were behind */
+	COORD_DONE,     /* answered, nothing outstanding: free */
+};
+
+enum coord_kind { COORD_WRITE, COORD_READ, COORD_FORWARD };
+
+struct coord_req;
+
+/* One replica of a request: what it answered. Also the arg of its rpc
+ * callback, hence the back pointer. */
+struct coord_replica {
+	struct coord_req *req;
+	unsigned member;
+	bool self;
+	bool replied;  /* answered or failed */
+	bool ok;       /* read: a copy or "not found"; write: acknowledged */
+	struct dvv *obj; /* read: its copy (NULL for not found) */
+};
+
+struct coord_req {
+	struct coord *c;
+	enum coord_state state;
+	enum coord_kind kind;
+	uint32_t partition;
+	uint8_t *key;
+	size_t klen;
+	unsigned needed, acked;
+	unsigned outstanding;
+	int failure; /* a replica's own error worth reporting, e.g. corrupt */
+	bool answered;
+	unsigned timeout_ms;
+	struct event *timer;
+	coord_done_fn *done;
+	void *arg;
+	struct dvv *merged; /* read: sync of replies; write: object as written */
+	/* writes, kept for forwarding */
+	struct dvv_vv ctx;
+	struct dvv_value value;
+	unsigned w;
+	unsigned forward_next; /* next replica to try when forwarding */
+	struct coord_req *prev, *next; /* the coordinator's active list */
+	size_t n;
+	struct coord_replica rep[CLUSTER_MAX_N];
+};
+
+struct coord {
+	struct event_base *base;
+	struct store *store;
+	struct cluster *cluster;
+	struct rpc *rpc;
+	struct msg_codec *mc;
+	struct coord_req *active; /* every request not yet freed */
+	bool stopping; /* coord_stop: start nothing new, only answer */
+	struct coord_stats stats;
+};
+
+/* --- answering and freeing -------------------------------------------- */
+
+static void coord_req_free(struct coord_req *req)
+{
+	for (size_t i = 0; i < req->n; i++)
+		dvv_free(req->rep[i].obj);
+	if (req->timer != NULL)
+		event_free(req->timer);
+	dvv_free(req->merged);
+	dvv_vv_deinit(&req->ctx);
+	dvv_value_deinit(&req->value);
+	free(req->key);
+	if (req->prev != NULL)
+		req->prev->next = req->next;
+	else
+		req->c->active = req->next;
+	if (req->next != NULL)
+		req->next->prev = req->prev;
+	req->c->stats.active--;
+	free(req);
+}
+
+/* Frees the request once it is answered and no callback can reach it. */
+static void coord_maybe_done(struct coord_req *req)
+{
+	/* During PREFLIST and FANOUT coord_start still holds the request. */
+	if (!req->answered || req->outstanding > 0 ||
+	    req->state == COORD_PREFLIST || req->state == COORD_FANOUT)
+		return;
+	req->state = COORD_DONE;
+	coord_req_free(req);
+}
+
+static void coord_answer(struct coord_req *req, int status, const struct dvv *obj)
+{
+	struct coord_result res = {
+		.status = status,
+		.needed = req->needed,
+		.acked = req->acked,
+		.obj = status == 0 ? obj : NULL,
+	};
+	if (req->answered)
+		return;
+	req->answered = true;
+	if (req->timer != NULL)
+		event_del(req->timer);
+	req->done(req->arg, &res);
+}
+
+static unsigned coord_unreplied(const struct coord_req *req)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < req->n; i++)
+		n += !req->rep[i].replied;
+	return n;
+}
+
+/* --- writes ----------------------------------------------------------- */
+
+static void coord_write_check(struct coord_req *req)
+{
+	/* A failed quorum is answered once every replica has spoken, so the
+	 * counts the client sees are what was really acknowledged. */
+	if (req->acked >= req->needed)
+		coord_answer(req, 0, req->merged);
+	else if (coord_unreplied(req) == 0)
+		coord_answer(req, RKV_EQUORUM, NULL);
+	coord_maybe_done(req);
+}
+
+static void coord_replica_acked(void *arg, int status,
+				const struct msg_peer *peer, const void *body,
+				size_t len)
+{
+	struct coord_replica *rep = arg;
+	struct coord_req *req = rep->req;
+	struct msg_status st = {0};
+
+	req->outstanding--;
+	rep->replied = true;
+	if (status == 0 &&
+	    msg_decode_status(req->c->mc, peer, MSG_REPLICATE, body, len, &st) == 0 &&
+	    st.status == 0) {
+		rep->ok = true;
+		if (req->kind == COORD_WRITE)
+			req->acked++;
+	}
+	msg_clear_status(&st);
+	if (req->kind == COORD_WRITE)
+		coord_write_check(req);
+	else
+		coord_maybe_done(req);
+}
+
+/* Sends obj to one remote replica with MSG_REPLICATE. Returns 0 if the call
+ * is under way (its callback will come). */
+static int coord_send_object(struct coord_req *req, struct coord_replica *rep,
+			     const uint8_t *body, size_t len)
+{
+	const struct cluster_member *m = cluster_member(req->c->cluster, rep->member);
+	int rc = rpc_call(req->c->rpc, m->addr, MSG_REPLICATE, body, len,
+			  req->timeout_ms, coord_replica_acked, rep);
+	if (rc == 0)
+		req->outstanding++;
+	return rc;
+}
+
+/* Sends `obj` to every replica selected by `which`, locally through the
+ * store and remotely with MSG_REPLICATE. */
+static void coord_store_merged(int status, const struct dvv *obj, void *arg);
+
+static void coord_replicate(struct coord_req *req, const struct dvv *obj,
+			    bool (*which)(const struct coord_replica *rep))
+{
+	struct msg_replicate m = {.partition = req->partition, .key = req->key,
+				  .klen = req->klen, .obj = (struct dvv *)obj};
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (req->c->stopping)
+		return;
+	rc = msg_encode_replicate(req->c->mc, &m, &body, &len);
+
+	for (size_t i = 0; i < req->n; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		if (!which(rep))
+			continue;
+		if (rep->self)
+			rc = store_merge(req->c->store, req->partition, req->key,
+					 req->klen, obj, coord_store_merged, rep);
+		else if (body != NULL)
+			rc = coord_send_object(req, rep, body, len);
+		if (rc == 0 && rep->self)
+			req->outstanding++;
+		if (rc != 0) /* this replica will not answer: count it failed */
+			rep->replied = true;
+		if (req->kind == COORD_READ && rc == 0)
+			req->c->stats.read_repairs++;
+	}
+	free(body);
+}
+
+static void coord_store_merged(int status, const struct dvv *obj, void *arg)
+{
+	struct coord_replica *rep = arg;
+	struct coord_req *req = rep->req;
+	(void)obj;
+	req->outstanding--;
+	rep->replied = true;
+	rep->ok = status == 0;
+	coord_maybe_done(req);
+}
+
+static bool coord_is_remote(const struct coord_replica *rep)
+{
+	return !rep->self;
+}
+
+static void coord_local_written(int status, const struct dvv *obj, void *arg)
+{
+	struct coord_replica *self = arg;
+	struct coord_req *req = self->req;
+
+	req->outstanding--;
+	self->replied = true;
+	if (status != 0) {
+		/* Nothing was written anywhere: fail without replicating. */
+		for (size_t i = 0; i < req->n; i++)
+			req->rep[i].replied = true;
+		coord_answer(req, status, NULL);
+		coord_maybe_done(req);
+		return;
+	}
+	self->ok = true;
+	req->acked++;
+	dvv_free(req->merged); /* the empty object coord_req_new made */
+	req->merged = dvv_dup(obj);
+	if (req->merged == NULL) {
+		coord_answer(req, RKV_ENOMEM, NULL);
+		coord_maybe_done(req);
+		return;
+	}
+	coord_replicate(req, req->merged, coord_is_remote);
+	coord_write_check(req);
+}
+
+/* --- forwarding (writes received by a node that is not a replica) ----- */
+
+static void coord_forward_next(struct coord_req *req);
+
+static void coord_forwarded(void *arg, int status, const struct msg_peer *peer,
+			    const void *body, size_t len)
+{
+	struct coord_req *req = arg;
+	struct msg_status st = {0};
+
+	req->outstanding--;
+	if (status == 0)
+		status = msg_decode_status(req->c->mc, peer, MSG_FORWARD, body,
+					   len, &st);
+	if (status == RKV_EUNAVAIL && !req->answered) {
+		coord_forward_next(req); /* that primary is gone: next one */
+	} else if (status != 0) {
+		coord_answer(req, status, NULL);
+	} else {
+		req->needed = st.needed;
+		req->acked = st.acked;
+		coord_answer(req, st.status, st.obj);
+	}
+	msg_clear_status(&st);
+	coord_maybe_done(req);
+}
+
+static void coord_forward_next(struct coord_req *req)
+{
+	struct msg_forward m = {.key = req->key, .klen = req->klen,
+				.ctx = req->ctx, .value = req->value,
+				.w = req->w, .timeout_ms = req->timeout_ms};
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc = req->c->stopping ? RKV_ESHUTDOWN
+				  : msg_encode_forward(req->c->mc, &m, &body, &len);
+
+	while (rc == 0 && req->forward_next < req->n) {
+		const struct cluster_member *mem = cluster_member(
+			req->c->cluster, req->rep[req->forward_next++].member);
+		rc = rpc_call(req->c->rpc, mem->addr, MSG_FORWARD, body, len,
+			      req->timeout_ms, coord_forwarded, req);
+		if (rc == 0) {
+			req->outstanding++;
+			free(body);
+			return;
+		}
+		rc = 0; /* try the next replica */
+	}
+	free(body);
+	coord_answer(req, rc != 0 ? rc : RKV_EUNAVAIL, NULL);
+}
+
+/* --- reads ------------------------------------------------------------ */
+
+static bool coord_needs_repair(const struct coord_replica *rep);
+
+static void coord_read_check(struct coord_req *req)
+{
+	if (!req->answered && req->acked >= req->needed)
+		coord_answer(req, dvv_value_count(req->merged) ? 0 : RKV_ENOTFOUND,
+			     req->merged);
+	else if (!req->answered && coord_unreplied(req) == 0)
+		coord_answer(req, req->failure ? req->failure : RKV_EQUORUM, NULL);
+	if (req->state == COORD_AWAIT && coord_unreplied(req) == 0) {
+		req->state = COORD_REPAIR;
+		if (dvv_value_count(req->merged) > 0)
+			coord_replicate(req, req->merged, coord_needs_repair);
+	}
+	coord_maybe_done(req);
+}
+
+/* A replica that answered is behind when its copy is missing or differs
+ * from the merge of all copies. */
+static bool coord_needs_repair(const struct coord_replica *rep)
+{
+	const struct dvv *merged = rep->req->merged;
+	if (!rep->ok)
+		return false;
+	return rep->obj == NULL || !dvv_equal(rep->obj, merged);
+}
+
+/* Records one replica's answer to a read: obj (may be NULL) is taken. */
+static void coord_read_reply(struct coord_replica *rep, int status,
+			     struct dvv *obj)
+{
+	struct coord_req *req = rep->req;
+	rep->replied = true;
+	if (status == 0 || status == RKV_ENOTFOUND) {
+		rep->ok = true;
+		rep->obj = obj;
+		req->acked++;
+		if (obj != NULL && dvv_sync(req->merged, obj) != 0)
+			log_warn("coord: out of memory merging a read");
+	} else {
+		/* A damaged copy is a fact the client must hear about if the
+		 * read fails for want of replies; a lost peer is not. */
+		if (status == RKV_ECORRUPT)
+			req->failure = status;
+		dvv_free(obj);
+	}
+	coord_read_check(req);
+}
+
+static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
+			  const void *body, size_t len)
+{
+	struct coord_replica *rep = arg;
+	struct coord_req *req = rep->req;
+	struct msg_status st = {0};
+	struct dvv *obj = NULL;
+
+	req->outstanding--;
+	if (status == 0)
+		status = msg_decode_status(req->c->mc, peer, MSG_FETCH, body,
+					   len, &st);
+	if (status == 0) {
+		status = st.status;
+		obj = st.obj;
+		st.obj = NULL;
+	}
+	msg_clear_status(&st);
+	coord_read_reply(rep, status, obj);
+}
+
+/* --- start ------------------------------------------------------------ */
+
+static void coord_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct coord_req *req = arg;
+	(void)fd;
+	(void)what;
+	coord_answer(req, req->kind == COORD_FORWARD ? RKV_ETIMEDOUT : RKV_EQUORUM,
+		     NULL);
+	coord_maybe_done(req);
+}
+
+static void coord_fanout_read(struct coord_req *req)
+{
+	struct msg_fetch m = {.partition = req->partition, .key = req->key,
+			      .klen = req->klen};
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	if (msg_encode_fetch(req->c->mc, &m, &body, &len) != 0) {
+		coord_answer(req, RKV_ENOMEM, NULL);
+		return;
+	}
+	/* Remote calls first: the local read answers at once and may already
+	 * satisfy R, but every replica must be asked for repair to work. */
+	for (size_t i = 0; i < req->n; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		if (rep->self)
+			continue;
+		const struct cluster_member *mem =
+			cluster_member(req->c->cluster, rep->member);
+		if (rpc_call(req->c->rpc, mem->addr, MSG_FETCH, body, len,
+			     req->timeout_ms, coord_fetched, rep) == 0)
+			req->outstanding++;
+		else
+			rep->replied = true;
+	}
+	free(body);
+	for (size_t i = 0; i < req->n; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		if (!rep->self)
+			continue;
+		struct dvv *obj = NULL;
+		int rc = store_get(req->c->store, req->partition, req->key,
+				   req->klen, &obj);
+		coord_read_reply(rep, rc, obj);
+	}
+}
+
+static void coord_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct coord_req *req = arg;
+	struct coord *c = req->c;
+	struct cluster_target t[CLUSTER_MAX_N];
+	struct timeval tv = {req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000};
+	struct coord_replica *self = NULL;
+	(void)fd;
+	(void)what;
+
+	if (c->stopping) {
+		req->state = COORD_AWAIT;
+		coord_answer(req, RKV_ESHUTDOWN, NULL);
+		coord_maybe_done(req);
+		return;
+	}
+	req->n = cluster_preflist(c->cluster, req->partition, t);
+	for (size_t i = 0; i < req->n; i++) {
+		req->rep[i].req = req;
+		req->rep[i].member = t[i].member;
+		req->rep[i].self = cluster_member(c->cluster, t[i].member)->self;
+		if (req->rep[i].self)
+			self = &req->rep[i];
+	}
+	unsigned quorum = (unsigned)cluster_n(c->cluster) / 2 + 1;
+	req->needed = req->w ? req->w : quorum;
+	req->state = COORD_FANOUT;
+	evtimer_add(req->timer, &tv);
+
+	if (req->kind == COORD_READ) {
+		c->stats.coordinated_reads++;
+		coord_fanout_read(req);
+	} else if (self == NULL) {
+		req->kind = COORD_FORWARD;
+		c->stats.forwarded++;
+		coord_forward_next(req);
+	} else {
+		c->stats.coordinated_writes++;
+		int rc = store_update(c->store, req->partition, req->key,
+				      req->klen, &req->ctx, &req->value,
+				      coord_local_written, self);
+		if (rc == 0)
+			req->outstanding++;
+		else
+			coord_answer(req, rc, NULL);
+	}
+	req->state = COORD_AWAIT;
+	if (req->kind == COORD_READ)
+		coord_read_check(req); /* replies may all be in already */
+	else
+		coord_maybe_done(req);
+}
+
+static struct coord_req *coord_req_new(struct coord *c, enum coord_kind kind,
+				       const void *key, size_t klen,
+				       unsigned quorum, unsigned timeout_ms,
+				       coord_done_fn *done, void *arg)
+{
+	struct coord_req *req;
+
+	if (c->stats.active >= COORD_MAX_ACTIVE)
+		return NULL;
+	req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return NULL;
+	req->c = c;
+	req->kind = kind;
+	req->key = malloc(klen ? klen : 1);
+	req->merged = dvv_new();
+	req->timer = evtimer_new(c->base, coord_on_timeout, req);
+	req->next = c->active;
+	if (c->active != NULL)
+		c->active->prev = req;
+	c->active = req;
+	c->stats.active++;
+	if (req->key == NULL || req->merged == NULL || req->timer == NULL) {
+		coord_req_free(req);
+		return NULL;
+	}
+	memcpy(req->key, key, klen);
+	req->klen = klen;
+	req->partition = ring_partition_of(key, klen, cluster_ring_size(c->cluster));
+	req->w = quorum;
+	req->timeout_ms = timeout_ms;
+	req->done = done;
+	req->arg = arg;
+	return req;
+}
+
+/* Schedules PREFLIST; on failure the request is freed. */
+static int coord_req_launch(struct coord_req *req)
+{
+	struct timeval now = {0, 0};
+	if (event_base_once(req->c->base, -1, EV_TIMEOUT, coord_start, req,
+			    &now) != 0) {
+		coord_req_free(req);
+		return RKV_ENOMEM;
+	}
+	return 0;
+}
+
+int coord_put(struct coord *c, const struct coord_write *wr,
+	      coord_done_fn *done, void *arg)
+{
+	struct coord_req *req = coord_req_new(c, COORD_WRITE, wr->key, wr->klen,
+					      wr->w, wr->timeout_ms, done, arg);
+	size_t nctx = wr->ctx != NULL ? wr->ctx->n : 0;
+
+	if (req == NULL)
+		return RKV_EUNAVAIL;
+	if (dvv_value_copy(&req->value, wr->value) != 0)
+		goto fail;
+	if (nctx > 0) {
+		req->ctx.e = malloc(nctx * sizeof(*req->ctx.e));
+		if (req->ctx.e == NULL)
+			goto fail;
+		memcpy(req->ctx.e, wr->ctx->e, nctx * sizeof(*req->ctx.e));
+		req->ctx.n = nctx;
+	}
+	return coord_req_launch(req);
+fail:
+	coord_req_free(req);
+	return RKV_ENOMEM;
+}
+
+int coord_get(struct coord *c, const void *key, size_t klen, unsigned r,
+	      unsigned timeout_ms, coord_done_fn *done, void *arg)
+{
+	struct coord_req *req = coord_req_new(c, COORD_READ, key, klen, r,
+					      timeout_ms, done, arg);
+	if (req == NULL)
+		return RKV_EUNAVAIL;
+	return coord_req_launch(req);
+}
+
+/* --- the replica side ------------------------------------------------- */
+
+/* A request from a peer waiting for our store or our own coordination. */
+struct coord_serving {
+	struct coord *c;
+	struct rpc_reply_to to;
+};
+
+static void coord_reply_status(struct coord *c, const struct rpc_reply_to *to,
+			       const struct msg_status *st)
+{
+	uint8_t *body = NULL;
+	size_t len = 0;
+	if (c->stopping)
+		return; /* the transport is going away */
+	if (msg_encode_status(c->mc, to->type, st, &body, &len) == 0)
+		rpc_reply(c->rpc, to, body, len);
+	else
+		log_warn("coord: cannot encode a reply (out of memory)");
+	free(body);
+}
+
+static void coord_reply_code(struct coord *c, const struct rpc_reply_to *to,
+			     int status)
+{
+	struct msg_status st = {.status = status};
+	coord_reply_status(c, to, &st);
+}
+
+static struct coord_serving *coord_serving_new(struct coord *c,
+					       const struct rpc_reply_to *to)
+{
+	struct coord_serving *s = malloc(sizeof(*s));
+	if (s != NULL) {
+		s->c = c;
+		s->to = *to;
+	}
+	return s;
+}
+
+static void coord_served_merge(int status, const struct dvv *obj, void *arg)
+{
+	struct coord_serving *s = arg;
+	(void)obj;
+	coord_reply_code(s->c, &s->to, status);
+	free(s);
+}
+
+static void coord_served_forward(void *arg, const struct coord_result *res)
+{
+	struct coord_serving *s = arg;
+	struct msg_status st = {.status = res->status, .needed = res->needed,
+				.acked = res->acked, .obj = (struct dvv *)res->obj};
+	coord_reply_status(s->c, &s->to, &st);
+	free(s);
+}
+
+/* A key must lie in the partition the sender names: a mismatch means a
+ * confused or corrupt peer, and storing it would hide the key. */
+static bool coord_partition_ok(const struct coord *c, uint32_t partition,
+			       const void *key, size_t klen)
+{
+	return klen > 0 && klen <= STORE_MAX_KEY &&
+	       ring_partition_of(key, klen, cluster_ring_size(c->cluster)) ==
+		       partition;
+}
+
+static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
+				 const struct msg_peer *peer, const void *body,
+				 size_t len)
+{
+	struct msg_replicate m = {0};
+	struct coord_serving *s = NULL;
+	int rc = msg_decode_replicate(c->mc, peer, body, len, &m);
+
+	if (rc == 0 && !coord_partition_ok(c, m.partition, m.key, m.klen))
+		rc = RKV_EINVAL;
+	if (rc == 0 && (s = coord_serving_new(c, to)) == NULL)
+		rc = RKV_ENOMEM;
+	if (rc == 0)
+		rc = store_merge(c->store, m.partition, m.key, m.klen, m.obj,
+				 coord_served_merge, s);
+	if (rc != 0)
+		free(s);
+	c->stats.replica_writes++;
+	msg_clear_replicate(&m);
+	return rc;
+}
+
+static int coord_serve_fetch(struct coord *c, const struct rpc_reply_to *to,
+			     const struct msg_peer *peer, const void *body,
+			     size_t len)
+{
+	struct msg_fetch m = {0};
+	struct msg_status st = {0};
+	int rc = msg_decode_fetch(c->mc, peer, body, len, &m);
+
+	if (rc == 0 && !coord_partition_ok(c, m.partition, m.key, m.klen))
+		rc = RKV_EINVAL;
+	if (rc != 0)
+		return rc;
+	c->stats.replica_reads++;
+	st.status = store_get(c->store, m.partition, m.key, m.klen, &st.obj);
+	coord_reply_status(c, to, &st);
+	msg_clear_status(&st);
+	return 0;
+}
+
+static int coord_serve_forward(struct coord *c, const struct rpc_reply_to *to,
+			       const struct msg_peer *peer, const void *body,
+			       size_t len)
+{
+	struct msg_forward m = {0};
+	struct coord_serving *s = NULL;
+	int rc = msg_decode_forward(c->mc, peer, body, len, &m);
+	struct coord_write wr = {.key = m.key, .klen = m.klen, .ctx = &m.ctx,
+				 .value = &m.value, .w = m.w,
+				 .timeout_ms = m.timeout_ms};
+
+	if (rc == 0 && (m.klen == 0 || m.klen > STORE_MAX_KEY || m.w > CLUSTER_MAX_N ||
+			m.timeout_ms == 0))
+		rc = RKV_EINVAL;
+	if (rc == 0 && (s = coord_serving_new(c, to)) == NULL)
+		rc = RKV_ENOMEM;
+	if (rc == 0)
+		rc = coord_put(c, &wr, coord_served_forward, s);
+	if (rc != 0)
+		free(s);
+	msg_clear_forward(&m);
+	return rc;
+}
+
+void coord_on_request(void *arg, const struct rpc_reply_to *to,
+		      const struct msg_peer *peer, const struct msg_hello *from,
+		      const void *body, size_t len)
+{
+	struct coord *c = arg;
+	int rc;
+
+	switch (to->type) {
+	case MSG_REPLICATE:
+		rc = coord_serve_replicate(c, to, peer, body, len);
+		break;
+	case MSG_FETCH:
+		rc = coord_serve_fetch(c, to, peer, body, len);
+		break;
+	case MSG_FORWARD:
+		rc = coord_serve_forward(c, to, peer, body, len);
+		break;
+	default:
+		rc = RKV_EINVAL;
+		break;
+	}
+	if (rc != 0) {
+		log_warn("coord: refused a type %u request from %s: %s",
+			 (unsigned)to->type, from->name, rkv_strerror(rc));
+		coord_reply_code(c, to, rc);
+	}
+}
+
+/* --- lifecycle -------------------------------------------------------- */
+
+struct coord *coord_new(struct event_base *base, struct store *store,
+			struct cluster *cluster, struct rpc *rpc,
+			struct msg_codec *mc)
+{
+	struct coord *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->base = base;
+	c->store = store;
+	c->cluster = cluster;
+	c->rpc = rpc;
+	c->mc = mc;
+	return c;
+}
+
+void coord_stop(struct coord *c)
+{
+	c->stopping = true;
+}
+
+void coord_free(struct coord *c)
+{
+	if (c == NULL)
+		return;
+	while (c->active != NULL) {
+		coord_answer(c->active, RKV_ESHUTDOWN, NULL);
+		coord_req_free(c->active);
+	}
+	free(c);
+}
+
+void coord_get_stats(const struct coord *c, struct coord_stats *out)
+{
+	*out = c->stats;
+}

@@ -1,0 +1,146 @@
+/* msg.h -- the internode messages and their Avro encodings.
+ *
+ * Every frame body that travels between nodes is one of the records
+ * below, encoded with its schema from src/schemas/msg_<name>.avsc. Objects
+ * inside messages travel as the bytes codec_object_encode() makes, so the
+ * object schema is defined once.
+ *
+ * Rolling upgrades: the handshake (MSG_HELLO) carries, for every message
+ * type, the sender's schema (JSON) and its fingerprint. msg_peer_new()
+ * compares them with ours and, for each type whose fingerprint differs,
+ * builds an Avro resolved reader (writer = the peer's schema, reader = ours)
+ * so a field a newer peer added is skipped and a field an older peer lacks
+ * takes its default. Types whose schemas match decode directly.
+ *
+ * Requests and replies: a reply uses the request's type with MSG_REPLY_BIT
+ * set and the request's id; its body is the reply record of that type.
+ * MSG_HELLO has no reply (both sides send one) and its schema is two
+ * layers: msg_hello.avsc is a frozen envelope carrying the schema list and
+ * the body, msg_hello_body.avsc the evolving body (see msg.c).
+ */
+#ifndef RKV_MSG_H
+#define RKV_MSG_H
+
+#include "dvv.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_REPLY_BIT 0x80
+
+/* X(name, number, schema file stem) -- request types; replies are
+ * number | MSG_REPLY_BIT and use the schema "<stem>_reply". */
+#define MSG_TYPE_TABLE(X)                                                    \
+	X(MSG_HELLO, 1, hello)                                               \
+	X(MSG_REPLICATE, 2, replicate)                                       \
+	X(MSG_FETCH, 3, fetch)                                               \
+	X(MSG_FORWARD, 4, forward)
+
+enum msg_type {
+#define MSG_TYPE_ENUM(name, num, stem) name = (num),
+	MSG_TYPE_TABLE(MSG_TYPE_ENUM)
+#undef MSG_TYPE_ENUM
+};
+
+#define MSG_MAX_NAME 255
+#define MSG_MAX_KEY 65536
+
+/* MSG_HELLO: the first frame on every connection, both directions. The
+ * schema list is filled and read by msg.c itself. */
+struct msg_hello {
+	char cluster_name[MSG_MAX_NAME + 1];
+	char name[MSG_MAX_NAME + 1];    /* node name */
+	char rpc_addr[MSG_MAX_NAME + 1]; /* where the sender listens */
+	uint64_t node_id;
+};
+
+/* MSG_REPLICATE: "sync this object into your copy" (replication after a
+ * coordinated write, read repair, handoff). Reply: struct msg_status. */
+struct msg_replicate {
+	uint32_t partition;
+	const uint8_t *key; /* decode: points into the frame body */
+	size_t klen;
+	struct dvv *obj;    /* decode: owned by the message (msg_clear) */
+};
+
+/* MSG_FETCH: "send me your copy". Reply: struct msg_status with obj set
+ * when status is 0, NULL with RKV_ENOTFOUND. */
+struct msg_fetch {
+	uint32_t partition;
+	const uint8_t *key;
+	size_t klen;
+};
+
+/* MSG_FORWARD: a client write received by a node that is not a replica of
+ * the key, handed to a primary to coordinate. Reply: struct msg_status
+ * (obj = the object as written, for the client's new context). */
+struct msg_forward {
+	const uint8_t *key;
+	size_t klen;
+	struct dvv_vv ctx;      /* decode: owned by the message */
+	struct dvv_value value; /* decode: owned by the message */
+	uint32_t w, pw;         /* 0 = quorum */
+	uint32_t timeout_ms;
+};
+
+/* Every reply: an RKV status, the quorum counts of a failed write, and an
+ * object where the request type returns one. */
+struct msg_status {
+	int32_t status;
+	uint32_t needed, acked;
+	struct dvv *obj; /* may be NULL */
+};
+
+struct msg_codec;
+struct msg_peer;
+
+/* msg_codec_new -- parse every message schema. NULL on failure (logged). */
+struct msg_codec *msg_codec_new(void);
+void msg_codec_free(struct msg_codec *mc);
+
+/* msg_encode_* -- the Avro body of a message in *out (malloc'ed, the
+ * caller frees). 0, RKV_EINVAL (invalid object or context, key longer than
+ * MSG_MAX_KEY, a name without its NUL within MSG_MAX_NAME + 1, a status
+ * above 0, a type without a reply schema) or RKV_ENOMEM. */
+int msg_encode_hello(struct msg_codec *mc, const struct msg_hello *m,
+		     uint8_t **out, size_t *len);
+int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,
+			 uint8_t **out, size_t *len);
+int msg_encode_fetch(struct msg_codec *mc, const struct msg_fetch *m,
+		     uint8_t **out, size_t *len);
+int msg_encode_forward(struct msg_codec *mc, const struct msg_forward *m,
+		       uint8_t **out, size_t *len);
+int msg_encode_status(struct msg_codec *mc, uint8_t type,
+		      const struct msg_status *m, uint8_t **out, size_t *len);
+
+/* msg_decode_hello -- decode a peer's handshake and build its resolvers in
+ * *peer (msg_peer_free). 0 or RKV_ECORRUPT (or RKV_ENOMEM). A schema of
+ * the peer we cannot read (incompatible, or lacking a field ours has
+ * without a default) is logged once here; bodies of that schema then fail
+ * to decode with RKV_ECORRUPT, the rest of the peer's messages decode. A
+ * schema the peer does not announce is read as ours. */
+int msg_decode_hello(struct msg_codec *mc, const void *buf, size_t len,
+		     struct msg_hello *m, struct msg_peer **peer);
+void msg_peer_free(struct msg_peer *peer);
+
+/* msg_decode_* -- decode a body written by `peer` (NULL: our own schemas).
+ * Pointers in *m point into buf (valid while buf is; an empty key is
+ * NULL); owned parts are released by msg_clear_*. On error *m is left
+ * empty. 0 or RKV_ECORRUPT (undecodable, trailing bytes, limits exceeded,
+ * invalid object, a schema of the peer we cannot read), or RKV_ENOMEM.
+ * msg_decode_status takes the request's type (the reply bit may be set). */
+int msg_decode_replicate(struct msg_codec *mc, const struct msg_peer *peer,
+			 const void *buf, size_t len, struct msg_replicate *m);
+int msg_decode_fetch(struct msg_codec *mc, const struct msg_peer *peer,
+		     const void *buf, size_t len, struct msg_fetch *m);
+int msg_decode_forward(struct msg_codec *mc, const struct msg_peer *peer,
+		       const void *buf, size_t len, struct msg_forward *m);
+int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
+		      uint8_t type, const void *buf, size_t len,
+		      struct msg_status *m);
+
+void msg_clear_replicate(struct msg_replicate *m);
+void msg_clear_forward(struct msg_forward *m);
+void msg_clear_status(struct msg_status *m);
+
+#endif

@@ -1,0 +1,888 @@
+/* test_msg.c -- the internode messages and the handshake's schema
+ * resolution.
+ *
+ * Every message must round-trip exactly (objects with siblings and
+ * tombstones, an empty key, a key at the size limit). Decoding is fed what
+ * a broken or hostile peer could send -- every truncation, bit flips,
+ * trailing bytes, lengths and counts that claim more than the body holds
+ * -- and must answer RKV_ECORRUPT without crashing or allocating what the
+ * claim asks for (the sanitizer build would show either).
+ *
+ * Rolling upgrades are tested with the peer's side written by Avro C
+ * directly, from schemas the test owns: tests/data/msg_forward_v0.avsc and
+ * the body it wrote, msg_forward_v0.bin, stand for an older release (two
+ * fields missing, one int that is now a long); a newer FETCH and a newer
+ * HELLO body carry fields we do not know. The peer's HELLO is our own with
+ * its schema list edited, as a node of that release would announce it.
+ */
+#include "dvv.h"
+#include "msg.h"
+#include "schemas.h"
+#include "status.h"
+
+#include <avro.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include <cmocka.h>
+
+#define GOLDEN_SCHEMA "msg_forward_v0.avsc"
+#define GOLDEN_BODY   "msg_forward_v0.bin"
+#define FILE_MAX      16384
+
+/* --- objects built by hand, so messages are tested apart from DVV ops ---- */
+
+static void value_init(struct dvv_value *v, const char *data, const char *ctype,
+                       uint64_t ts, bool tomb)
+{
+	memset(v, 0, sizeof(*v));
+	v->len = data != NULL ? strlen(data) : 0;
+	if (v->len > 0) {
+		v->data = malloc(v->len);
+		assert_non_null(v->data);
+		memcpy(v->data, data, v->len);
+	}
+	v->content_type = strdup(ctype);
+	assert_non_null(v->content_type);
+	v->timestamp_ms = ts;
+	v->tombstone = tomb;
+}
+
+/* Two actors with siblings, a tombstone, an empty value and an anonymous
+ * value. */
+static struct dvv *sample_object(void)
+{
+	struct dvv *d = dvv_new();
+	struct dvv_entry *e = NULL;
+
+	assert_non_null(d);
+	d->nentries = 2;
+	d->entries = calloc(2, sizeof(*d->entries));
+	assert_non_null(d->entries);
+	e = &d->entries[0];
+	e->id = 7;
+	e->counter = 4;
+	e->nvalues = 2;
+	e->values = calloc(2, sizeof(*e->values));
+	assert_non_null(e->values);
+	value_init(&e->values[0], "v4", "text/plain", 1700000000004u, false);
+	value_init(&e->values[1], NULL, "text/plain", 1700000000003u, true);
+	e = &d->entries[1];
+	e->id = UINT64_C(0x8000000000000001);
+	e->counter = 1;
+	e->nvalues = 1;
+	e->values = calloc(1, sizeof(*e->values));
+	assert_non_null(e->values);
+	value_init(&e->values[0], "", "application/json", 1700000000001u,
+	           false);
+	d->nanon = 1;
+	d->anon = calloc(1, sizeof(*d->anon));
+	assert_non_null(d->anon);
+	value_init(&d->anon[0], "old", "text/plain", 1600000000000u, false);
+	assert_int_equal(dvv_validate(d), 0);
+	return d;
+}
+
+static void sample_hello(struct msg_hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	strcpy(h->cluster_name, "ringkv-test");
+	strcpy(h->name, "node-a");
+	strcpy(h->rpc_addr, "127.0.0.1:8099");
+	h->node_id = UINT64_C(0xfedcba9876543210);
+}
+
+/* --- decoding everything a peer could send -------------------------------- */
+
+/* A decoder under test: 0 or RKV_ECORRUPT, cleans up after itself. */
+typedef int decode_fn(struct msg_codec *mc, const uint8_t *buf, size_t len);
+
+static int decode_replicate(struct msg_codec *mc, const uint8_t *buf,
+                            size_t len)
+{
+	struct msg_replicate m;
+	int rc = msg_decode_replicate(mc, NULL, buf, len, &m);
+	if (rc == 0) {
+		assert_int_equal(dvv_validate(m.obj), 0);
+		msg_clear_replicate(&m);
+	}
+	return rc;
+}
+
+static int decode_fetch(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_fetch m;
+	return msg_decode_fetch(mc, NULL, buf, len, &m);
+}
+
+static int decode_forward(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_forward m;
+	int rc = msg_decode_forward(mc, NULL, buf, len, &m);
+	if (rc == 0) {
+		assert_int_equal(dvv_vv_validate(&m.ctx), 0);
+		msg_clear_forward(&m);
+	}
+	return rc;
+}
+
+static int decode_status(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_status m;
+	int rc = msg_decode_status(mc, NULL, MSG_FETCH, buf, len, &m);
+	if (rc == 0)
+		msg_clear_status(&m);
+	return rc;
+}
+
+static int decode_hello(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_hello h;
+	struct msg_peer *peer = NULL;
+	int rc = msg_decode_hello(mc, buf, len, &h, &peer);
+	if (rc == 0)
+		assert_non_null(peer);
+	else
+		assert_null(peer);
+	msg_peer_free(peer);
+	return rc;
+}
+
+/* Every proper prefix and the body plus one byte fail (Avro encodings are
+ * self-delimiting); flipped bits either fail or decode to something valid.
+ * `stride` > 1 flips one bit per byte only, for long bodies. */
+static void assert_hostile(struct msg_codec *mc, decode_fn *decode,
+                           const uint8_t *buf, size_t len, unsigned stride)
+{
+	uint8_t *copy = malloc(len + 1);
+
+	assert_non_null(copy);
+	assert_int_equal(decode(mc, buf, len), 0);
+	for (size_t n = 0; n < len; n++) {
+		memcpy(copy, buf, n);
+		assert_int_equal(decode(mc, copy, n), RKV_ECORRUPT);
+	}
+	memcpy(copy, buf, len);
+	copy[len] = 0;
+	assert_int_equal(decode(mc, copy, len + 1), RKV_ECORRUPT);
+	for (size_t bit = 0; bit < len * 8; bit += stride) {
+		memcpy(copy, buf, len);
+		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		int rc = decode(mc, copy, len);
+		if (rc != 0)
+			assert_int_equal(rc, RKV_ECORRUPT);
+	}
+	free(copy);
+}
+
+/* --- round trips ---------------------------------------------------------- */
+
+static void test_hello_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_hello h, back;
+	struct msg_peer *peer = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_hello(&h);
+	memset(h.name, 'n', MSG_MAX_NAME); /* the longest name */
+	assert_int_equal(msg_encode_hello(mc, &h, &buf, &len), 0);
+	assert_int_equal(msg_decode_hello(mc, buf, len, &back, &peer), 0);
+	assert_non_null(peer);
+	assert_string_equal(back.cluster_name, h.cluster_name);
+	assert_string_equal(back.name, h.name);
+	assert_string_equal(back.rpc_addr, h.rpc_addr);
+	assert_true(back.node_id == h.node_id);
+	msg_peer_free(peer);
+	free(buf);
+
+	/* A name that fills its array without a terminator is refused. */
+	memset(h.cluster_name, 'c', sizeof(h.cluster_name));
+	assert_int_equal(msg_encode_hello(mc, &h, &buf, &len), RKV_EINVAL);
+	assert_null(buf);
+}
+
+static void test_replicate_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t key[] = {0x00, 'k', 0xff, 0x80};
+	struct msg_replicate m = {
+	    .partition = UINT32_MAX, .key = key, .klen = sizeof(key)};
+	struct msg_replicate back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	m.obj = sample_object();
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_replicate(mc, NULL, buf, len, &back), 0);
+	assert_int_equal(back.partition, UINT32_MAX);
+	assert_int_equal(back.klen, sizeof(key));
+	assert_memory_equal(back.key, key, sizeof(key));
+	/* The key points into the body, not into a copy. */
+	assert_true(back.key >= buf && back.key + back.klen <= buf + len);
+	assert_true(dvv_equal(back.obj, m.obj));
+	msg_clear_replicate(&back);
+	assert_null(back.obj);
+	assert_hostile(mc, decode_replicate, buf, len, 1);
+	free(buf);
+
+	/* No object, or an invalid one, is the caller's bug. */
+	dvv_free(m.obj);
+	m.obj = NULL;
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), RKV_EINVAL);
+}
+
+static void test_fetch_keys(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_fetch m = {.partition = 3, .key = NULL, .klen = 0};
+	struct msg_fetch back;
+	uint8_t *big = malloc(MSG_MAX_KEY + 1);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_non_null(big);
+	/* The empty key. */
+	assert_int_equal(msg_encode_fetch(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_fetch(mc, NULL, buf, len, &back), 0);
+	assert_int_equal(back.partition, 3);
+	assert_int_equal(back.klen, 0);
+	free(buf);
+
+	/* The longest key. */
+	for (size_t i = 0; i <= MSG_MAX_KEY; i++)
+		big[i] = (uint8_t)(i * 7);
+	m.key = big;
+	m.klen = MSG_MAX_KEY;
+	assert_int_equal(msg_encode_fetch(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_fetch(mc, NULL, buf, len, &back), 0);
+	assert_int_equal(back.klen, MSG_MAX_KEY);
+	assert_memory_equal(back.key, big, MSG_MAX_KEY);
+	free(buf);
+
+	/* One byte longer: refused both ways. */
+	m.klen = MSG_MAX_KEY + 1;
+	assert_int_equal(msg_encode_fetch(mc, &m, &buf, &len), RKV_EINVAL);
+	free(big);
+}
+
+/* The bytes of a FETCH are pinned: zig-zag long 5, then bytes "ab". */
+static void test_fetch_golden(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t golden[] = {0x0a, 0x04, 'a', 'b'};
+	struct msg_fetch m = {
+	    .partition = 5, .key = (const uint8_t *)"ab", .klen = 2};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(msg_encode_fetch(mc, &m, &buf, &len), 0);
+	assert_int_equal(len, sizeof(golden));
+	assert_memory_equal(buf, golden, sizeof(golden));
+	assert_hostile(mc, decode_fetch, buf, len, 1);
+	free(buf);
+}
+
+static void forward_sample(struct msg_forward *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->key = (const uint8_t *)"user:1";
+	m->klen = 6;
+	m->ctx.n = 2;
+	m->ctx.e = calloc(2, sizeof(*m->ctx.e));
+	assert_non_null(m->ctx.e);
+	m->ctx.e[0].id = 3;
+	m->ctx.e[0].counter = 10;
+	m->ctx.e[1].id = UINT64_MAX;
+	m->ctx.e[1].counter = 1;
+	value_init(&m->value, "payload", "text/plain; charset=utf-8",
+	           1700000000123u, false);
+	m->w = 2;
+	m->pw = 1;
+	m->timeout_ms = 750;
+}
+
+static void test_forward_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_forward m, back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	forward_sample(&m);
+	assert_int_equal(msg_encode_forward(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_forward(mc, NULL, buf, len, &back), 0);
+	assert_int_equal(back.klen, 6);
+	assert_memory_equal(back.key, "user:1", 6);
+	assert_int_equal(back.ctx.n, 2);
+	assert_true(back.ctx.e[1].id == UINT64_MAX);
+	assert_int_equal(back.ctx.e[0].counter, 10);
+	assert_int_equal(back.value.len, 7);
+	assert_memory_equal(back.value.data, "payload", 7);
+	assert_string_equal(back.value.content_type, m.value.content_type);
+	assert_true(back.value.timestamp_ms == 1700000000123u);
+	assert_false(back.value.tombstone);
+	assert_int_equal(back.w, 2);
+	assert_int_equal(back.pw, 1);
+	assert_int_equal(back.timeout_ms, 750);
+	msg_clear_forward(&back);
+	assert_hostile(mc, decode_forward, buf, len, 1);
+	free(buf);
+
+	/* A tombstone with no data, an empty context. */
+	dvv_vv_deinit(&m.ctx);
+	dvv_value_deinit(&m.value);
+	value_init(&m.value, NULL, "text/plain", 1, true);
+	assert_int_equal(msg_encode_forward(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_forward(mc, NULL, buf, len, &back), 0);
+	assert_true(back.value.tombstone);
+	assert_int_equal(back.value.len, 0);
+	assert_int_equal(back.ctx.n, 0);
+	msg_clear_forward(&back);
+	free(buf);
+
+	/* A context out of order is refused. */
+	m.ctx.n = 2;
+	m.ctx.e = calloc(2, sizeof(*m.ctx.e));
+	assert_non_null(m.ctx.e);
+	m.ctx.e[0].id = 5;
+	m.ctx.e[1].id = 4;
+	assert_int_equal(msg_encode_forward(mc, &m, &buf, &len), RKV_EINVAL);
+	msg_clear_forward(&m);
+}
+
+static void test_status_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t types[] = {MSG_REPLICATE, MSG_FETCH, MSG_FORWARD};
+	struct msg_status m = {.status = RKV_EQUORUM, .needed = 3, .acked = 1};
+	struct msg_status back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(types); i++) {
+		m.obj = NULL;
+		assert_int_equal(
+		    msg_encode_status(mc, types[i], &m, &buf, &len), 0);
+		assert_int_equal(
+		    msg_decode_status(mc, NULL, types[i], buf, len, &back), 0);
+		assert_int_equal(back.status, RKV_EQUORUM);
+		assert_int_equal(back.needed, 3);
+		assert_int_equal(back.acked, 1);
+		assert_null(back.obj);
+		free(buf);
+
+		m.obj = sample_object();
+		/* The reply bit may be set: it names the same schema. */
+		assert_int_equal(msg_encode_status(mc, types[i] | MSG_REPLY_BIT,
+		                                   &m, &buf, &len),
+		                 0);
+		assert_int_equal(
+		    msg_decode_status(mc, NULL, types[i], buf, len, &back), 0);
+		assert_true(dvv_equal(back.obj, m.obj));
+		msg_clear_status(&back);
+		if (types[i] == MSG_FETCH)
+			assert_hostile(mc, decode_status, buf, len, 1);
+		free(buf);
+		dvv_free(m.obj);
+	}
+	m.obj = NULL;
+	assert_int_equal(msg_encode_status(mc, MSG_HELLO, &m, &buf, &len),
+	                 RKV_EINVAL);
+	assert_int_equal(msg_encode_status(mc, 0x7f, &m, &buf, &len),
+	                 RKV_EINVAL);
+	m.status = 1; /* statuses are 0 or negative */
+	assert_int_equal(msg_encode_status(mc, MSG_FETCH, &m, &buf, &len),
+	                 RKV_EINVAL);
+	assert_int_equal(msg_decode_status(mc, NULL, MSG_HELLO,
+	                                   (const uint8_t *)"\0", 1, &back),
+	                 RKV_ECORRUPT);
+}
+
+/* --- hostile bodies --------------------------------------------------------
+ */
+
+static void test_hostile_lengths(void **state)
+{
+	struct msg_codec *mc = *state;
+	/* partition 5, then a key claiming 2^62 bytes. */
+	static const uint8_t huge_key[] = {0x0a, 0xfe, 0xff, 0xff, 0xff,
+	                                   0xff, 0xff, 0xff, 0xff, 0x7f};
+	/* a varint of 11 bytes */
+	static const uint8_t long_varint[] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+	/* key "", a context claiming 2^40 entries */
+	static const uint8_t huge_ctx[] = {0x00, 0x80, 0x80, 0x80,
+	                                   0x80, 0x80, 0x40};
+	/* key "", a negative (byte-size prefixed) block count */
+	static const uint8_t neg_block[] = {0x00, 0x01, 0x02, 0x02, 0x02};
+	/* status 0, needed 0, acked 0, union branch 2 of 2 */
+	static const uint8_t bad_branch[] = {0x00, 0x00, 0x00, 0x04};
+	/* status 0, needed 2^32 (u32 overflow) */
+	static const uint8_t big_needed[] = {0x00, 0x80, 0x80, 0x80,
+	                                     0x80, 0x20, 0x00, 0x00};
+	/* status +1 */
+	static const uint8_t positive[] = {0x02, 0x00, 0x00, 0x00};
+	struct msg_fetch f;
+	struct msg_forward fw;
+	struct msg_status st;
+	uint8_t *over = NULL;
+	size_t olen = 0;
+
+	assert_int_equal(
+	    msg_decode_fetch(mc, NULL, huge_key, sizeof(huge_key), &f),
+	    RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_fetch(mc, NULL, long_varint, sizeof(long_varint), &f),
+	    RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_forward(mc, NULL, huge_ctx, sizeof(huge_ctx), &fw),
+	    RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_forward(mc, NULL, neg_block, sizeof(neg_block), &fw),
+	    RKV_ECORRUPT);
+	assert_int_equal(msg_decode_status(mc, NULL, MSG_FETCH, bad_branch,
+	                                   sizeof(bad_branch), &st),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_status(mc, NULL, MSG_FETCH, big_needed,
+	                                   sizeof(big_needed), &st),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_status(mc, NULL, MSG_FETCH, positive,
+	                                   sizeof(positive), &st),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_fetch(mc, NULL, NULL, 0, &f), RKV_ECORRUPT);
+
+	/* A well-formed FETCH whose key is one byte over the limit. */
+	olen = 1 + 3 + MSG_MAX_KEY + 1;
+	over = calloc(1, olen);
+	assert_non_null(over);
+	over[0] = 0x0a;
+	over[1] = 0x82; /* zig-zag 65537 = 131074 = 0x82 0x80 0x08 */
+	over[2] = 0x80;
+	over[3] = 0x08;
+	assert_int_equal(msg_decode_fetch(mc, NULL, over, olen, &f),
+	                 RKV_ECORRUPT);
+	free(over);
+}
+
+static void test_hello_hostile(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_hello h;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_hello(&h);
+	assert_int_equal(msg_encode_hello(mc, &h, &buf, &len), 0);
+	/* One flipped bit per byte: the fingerprints and JSON of the
+	 * schema list take the resolver paths, the rest must fail. */
+	assert_hostile(mc, decode_hello, buf, len, 9);
+	free(buf);
+}
+
+/* --- schema evolution ------------------------------------------------------
+ */
+
+static size_t read_data(const char *file, char *buf, size_t cap)
+{
+	char path[4096];
+	const char *dir = getenv("RKV_TEST_DATA");
+	FILE *f = NULL;
+	size_t n = 0;
+
+	if (dir != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+	} else {
+		/* Run by hand from a build directory: next to this source. */
+		const char *slash = strrchr(__FILE__, '/');
+		int dlen = slash ? (int)(slash - __FILE__) : 1;
+		snprintf(path, sizeof(path), "%.*s/data/%s", dlen,
+		         slash ? __FILE__ : ".", file);
+	}
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s (set RKV_TEST_DATA)", path);
+	n = fread(buf, 1, cap - 1, f);
+	assert_true(feof(f));
+	fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+/* What a peer announces: our HELLO with its schema list edited. */
+struct announce {
+	const char *stem;
+	const char *json; /* NULL: drop the entry */
+	bool same_fp;     /* keep our fingerprint (a peer that lies) */
+};
+
+static avro_value_t *list_entry_field(avro_value_t *entry, const char *name,
+                                      avro_value_t *out)
+{
+	assert_int_equal(avro_value_get_by_name(entry, name, out, NULL), 0);
+	return out;
+}
+
+/* Our HELLO for h, with the announcements applied and, when body is not
+ * NULL, the body replaced by body/blen. */
+static void craft_hello(struct msg_codec *mc, const struct msg_hello *h,
+                        const struct announce *ann, size_t nann,
+                        const uint8_t *body, size_t blen, uint8_t **out,
+                        size_t *len)
+{
+	avro_schema_t schema = NULL;
+	avro_value_iface_t *iface = NULL;
+	avro_value_t env, list, entry, f;
+	avro_reader_t reader = NULL;
+	avro_writer_t writer = NULL;
+	uint8_t *ours = NULL;
+	size_t olen = 0, size = 0, n = 0;
+
+	assert_int_equal(msg_encode_hello(mc, h, &ours, &olen), 0);
+	assert_int_equal(
+	    avro_schema_from_json_length(rkv_schema_msg_hello,
+	                                 strlen(rkv_schema_msg_hello), &schema),
+	    0);
+	iface = avro_generic_class_from_schema(schema);
+	assert_int_equal(avro_generic_value_new(iface, &env), 0);
+	reader = avro_reader_memory((const char *)ours, (int64_t)olen);
+	assert_int_equal(avro_value_read(reader, &env), 0);
+	assert_int_equal(avro_value_get_by_name(&env, "schemas", &list, NULL),
+	                 0);
+	assert_int_equal(avro_value_get_size(&list, &n), 0);
+	for (size_t a = 0; a < nann; a++) {
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++) {
+			const char *stem = NULL;
+			size_t ssize = 0;
+			assert_int_equal(
+			    avro_value_get_by_index(&list, i, &entry, NULL), 0);
+			avro_value_get_string(
+			    list_entry_field(&entry, "stem", &f), &stem,
+			    &ssize);
+			found = strcmp(stem, ann[a].stem) == 0;
+		}
+		assert_true(found);
+		if (ann[a].json == NULL) {
+			/* drop: rename to a stem nobody knows */
+			avro_value_set_string(
+			    list_entry_field(&entry, "stem", &f),
+			    "unknown_to_all");
+			continue;
+		}
+		avro_value_set_string(list_entry_field(&entry, "json", &f),
+		                      ann[a].json);
+		if (!ann[a].same_fp)
+			avro_value_set_long(
+			    list_entry_field(&entry, "fingerprint", &f),
+			    (int64_t)XXH3_64bits(ann[a].json,
+			                         strlen(ann[a].json)));
+	}
+	if (body != NULL)
+		avro_value_set_bytes(list_entry_field(&env, "body", &f),
+		                     (void *)body, blen);
+	assert_int_equal(avro_value_sizeof(&env, &size), 0);
+	*out = malloc(size);
+	assert_non_null(*out);
+	writer = avro_writer_memory((const char *)*out, (int64_t)size);
+	assert_int_equal(avro_value_write(writer, &env), 0);
+	*len = size;
+	avro_writer_free(writer);
+	avro_reader_free(reader);
+	avro_value_decref(&env);
+	avro_value_iface_decref(iface);
+	avro_schema_decref(schema);
+	free(ours);
+}
+
+static struct msg_peer *peer_announcing(struct msg_codec *mc,
+                                        const struct announce *ann, size_t nann)
+{
+	struct msg_hello h, back;
+	struct msg_peer *peer = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_hello(&h);
+	craft_hello(mc, &h, ann, nann, NULL, 0, &buf, &len);
+	assert_int_equal(msg_decode_hello(mc, buf, len, &back, &peer), 0);
+	assert_string_equal(back.name, "node-a");
+	free(buf);
+	return peer;
+}
+
+/* A FORWARD written by the older release decodes through the resolver:
+ * the two fields it lacks take our schema's defaults, its int w becomes
+ * our long. */
+static void test_evolution_older_writer(void **state)
+{
+	struct msg_codec *mc = *state;
+	static char schema[FILE_MAX];
+	char body[FILE_MAX];
+	size_t blen = 0;
+	struct announce ann = {.stem = "forward", .json = schema};
+	struct msg_peer *peer = NULL;
+	struct msg_forward m;
+
+	read_data(GOLDEN_SCHEMA, schema, sizeof(schema));
+	blen = read_data(GOLDEN_BODY, body, sizeof(body));
+	peer = peer_announcing(mc, &ann, 1);
+	for (int round = 0; round < 2; round++) { /* values are reused */
+		assert_int_equal(msg_decode_forward(mc, peer, body, blen, &m),
+		                 0);
+		assert_int_equal(m.klen, 7);
+		assert_memory_equal(m.key, "user:42", 7);
+		assert_true(m.key >= (const uint8_t *)body &&
+		            m.key + m.klen <= (const uint8_t *)body + blen);
+		assert_int_equal(m.ctx.n, 2);
+		assert_int_equal(m.ctx.e[0].id, 7);
+		assert_int_equal(m.ctx.e[0].counter, 3);
+		assert_int_equal(m.ctx.e[1].id, 9);
+		assert_int_equal(m.value.len, 5);
+		assert_memory_equal(m.value.data, "hello", 5);
+		assert_true(m.value.timestamp_ms == 1700000000000u);
+		assert_false(m.value.tombstone);
+		/* from our schema's defaults */
+		assert_string_equal(m.value.content_type,
+		                    "application/octet-stream");
+		assert_int_equal(m.pw, 0);
+		assert_int_equal(m.w, 2);
+		assert_int_equal(m.timeout_ms, 1500);
+		msg_clear_forward(&m);
+	}
+	/* Read as if it were ours, the same bytes are nonsense. */
+	assert_int_equal(msg_decode_forward(mc, NULL, body, blen, &m),
+	                 RKV_ECORRUPT);
+	/* Other types of that peer still decode directly. */
+	{
+		static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
+		struct msg_fetch f;
+		assert_int_equal(
+		    msg_decode_fetch(mc, peer, fetch, sizeof(fetch), &f), 0);
+		assert_int_equal(f.partition, 5);
+	}
+	/* Hostile bodies through the resolver fail the same way. */
+	for (size_t n = 0; n < blen; n++)
+		assert_int_equal(msg_decode_forward(mc, peer, body, n, &m),
+		                 RKV_ECORRUPT);
+	msg_peer_free(peer);
+}
+
+static const char newer_fetch[] =
+    "{\"type\":\"record\",\"name\":\"Fetch\",\"namespace\":\"ringkv.msg\","
+    "\"fields\":[{\"name\":\"partition\",\"type\":\"long\"},"
+    "{\"name\":\"consistency\",\"type\":{\"type\":\"enum\","
+    "\"name\":\"Level\",\"symbols\":[\"ONE\",\"ALL\"]}},"
+    "{\"name\":\"key\",\"type\":\"bytes\"},"
+    "{\"name\":\"hints\",\"type\":{\"type\":\"map\",\"values\":"
+    "[\"null\",\"double\"]}}]}";
+
+/* A FETCH of a newer release: fields we do not know, one before the key,
+ * are skipped. */
+static void test_evolution_newer_writer(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct announce ann = {.stem = "fetch", .json = newer_fetch};
+	struct msg_peer *peer = peer_announcing(mc, &ann, 1);
+	avro_schema_t schema = NULL;
+	avro_value_iface_t *iface = NULL;
+	avro_value_t v, f, item, branch;
+	avro_writer_t writer = NULL;
+	uint8_t buf[256];
+	struct msg_fetch m;
+	size_t len = 0;
+
+	assert_int_equal(avro_schema_from_json_length(
+	                     newer_fetch, strlen(newer_fetch), &schema),
+	                 0);
+	iface = avro_generic_class_from_schema(schema);
+	assert_int_equal(avro_generic_value_new(iface, &v), 0);
+	avro_value_get_by_name(&v, "partition", &f, NULL);
+	avro_value_set_long(&f, 17);
+	avro_value_get_by_name(&v, "consistency", &f, NULL);
+	avro_value_set_enum(&f, 1);
+	avro_value_get_by_name(&v, "key", &f, NULL);
+	avro_value_set_bytes(&f, "the-key", 7);
+	avro_value_get_by_name(&v, "hints", &f, NULL);
+	avro_value_add(&f, "weight", &item, NULL, NULL);
+	avro_value_set_branch(&item, 1, &branch);
+	avro_value_set_double(&branch, 0.5);
+	writer = avro_writer_memory((const char *)buf, sizeof(buf));
+	assert_int_equal(avro_value_write(writer, &v), 0);
+	len = (size_t)avro_writer_tell(writer);
+
+	assert_int_equal(msg_decode_fetch(mc, peer, buf, len, &m), 0);
+	assert_int_equal(m.partition, 17);
+	assert_int_equal(m.klen, 7);
+	assert_memory_equal(m.key, "the-key", 7);
+	assert_true(m.key >= buf && m.key + m.klen <= buf + len);
+	/* ...and its bytes are still checked against its own schema. */
+	for (size_t n = 0; n < len; n++)
+		assert_int_equal(msg_decode_fetch(mc, peer, buf, n, &m),
+		                 RKV_ECORRUPT);
+	buf[len] = 0;
+	assert_int_equal(msg_decode_fetch(mc, peer, buf, len + 1, &m),
+	                 RKV_ECORRUPT);
+
+	/* A peer that announces it under our fingerprint is read as ours:
+	 * its body is still only bytes to check, and fails. */
+	struct announce liar = {
+	    .stem = "fetch", .json = newer_fetch, .same_fp = true};
+	struct msg_peer *lying = peer_announcing(mc, &liar, 1);
+	assert_int_equal(msg_decode_fetch(mc, lying, buf, len, &m),
+	                 RKV_ECORRUPT);
+	msg_peer_free(lying);
+
+	avro_writer_free(writer);
+	avro_value_decref(&v);
+	avro_value_iface_decref(iface);
+	avro_schema_decref(schema);
+	msg_peer_free(peer);
+}
+
+/* The HELLO body evolves too: a newer node says more about itself. */
+static void test_evolution_newer_hello(void **state)
+{
+	static const char json[] =
+	    "{\"type\":\"record\",\"name\":\"HelloBody\","
+	    "\"namespace\":\"ringkv.msg\",\"fields\":["
+	    "{\"name\":\"release\",\"type\":\"string\"},"
+	    "{\"name\":\"cluster_name\",\"type\":\"string\"},"
+	    "{\"name\":\"name\",\"type\":\"string\"},"
+	    "{\"name\":\"rpc_addr\",\"type\":\"string\"},"
+	    "{\"name\":\"node_id\",\"type\":\"long\"}]}";
+	/* "0.2", "c", "n2", "h:1", node id 21 */
+	static const uint8_t body[] = {0x06, '0', '.',  '2', 0x02, 'c', 0x04,
+	                               'n',  '2', 0x06, 'h', ':',  '1', 0x2a};
+	struct msg_codec *mc = *state;
+	struct announce ann = {.stem = "hello_body", .json = json};
+	struct msg_hello h, back;
+	struct msg_peer *peer = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_hello(&h);
+	craft_hello(mc, &h, &ann, 1, body, sizeof(body), &buf, &len);
+	assert_int_equal(msg_decode_hello(mc, buf, len, &back, &peer), 0);
+	assert_string_equal(back.cluster_name, "c");
+	assert_string_equal(back.name, "n2");
+	assert_string_equal(back.rpc_addr, "h:1");
+	assert_int_equal(back.node_id, 21);
+	msg_peer_free(peer);
+	free(buf);
+}
+
+/* Schemas we cannot read make that type's bodies fail, not the peer. */
+static void test_evolution_incompatible(void **state)
+{
+	static const char key_long[] =
+	    "{\"type\":\"record\",\"name\":\"Fetch\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"long\"}]}";
+	static const char no_key[] =
+	    "{\"type\":\"record\",\"name\":\"Replicate\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"object\",\"type\":\"bytes\"}]}";
+	static const char renamed[] =
+	    "{\"type\":\"record\",\"name\":\"Other\",\"fields\":[]}";
+	char deep[400];
+	struct msg_codec *mc = *state;
+	struct announce ann[] = {
+	    {.stem = "fetch", .json = key_long},
+	    {.stem = "replicate", .json = no_key},
+	    {.stem = "forward", .json = renamed},
+	    {.stem = "fetch_reply", .json = deep},
+	    {.stem = "replicate_reply", .json = "{not json"},
+	    {.stem = "forward_reply", .json = NULL},
+	};
+	static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
+	static const uint8_t status[] = {0x00, 0x00, 0x00, 0x00};
+	struct msg_peer *peer = NULL;
+	struct msg_fetch f;
+	struct msg_replicate r;
+	struct msg_forward fw;
+	struct msg_status st;
+
+	/* 150 nested arrays: refused before Avro C's parser recurses. */
+	memset(deep, '[', 150);
+	strcpy(deep + 150, "\"long\"");
+	memset(deep + 156, ']', 150);
+	deep[306] = '\0';
+	peer = peer_announcing(mc, ann, sizeof(ann) / sizeof(ann[0]));
+	assert_int_equal(msg_decode_fetch(mc, peer, fetch, sizeof(fetch), &f),
+	                 RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_replicate(mc, peer, fetch, sizeof(fetch), &r),
+	    RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_forward(mc, peer, fetch, sizeof(fetch), &fw),
+	    RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_status(mc, peer, MSG_FETCH, status, sizeof(status), &st),
+	    RKV_ECORRUPT);
+	assert_int_equal(msg_decode_status(mc, peer, MSG_REPLICATE, status,
+	                                   sizeof(status), &st),
+	                 RKV_ECORRUPT);
+	/* Not announced at all: read as ours. */
+	assert_int_equal(msg_decode_status(mc, peer, MSG_FORWARD, status,
+	                                   sizeof(status), &st),
+	                 0);
+	msg_peer_free(peer);
+}
+
+/* A HELLO whose own body schema is unreadable is refused whole. */
+static void test_hello_unreadable_body(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct announce ann = {.stem = "hello_body", .json = "[]"};
+	struct msg_hello h, back;
+	struct msg_peer *peer = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_hello(&h);
+	craft_hello(mc, &h, &ann, 1, NULL, 0, &buf, &len);
+	assert_int_equal(msg_decode_hello(mc, buf, len, &back, &peer),
+	                 RKV_ECORRUPT);
+	assert_null(peer);
+	free(buf);
+}
+
+static int setup(void **state)
+{
+	*state = msg_codec_new();
+	return *state == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	msg_codec_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hello_roundtrip),
+	    cmocka_unit_test(test_replicate_roundtrip),
+	    cmocka_unit_test(test_fetch_keys),
+	    cmocka_unit_test(test_fetch_golden),
+	    cmocka_unit_test(test_forward_roundtrip),
+	    cmocka_unit_test(test_status_roundtrip),
+	    cmocka_unit_test(test_hostile_lengths),
+	    cmocka_unit_test(test_hello_hostile),
+	    cmocka_unit_test(test_evolution_older_writer),
+	    cmocka_unit_test(test_evolution_newer_writer),
+	    cmocka_unit_test(test_evolution_newer_hello),
+	    cmocka_unit_test(test_evolution_incompatible),
+	    cmocka_unit_test(test_hello_unreadable_body),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
