@@ -214,9 +214,8 @@ struct codec *codec_new(void)
 	    avro_schema_from_json_length(rkv_schema_context,
 	                                 strlen(rkv_schema_context),
 	                                 &c->context_schema) != 0 ||
-	    avro_schema_from_json_length(rkv_schema_ring,
-	                                 strlen(rkv_schema_ring),
-	                                 &c->ring_schema) != 0)
+	    avro_schema_from_json_length(
+	        rkv_schema_ring, strlen(rkv_schema_ring), &c->ring_schema) != 0)
 		goto fail;
 	what = "object/context/ring.avsc do not match the field tables";
 	if (codec_check_schemas(c) != 0 || codec_check_ring_schema(c) != 0)

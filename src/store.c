@@ -1114,8 +1114,8 @@ static int store_scan_seek(MDB_cursor *cur, uint32_t partition,
 
 /* Hand one record to fn, or skip it as corrupt (logged, counted). 0, fn's
  * non-zero value, or RKV_ENOMEM. */
-static int store_scan_visit(struct store *s, const MDB_val *k,
-                            const MDB_val *v, store_scan_fn *fn, void *arg,
+static int store_scan_visit(struct store *s, const MDB_val *k, const MDB_val *v,
+                            store_scan_fn *fn, void *arg,
                             struct store_scan_result *res)
 {
 	const uint8_t *dkey = k->mv_data;
@@ -1167,8 +1167,8 @@ int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
 
 	memset(res, 0, sizeof(*res));
 	if (max_items == 0 || max_bytes == 0 ||
-	    (pos->started && (pos->partition != partition ||
-	                      pos->len > STORE_INLINE_KEY)))
+	    (pos->started &&
+	     (pos->partition != partition || pos->len > STORE_INLINE_KEY)))
 		return RKV_EINVAL;
 	store_be32(prefix, partition);
 	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);

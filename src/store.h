@@ -261,7 +261,8 @@ int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
  * stored bytes (LMDB keys + values), from one snapshot of committed data,
  * for rebalance plans and /stats. It walks the partition's keys without
  * reading or decoding the values, so its cost grows with the number of
- * keys (about a microsecond each), not with their size. 0, RKV_EIO
+ * keys (one cursor step each), not with their size; it runs in the
+ * caller's loop turn, so call it for planning, not per request. 0, RKV_EIO
  * (logged) or RKV_ENOMEM; *keys and *bytes are 0 on error. */
 int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
 			  uint64_t *bytes);

@@ -604,8 +604,7 @@ static void test_ring_unclaimed(void **state)
 {
 	struct codec *c = *state;
 	/* Q 1; one entry: owner null, next null, version 0, writer null. */
-	static const uint8_t one[] = {0x02, 0x02, 0x00, 0x00,
-	                              0x00, 0x00, 0x00};
+	static const uint8_t one[] = {0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00};
 	struct ring *r = NULL, *back = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -637,9 +636,9 @@ static void test_ring_golden(void **state)
 	size_t len = 0;
 
 	assert_int_equal(ring_new(2, &expect), 0);
-	assert_int_equal(ring_partition_set(expect, 0, "node-a", "node-b", 300,
-	                                    "node-a"),
-	                 0);
+	assert_int_equal(
+	    ring_partition_set(expect, 0, "node-a", "node-b", 300, "node-a"),
+	    0);
 	assert_int_equal(
 	    ring_partition_set(expect, 1, "node-b", NULL, 1, "node-b"), 0);
 	assert_int_equal(ring_validate(expect), 0);
@@ -800,9 +799,9 @@ static void test_ring_hostile(void **state)
 {
 	struct codec *c = *state;
 	/* Q 2, partitions: count 2^62, then almost nothing */
-	static const uint8_t huge_count[] = {0x04, 0x80, 0x80, 0x80, 0x80,
-	                                     0x80, 0x80, 0x80, 0x80, 0x80,
-	                                     0x01, 0x00};
+	static const uint8_t huge_count[] = {0x04, 0x80, 0x80, 0x80,
+	                                     0x80, 0x80, 0x80, 0x80,
+	                                     0x80, 0x80, 0x01, 0x00};
 	/* Q 1: an owner whose length claims 2^62 bytes */
 	static const uint8_t huge_name[] = {0x02, 0x02, 0x02, 0x80, 0x80,
 	                                    0x80, 0x80, 0x80, 0x80, 0x80,
@@ -813,9 +812,9 @@ static void test_ring_hostile(void **state)
 	static const uint8_t branch_neg[] = {0x02, 0x02, 0x01, 0x00,
 	                                     0x00, 0x00, 0x00, 0x00};
 	/* Q 2: a claimed and an unclaimed partition */
-	static const uint8_t mixed[] = {0x04, 0x04, 0x02, 0x02, 0x61, 0x00,
-	                                0x02, 0x02, 0x02, 0x61, 0x00, 0x00,
-	                                0x00, 0x00, 0x00};
+	static const uint8_t mixed[] = {0x04, 0x04, 0x02, 0x02, 0x61,
+	                                0x00, 0x02, 0x02, 0x02, 0x61,
+	                                0x00, 0x00, 0x00, 0x00, 0x00};
 	char name[RING_MAX_NAME + 2];
 	struct bytes b = {0};
 

@@ -38,9 +38,7 @@ static int node_setup(void **state)
 	proc_node_init(&node, name);
 	node.args[0] = "--max-value-bytes";
 	node.args[1] = "1000";
-	node.args[2] = "--max-key-bytes";
-	node.args[3] = "100";
-	node.args[4] = NULL;
+	node.args[2] = NULL; /* max_key_bytes keeps its default, 1024 */
 	return proc_node_start(&node);
 }
 
@@ -142,7 +140,7 @@ static void test_siblings_resolved_by_context(void **state)
 static void test_bad_input_changes_nothing(void **state)
 {
 	struct proc_resp r;
-	char big[1100], longkey[160];
+	char big[1100], longkey[1100];
 	(void)state;
 
 	assert_int_equal(status_of("PUT", "/kv/keep", NULL, "original"), 204);
@@ -166,10 +164,16 @@ static void test_bad_input_changes_nothing(void **state)
 
 	assert_int_equal(status_of("PUT", "/kv/", NULL, "v"), 400);
 	memcpy(longkey, "/kv/", 4);
-	memset(longkey + 4, 'k', 101);
-	longkey[105] = '\0';
+	memset(longkey + 4, 'k', 1025);
+	longkey[4 + 1025] = '\0';
 	assert_int_equal(status_of("PUT", longkey, NULL, "v"), 400);
 	assert_int_equal(status_of("GET", longkey, NULL, NULL), 400);
+	/* 1024 bytes is allowed, although LMDB keys stop at 511 bytes */
+	longkey[4 + 1024] = '\0';
+	assert_int_equal(status_of("PUT", longkey, NULL, "long"), 204);
+	assert_value(longkey, "long");
+	longkey[4 + 1023] = 'j'; /* same first 1023 bytes: another key */
+	assert_int_equal(status_of("GET", longkey, NULL, NULL), 404);
 
 	assert_int_equal(status_of("PUT", "/kv/keep?w=7", NULL, "v"), 400);
 	assert_int_equal(status_of("PUT", "/kv/keep?w=two", NULL, "v"), 400);

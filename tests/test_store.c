@@ -972,8 +972,8 @@ static void test_meta_refusals(void **state)
 	char name[STORE_MAX_META_NAME + 2];
 	uint8_t *out = NULL;
 	size_t len = 0;
-	static const char *const bad[] = {"", "node_id", "a b", "tab\t",
-	                                  "del\x7f", "\xc3\xa9t\xc3\xa9"};
+	static const char *const bad[] = {
+	    "", "node_id", "a b", "tab\t", "del\x7f", "\xc3\xa9t\xc3\xa9"};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(store_meta_put(f->store, bad[i], "x", 1),
@@ -1049,8 +1049,8 @@ static void test_meta_corrupt(void **state)
 		MDB_val k = {4, (void *)"ring"}, v;
 		uint8_t copy[64];
 
-		assert_int_equal(store_meta_put(f->store, "ring", "abcdefgh", 8),
-		                 0);
+		assert_int_equal(
+		    store_meta_put(f->store, "ring", "abcdefgh", 8), 0);
 		store_close(f->store);
 		f->store = NULL;
 		raw_open_db(f, &r, "meta");
@@ -1059,7 +1059,8 @@ static void test_meta_corrupt(void **state)
 		memcpy(copy, v.mv_data, v.mv_size);
 		if (i < sizeof(flips) / sizeof(flips[0]))
 			copy[flips[i] >= 0 ? (size_t)flips[i]
-			                   : v.mv_size - (size_t)-flips[i]] ^= 4;
+			                   : v.mv_size - (size_t)-flips[i]] ^=
+			    4;
 		else
 			v.mv_size = 5;
 		v.mv_data = copy;
@@ -1147,8 +1148,7 @@ static int on_item(const void *key, size_t klen, const struct dvv *obj,
 	item_text(key, klen, text);
 	assert_obj_holds(obj, text);
 	/* Reading the store from inside a scan leaves the scan alone. */
-	assert_int_equal(store_get(c->f->store, c->part, key, klen, &again),
-	                 0);
+	assert_int_equal(store_get(c->f->store, c->part, key, klen, &again), 0);
 	assert_true(dvv_equal(again, obj));
 	dvv_free(again);
 	if (c->n == c->cap) {
@@ -1237,9 +1237,8 @@ static struct item *scan_keys(void)
 	static const struct {
 		const char *key;
 		size_t len;
-	} fixed[SCAN_FIXED] = {{"", 0},   {"a", 1},        {"a\0", 2},
-	                       {"ab", 2}, {"b", 1},        {"\xff", 1},
-	                       {"\xff\xff", 2}};
+	} fixed[SCAN_FIXED] = {{"", 0},  {"a", 1},    {"a\0", 2},     {"ab", 2},
+	                       {"b", 1}, {"\xff", 1}, {"\xff\xff", 2}};
 	struct item *items = calloc(SCAN_KEYS, sizeof(*items));
 
 	assert_non_null(items);
@@ -1561,9 +1560,8 @@ static void test_long_keys_round_trip(void **state)
 	raw = raw_value(f, 3, k, 1000, &rlen);
 	assert_true(rlen > 1 + 4 + 1000 + 8);
 	assert_int_equal(raw[0], 2);
-	assert_int_equal(raw[1] | raw[2] << 8 | raw[3] << 16 |
-	                     (uint32_t)raw[4] << 24,
-	                 1000);
+	assert_int_equal(
+	    raw[1] | raw[2] << 8 | raw[3] << 16 | (uint32_t)raw[4] << 24, 1000);
 	assert_memory_equal(raw + 5, k, 1000);
 	free(raw);
 	/* Inline keys keep the first release's format. */
@@ -1606,8 +1604,8 @@ static void test_long_keys_in_scans(void **state)
 {
 	struct fixture *f = *state;
 	enum { N = 6 };
-	static const size_t lens[N] = {1000, 1000, 508, STORE_INLINE_KEY, 600,
-	                               5};
+	static const size_t lens[N] = {1000, 1000, 508, STORE_INLINE_KEY,
+	                               600,  5};
 	struct item items[N];
 	struct collect c;
 	size_t batches = 0;
@@ -1637,9 +1635,9 @@ static void test_long_keys_in_scans(void **state)
 		memset(&c, 0, sizeof(c));
 		c.f = f;
 		c.part = 8;
-		assert_int_equal(store_scan_pos_after(&pos, 8, items[2].key,
-		                                      items[2].klen),
-		                 0);
+		assert_int_equal(
+		    store_scan_pos_after(&pos, 8, items[2].key, items[2].klen),
+		    0);
 		assert_int_equal(store_scan(f->store, 8, &pos, N, SIZE_MAX,
 		                            on_item, &c, &res),
 		                 0);
@@ -1757,9 +1755,9 @@ static void test_long_key_corruption(void **state)
 		assert_null(obj);
 		/* ... and a write there cannot destroy a damaged one. */
 		value_set(&v, "b102:1000");
-		assert_int_equal(store_update(f->store, 3, k, 1000, NULL, &v,
-		                              on_done, &d),
-		                 0);
+		assert_int_equal(
+		    store_update(f->store, 3, k, 1000, NULL, &v, on_done, &d),
+		    0);
 		run_until_done(f, &d, 1);
 		assert_int_equal(d.status, i <= nflips ? RKV_ECORRUPT : 0);
 		done_clear(&d, 1);
@@ -1816,14 +1814,12 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_refusals, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_meta_put_is_committed_at_once, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_meta_corrupt, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_scan_partition_in_batches, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_scan_resumes, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_put_is_committed_at_once,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_corrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_partition_in_batches,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_edge_partitions, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_skips_corrupt, setup,
@@ -1832,8 +1828,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_long_keys_round_trip, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_long_keys_sharing_a_head, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_long_keys_sharing_a_head,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_keys_in_scans, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_long_key_slot_collision, setup,
