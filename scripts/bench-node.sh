@@ -7,33 +7,39 @@
 # gives its own ratios):
 #
 #   node A, sync = batch:    preload $GET_KEYS keys (100-byte values), then
-#                            per round: GET /ping, GET /kv/{random preloaded
-#                            key}, PUT /kv/{new key}
-#   node B, sync = periodic: per round: GET /ping, PUT /kv/{new key}
+#                            per round: GET /ping; GET /kv/{key}, each key
+#                            drawn at random from the preloaded ones;
+#                            [GET /kv/{key}?replica=local;] PUT /kv/{new key}
+#   node B, sync = periodic: per round: GET /ping; PUT /kv/{new key}
 #   node C, sync = $LOAD_SYNC: write $LOAD_KEYS keys once each, then report
-#                            resident memory and on-disk bytes per key
+#                            resident memory and on-disk bytes per key (and,
+#                            with lmdb-utils, the size of the same records
+#                            reloaded in key order, i.e. what a repack or a
+#                            bulk load would give)
 #
-# and prints a table of medians, with the ratios to /ping measured in the
-# same round and the targets (GET >= 0.8, PUT periodic >= 0.7, PUT batch
-# >= 0.5 x /ping). Every PUT writes a key never written before (a blind
-# write: no X-Context, so an old key would gain a sibling instead).
-# Node and wrk CPU are measured per case (/proc/PID/stat of the node before
-# and after; the shell's `times` for wrk), as % of one core.
+# and prints a table of medians, with the ratios to the /ping of the same
+# node in the same round and the targets (GET >= 0.8, PUT periodic >= 0.7,
+# PUT batch >= 0.5 x /ping). Every PUT writes a key never written before
+# (a blind write: a PUT without X-Context to an existing key would add a
+# sibling). Node and wrk CPU are measured per case (/proc/PID/stat of the
+# node before and after; the shell's `times` for wrk), in % of one core.
 #
 # Settings (environment):
 #   BUILD_DIR=build-bench-node  NO_BUILD=1 skips the build step
 #   DURATION=10  RUNS=3  CONNS=32  THREADS=2  VALUE_BYTES=100
-#   GET_KEYS=100000            keys preloaded for the GET case
+#   GET_KEYS=100000            keys preloaded for the GET cases
+#   GET_LOCAL=1                also GET ?replica=local: the store read
+#                              without the coordinator (a diagnostic, no
+#                              target); 0 skips it
 #   LOAD_KEYS=1000000          keys of the memory/disk step (0 skips it)
 #   LOAD_SYNC=periodic         sync mode of the load node
 #   PROFILE=1                  also perf-record one GET and one PUT (batch)
-#                              run on node A (needs perf; call graphs with
-#                              --call-graph dwarf)
+#                              run on node A (cpu-clock, dwarf call graphs)
 #   OUT=DIR                    keep every raw output (wrk, node logs,
-#                              results.tsv, perf reports) in DIR; without
-#                              it they go to a temporary directory that is
+#                              results.tsv, perf data and reports) in DIR;
+#                              without it they go to a temporary directory
 #                              removed at exit
-# Example, a quick look: DURATION=3 RUNS=1 LOAD_KEYS=100000 scripts/bench-node.sh
+# A quick look: DURATION=3 RUNS=1 LOAD_KEYS=100000 scripts/bench-node.sh
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,6 +51,7 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 VALUE_BYTES=${VALUE_BYTES:-100}
 GET_KEYS=${GET_KEYS:-100000}
+GET_LOCAL=${GET_LOCAL:-1}
 LOAD_KEYS=${LOAD_KEYS:-1000000}
 LOAD_SYNC=${LOAD_SYNC:-periodic}
 PROFILE=${PROFILE:-}
@@ -76,7 +83,9 @@ else
 	mkdir -p "$out"
 fi
 results=$out/results.tsv
+memfile=$out/memory.md
 : >"$results"
+: >"$memfile"
 
 pid=""
 wrkpid=""
@@ -155,8 +164,7 @@ run_case() {
 		cat "$f" >&2
 		exit 1
 	}
-	get() { echo "$line" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
-	dur=$(get duration_us)
+	dur=$(field duration_us)
 	wcpu=$(tail -n 1 "$f")
 	wu=$(secs "${wcpu% *}")
 	ws=$(secs "${wcpu#* }")
@@ -165,12 +173,15 @@ run_case() {
 	wrk_cpu=$(awk -v u="$wu" -v s="$ws" -v d="$dur" \
 		'BEGIN { printf "%.0f", 100 * (u + s) / (d / 1e6) }')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cname" "$round" \
-		"$(get rps)" "$(get p50_us)" "$(get p99_us)" "$(get errors)" \
-		"$(get status_errors)" "$node_cpu" "$wrk_cpu" >>"$results"
-	log "$(printf '%-14s round %s: %9s req/s  p50 %6s us  p99 %7s us  node %3s%%  wrk %3s%%  errors %s/%s' \
-		"$cname" "$round" "$(get rps)" "$(get p50_us)" "$(get p99_us)" \
-		"$node_cpu" "$wrk_cpu" "$(get errors)" "$(get status_errors)")"
+		"$(field rps)" "$(field p50_us)" "$(field p99_us)" \
+		"$(field errors)" "$(field status_errors)" "$node_cpu" \
+		"$wrk_cpu" >>"$results"
+	log "$(printf '%-13s round %s: %9s req/s  p50 %6s us  p99 %7s us  node %3s%%  wrk %3s%%  errors %s/%s' \
+		"$cname" "$round" "$(field rps)" "$(field p50_us)" \
+		"$(field p99_us)" "$node_cpu" "$wrk_cpu" "$(field errors)" \
+		"$(field status_errors)")"
 }
+field() { echo "$line" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 
 # load_keys PREFIX N: write keys PREFIX0..N-1 once each (put.lua in its
 # bounded mode); stops wrk once the node counts N more keys. Sets
@@ -215,34 +226,39 @@ profile() {
 	perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" \
 		-o "$out/perf-$pcase.data" -- sleep "$DURATION" \
 		>/dev/null 2>&1 &
-	ppid_=$!
+	perfpid=$!
 	sleep 0.2
 	run_case "profile-$pcase" 1 "$@"
-	wait "$ppid_" || true
+	wait "$perfpid" || true
 	perf report -i "$out/perf-$pcase.data" --no-children --stdio \
 		--percent-limit 0.7 --sort dso,symbol -g none \
-		>"$out/perf-$pcase.flat.txt" 2>/dev/null || true
+		>"$out/perf-$pcase.self.txt" 2>/dev/null || true
 	perf report -i "$out/perf-$pcase.data" --children --stdio \
-		--percent-limit 3 --sort symbol -g none \
+		--percent-limit 2 --sort symbol -g none \
 		>"$out/perf-$pcase.children.txt" 2>/dev/null || true
-	log "profile of $pcase: $out/perf-$pcase.flat.txt, .children.txt"
+	log "profile of $pcase: $out/perf-$pcase.{self,children}.txt"
 }
+
+mem() { echo "$*" >>"$memfile"; }
 
 log "$(nproc) cores, kernel $(uname -r); wrk -t$THREADS -c$CONNS, ${DURATION}s x $RUNS rounds"
 
-# --- node A: sync = batch ---------------------------------------------------
+# --- node A: sync = batch -----------------------------------------------------
 start_node nodeA batch
 load_keys get: "$GET_KEYS"
-# Warm-up (not recorded): connections, allocator, page cache.
-DURATION_SAVED=$DURATION
+# Warm-up (not counted): connections, allocator, page cache.
+saved=$DURATION
 DURATION=2
 run_case warmup 0 get.lua "$GET_KEYS" get:
-DURATION=$DURATION_SAVED
+DURATION=$saved
 r=1
 while [ $r -le "$RUNS" ]; do
 	run_case ping-A "$r" ping.lua
 	run_case get "$r" get.lua "$GET_KEYS" get:
-	run_case put-batch "$r" put.lua "b$(printf %03d $r)" "$THREADS" 0 "$VALUE_BYTES"
+	[ "$GET_LOCAL" = 0 ] ||
+		run_case get-local "$r" get.lua "$GET_KEYS" get: "?replica=local"
+	run_case put-batch "$r" put.lua "b$(printf %03d $r)" "$THREADS" 0 \
+		"$VALUE_BYTES"
 	r=$((r + 1))
 done
 if [ -n "$PROFILE" ]; then
@@ -251,18 +267,18 @@ if [ -n "$PROFILE" ]; then
 fi
 stop_node
 
-# --- node B: sync = periodic ------------------------------------------------
+# --- node B: sync = periodic --------------------------------------------------
 start_node nodeB periodic
 r=1
 while [ $r -le "$RUNS" ]; do
 	run_case ping-B "$r" ping.lua
-	run_case put-periodic "$r" put.lua "p$(printf %03d $r)" "$THREADS" 0 "$VALUE_BYTES"
+	run_case put-periodic "$r" put.lua "p$(printf %03d $r)" "$THREADS" 0 \
+		"$VALUE_BYTES"
 	r=$((r + 1))
 done
 stop_node
 
-# --- node C: memory and disk --------------------------------------------------
-mem=""
+# --- node C: memory and disk ----------------------------------------------------
 if [ "$LOAD_KEYS" -gt 0 ]; then
 	start_node nodeC "$LOAD_SYNC"
 	load_keys key: "$LOAD_KEYS"
@@ -275,30 +291,47 @@ if [ "$LOAD_KEYS" -gt 0 ]; then
 	anon=$(awk '/^RssAnon/ { print $2 }' "$st")
 	rfile=$(awk '/^RssFile/ { print $2 }' "$st")
 	hwm=$(awk '/^VmHWM/ { print $2 }' "$st")
+	stop_node
 	du_app=$(du -sb "$tmp/nodeC" | cut -f1)
 	du_alloc=$(($(du -sk "$tmp/nodeC" | cut -f1) * 1024))
+	raw=$((KEY_BYTES + VALUE_BYTES))
+	per() { # per LABEL BYTES: one table row, per key and against raw
+		mem "$(awk -v l="$1" -v b="$2" -v k="$keys" -v raw="$raw" 'BEGIN {
+			printf "| %s | %.1f MB = %.1f B/key = %.2f x raw |", l, b / 1e6, b / k, b / k / raw }')"
+	}
+	mem "| keys written (sync = $LOAD_SYNC) | $(awk -v n="$LOAD_KEYS" -v t="$load_secs" -v c="$commits" 'BEGIN {
+		printf "%d in %.0f s (%.0f keys/s, %d commits)", n, t, n / t, c }') |"
+	mem "| keys (GET /stats) | $keys |"
+	per "raw key + value ($KEY_BYTES + $VALUE_BYTES B)" $((raw * keys))
+	per 'disk_bytes (GET /stats)' "$disk"
+	per 'du -sb data dir' "$du_app"
+	per 'du -sk data dir (allocated)' "$du_alloc"
+	mem "| target: on disk <= 2 x raw | $(awk -v d="$disk" -v k="$keys" -v raw="$raw" 'BEGIN {
+		print d / k <= 2 * raw ? "met" : "**not met**" }') |"
+	mem "$(awk -v rss="$rss" -v anon="$anon" -v rf="$rfile" -v hwm="$hwm" -v k="$keys" 'BEGIN {
+		printf "| VmRSS = RssAnon + RssFile (LMDB map) | %.1f MB = %.1f + %.1f MB (VmHWM %.1f MB); RssAnon %.1f B/key |",
+			rss / 1024, anon / 1024, rf / 1024, hwm / 1024, anon * 1024 / k }')"
 	if command -v mdb_stat >/dev/null 2>&1; then
 		mdb_stat -ef -s objects "$tmp/nodeC" >"$out/mdb_stat.txt" 2>&1 || true
+		mem "$(awk '/^Status of objects/ { o = 1 } o && /Leaf pages/ { l = $3 }
+			o && /Entries/ { e = $2 } END {
+			printf "| leaf pages (mdb_stat) | %d, %.1f records per 4 KiB page |", l, e / l }' "$out/mdb_stat.txt")"
 	fi
-	raw=$((KEY_BYTES + VALUE_BYTES))
-	mem=$(awk -v k="$keys" -v d="$disk" -v a="$du_app" -v l="$du_alloc" \
-		-v raw="$raw" -v rss="$rss" -v anon="$anon" -v rf="$rfile" \
-		-v hwm="$hwm" -v n="$LOAD_KEYS" -v t="$load_secs" -v c="$commits" \
-		-v sync="$LOAD_SYNC" 'BEGIN {
-		printf "| keys written (sync = %s) | %d in %.0f s (%.0f keys/s, %d commits) |\n", sync, n, t, n / t, c
-		printf "| keys (GET /stats) | %d |\n", k
-		printf "| raw key + value | %d B/key (%.1f MB) |\n", raw, raw * k / 1e6
-		printf "| disk_bytes (GET /stats) | %.1f MB = %.1f B/key = %.2f x raw |\n", d / 1e6, d / k, d / k / raw
-		printf "| du -sb data dir | %.1f MB = %.1f B/key = %.2f x raw |\n", a / 1e6, a / k, a / k / raw
-		printf "| du -sk data dir (allocated) | %.1f MB = %.1f B/key = %.2f x raw |\n", l / 1e6, l / k, l / k / raw
-		printf "| target on disk <= 2 x raw | %s |\n", (d / k <= 2 * raw ? "met" : "not met")
-		printf "| VmRSS (RssAnon + RssFile) | %.1f MB (%.1f + %.1f MB); VmHWM %.1f MB |\n", rss / 1024, anon / 1024, rf / 1024, hwm / 1024
-		printf "| RssAnon per key | %.1f B |\n", anon * 1024 / k
-	}')
-	stop_node
+	# What-if: the same records written in key order, one append stream
+	# (as a repack or a bulk load would write them), into a fresh
+	# environment. mdb_load may warn about the dump's db_pagesize line.
+	if command -v mdb_dump >/dev/null 2>&1 &&
+		command -v mdb_load >/dev/null 2>&1; then
+		mkdir -p "$tmp/repacked"
+		if mdb_dump -s objects "$tmp/nodeC" |
+			mdb_load -s objects "$tmp/repacked" 2>/dev/null; then
+			per 'same records reloaded in key order (mdb_dump, mdb_load)' \
+				"$(du -sb "$tmp/repacked" | cut -f1)"
+		fi
+	fi
 fi
 
-# --- summary ------------------------------------------------------------------
+# --- summary --------------------------------------------------------------------
 # Medians over rounds, and the median of each round's ratio to the /ping of
 # the same node in the same round.
 summary=$(awk -F'\t' -v runs="$RUNS" '
@@ -317,14 +350,14 @@ $1 !~ /^(warmup|profile)/ {
 	v[$1, $2] = $3
 }
 END {
-	split("ping-A get put-batch ping-B put-periodic", order, " ")
-	ref["get"] = "ping-A"; ref["put-batch"] = "ping-A"
-	ref["put-periodic"] = "ping-B"
+	split("ping-A get get-local put-batch ping-B put-periodic", order, " ")
+	ref["get"] = "ping-A"; ref["get-local"] = "ping-A"
+	ref["put-batch"] = "ping-A"; ref["put-periodic"] = "ping-B"
 	target["get"] = 0.8; target["put-batch"] = 0.5
 	target["put-periodic"] = 0.7
 	print "| case | req/s | p50 ms | p99 ms | node CPU | wrk CPU | errors | x /ping (same round) | target | met |"
 	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-	for (i = 1; i <= 5; i++) {
+	for (i = 1; i <= 6; i++) {
 		c = order[i]
 		if (!(c in rps))
 			continue
@@ -336,8 +369,10 @@ END {
 					rl = rl " " v[c, r] / v[ref[c], r]
 			m = median(rl)
 			ratio = sprintf("%.2f", m)
-			tgt = sprintf(">= %.1f", target[c])
-			met = m >= target[c] ? "met" : "**not met**"
+			if (c in target) {
+				tgt = sprintf(">= %.1f", target[c])
+				met = m >= target[c] ? "met" : "**not met**"
+			}
 		}
 		printf "| %s | %.0f | %.2f | %.2f | %d%% | %d%% | %d | %s | %s | %s |\n",
 			c, median(rps[c]), median(p50[c]) / 1000,
@@ -350,16 +385,13 @@ echo
 echo "## ringkvd single node: $(nproc) cores, kernel $(uname -r), wrk -t$THREADS -c$CONNS, ${DURATION}s x $RUNS rounds, ${VALUE_BYTES}-byte values, ${KEY_BYTES}-byte keys"
 echo
 echo "$summary"
-if [ -n "$mem" ]; then
+if [ -s "$memfile" ]; then
 	echo
 	echo "| memory and disk, $LOAD_KEYS keys | |"
 	echo "|---|---|"
-	echo "$mem"
+	cat "$memfile"
 fi
 echo
 echo "per-run results (case round rps p50_us p99_us errors status_errors node_cpu% wrk_cpu%):"
 cat "$results"
-if [ -n "$OUT" ]; then
-	echo
-	echo "raw outputs in $out"
-fi
+[ -z "$OUT" ] || { echo; echo "raw outputs in $out"; }

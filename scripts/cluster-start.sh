@@ -49,7 +49,7 @@ while [ $k -lt "$nodes" ]; do
 	rpc=$(port $((2 * k + 2)))
 	"$bin" --name "127.0.0.1:$rpc" --http-listen "127.0.0.1:$http" \
 		--rpc-listen "127.0.0.1:$rpc" --data-dir "$dir/node$k" \
-		--seeds "$seeds" "$@" 2>>"$dir/node$k.log" &
+		--seeds "$seeds" "$@" </dev/null >>"$dir/node$k.log" 2>&1 &
 	echo $! >>"$dir/pids"
 	echo "127.0.0.1:$http" >>"$dir/http"
 	k=$((k + 1))

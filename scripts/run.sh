@@ -1,27 +1,28 @@
 #!/bin/sh
-# run.sh -- the main job: install what is missing, build, start a node,
-# write a value and read it back (with its causal context), stop the node.
+# run.sh -- the main job: install what is missing, build, start a local
+# 3-node cluster (n_val 3), drive it for ~20 s with a skewed YCSB-A load
+# (50% reads, 50% updates, zipfian 0.99) with live progress, print the
+# summary and the cluster's state, and stop the cluster.
+#
+# Extra arguments go to ringkv-bench (e.g. --duration 60 --workload b).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 
-dir=$(mktemp -d /tmp/ringkv-run-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18098)
-build/src/ringkvd --data-dir "$dir/data" --http-listen "127.0.0.1:$port" \
-	--rpc-listen 127.0.0.1:0 2>"$dir/node.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
-for _ in $(seq 100); do
-	grep -q '^ringkvd ready' "$dir/node.log" && break
-	sleep 0.1
-done
-grep '^ringkvd ready' "$dir/node.log"
+dir=$(scripts/cluster-start.sh -n 3)
+trap 'scripts/cluster-stop.sh "$dir"; rm -rf "$dir"' EXIT INT TERM
+nodes=$(paste -sd, "$dir/http")
+echo "cluster of 3 nodes up: $nodes (data and logs in $dir)"
 
-url="http://127.0.0.1:$port"
-echo "PUT /kv/greeting"
-curl -sS -X PUT -H 'Content-Type: text/plain' --data 'hello, ringkv' "$url/kv/greeting"
-echo "GET /kv/greeting"
-curl -sS -i "$url/kv/greeting"
+build/src/ringkv-bench --nodes "$nodes" --workload a --distribution zipfian \
+	--zipf-theta 0.99 --records 10000 --value-size 100 --connections 32 \
+	--warmup 2 --duration 20 --verify "$@"
+
 echo
-echo "GET /stats"
-curl -sS "$url/stats"
+echo "cluster state:"
+first=$(head -n 1 "$dir/http")
+if [ -x build/src/ringkv ]; then
+	build/src/ringkv -H "$first" status
+else
+	curl -sS "http://$first/members"
+fi

@@ -21,19 +21,25 @@
  * docs/bench.md says more.
  *
  * One thread, one event loop, no allocation per request. A connection is a
- * non-blocking socket with a read event; a request is one sendmsg of a
- * preformatted head and the value (a shared filler, or with --verify the
- * connection's own buffer); an answer is parsed in the connection's buffer
- * (bench_http.h says why not evhttp). Timeouts are one sweep over the
- * connections every tenth of --timeout (at most 100 ms), not a timer per
- * request.
+ * non-blocking socket with a read event; a request is one sendmsg of its
+ * head and the value, which is a shared filler (with --verify, behind a
+ * per-write header), never copied; an answer is parsed in the connection's
+ * buffer (bench_http.h says why not evhttp). Timeouts are one sweep over
+ * the connections every tenth of --timeout (at most 100 ms), not a timer
+ * per request.
+ *
+ * Causal contexts. An update sends the X-Context last seen for its record,
+ * as a Riak client would, so that it supersedes what was seen instead of
+ * adding one more sibling; every answer's head refreshes it (bench_ctx.h:
+ * a fixed-size direct-mapped table). --blind-updates sends none (YCSB's
+ * blind updates, which on a Dynamo store are all concurrent).
  *
  * Connection states (enum conn_state) and their one driver each:
  *
- *   CLOSED --conn_issue--> CONNECTING --writable--> SENDING --all sent-->
- *   AWAITING --answer--> IDLE (or CLOSED if the node closes) --conn_issue-->
- *   SENDING ...; any failure closes the socket and, after a connect
- *   failure, waits in BACKOFF before the next operation.
+ *   CLOSED --conn_request--> CONNECTING --writable--> SENDING --all sent-->
+ *   AWAITING --answer--> IDLE (or CLOSED if the node closes)
+ *   --conn_request--> SENDING ...; any failure closes the socket and, after
+ *   a connect failure, waits in BACKOFF before the next operation.
  *
  * Verification (--verify). Every written value starts with
  * "<key>:<seq>:<nonce>:" -- seq a 13-digit number given at send time, nonce
@@ -41,18 +47,22 @@
  * recognisable among siblings. Per key the bench keeps the highest seq of
  * an *acknowledged* write, and at the end requires that write to be
  * present, as the value or a sibling. Why "highest seq", not "last
- * acknowledged": a write supersedes another only through the X-Context of
- * a read that saw it, so it was sent after that other write; the
- * acknowledged write sent last is superseded by no acknowledged write.
- * Blind writes (workloads a, b, d) supersede nothing: they become siblings.
- * One case is tolerated: the key holds a value of this run with a higher
- * seq instead -- a write whose answer was lost (timeout, 503) but which was
- * applied, possibly with a context covering the checked one. It is
+ * acknowledged": a write supersedes another only through an X-Context
+ * that covers it -- the context of an answer (a GET's, or a PUT's 204)
+ * from a node that had applied it -- so it was sent, and given its seq,
+ * after that other write; the acknowledged write sent last is superseded
+ * by no acknowledged write. Blind writes (inserts, --blind-updates)
+ * supersede nothing: they become siblings. One case is tolerated when
+ * writes carry contexts (updates with a cached context, workload f's
+ * read-modify-writes): the key holds a value of this run with a higher
+ * seq instead -- a write whose answer was lost (timeout, 503) but which
+ * was applied with a context that may cover the checked one. It is
  * counted as "only newer", not as lost. Anything else (404, or neither
  * value) is lost; keys that cannot be read back are unreadable; either
  * makes the exit status 1. The rule assumes this bench is the only writer
  * of its keys (use --key-prefix to keep runs apart).
  */
+#include "bench_ctx.h"
 #include "bench_dist.h"
 #include "bench_http.h"
 #include "bench_nodes.h"
@@ -76,27 +86,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BENCH_EXIT_OK 0
-#define BENCH_EXIT_LOST 1
-#define BENCH_EXIT_USAGE 2
-#define BENCH_EXIT_FAILED 3
+#define BENCH_EXIT_OK          0
+#define BENCH_EXIT_LOST        1
+#define BENCH_EXIT_USAGE       2
+#define BENCH_EXIT_FAILED      3
 #define BENCH_EXIT_INTERRUPTED 130 /* the shell's 128 + SIGINT */
 
-#define BENCH_PING_TIMEOUT_MS 2000
+#define BENCH_PING_TIMEOUT_MS  2000
 #define BENCH_STATS_TIMEOUT_MS 2000
-#define BENCH_STATS_MAX_BODY (1u << 20)
+#define BENCH_STATS_MAX_BODY   (1u << 20)
 /* The longest X-Context carried from a read-modify-write's GET to its PUT. */
 #define BENCH_CONTEXT_MAX 8192
 /* "/kv/" + URL-escaped prefix + id + "?r=" quorum */
-#define BENCH_TARGET_MAX (4 + 3 * BENCH_KEY_PREFIX_MAX + 20 + 4 + BENCH_QUORUM_TEXT_MAX)
-#define BENCH_REQ_HEAD_MAX                                                   \
+#define BENCH_TARGET_MAX                                                       \
+	(4 + 3 * BENCH_KEY_PREFIX_MAX + 20 + 4 + BENCH_QUORUM_TEXT_MAX)
+#define BENCH_REQ_HEAD_MAX                                                     \
 	(BENCH_TARGET_MAX + BENCH_NODE_NAME_MAX + BENCH_CONTEXT_MAX + 128)
-#define BENCH_KEY_MAX (BENCH_KEY_PREFIX_MAX + 20)
+#define BENCH_KEY_MAX    (BENCH_KEY_PREFIX_MAX + 20)
 #define BENCH_SEQ_DIGITS 13
 /* key ":" seq ":" 16 hex digits of nonce ":" */
 #define BENCH_VERIFY_HEAD_MAX (BENCH_KEY_MAX + BENCH_SEQ_DIGITS + 16 + 3)
@@ -106,9 +118,12 @@
  * insert_finish); a multiple of 64. */
 #define BENCH_INSERT_WINDOW 8192
 /* Records plus inserts: the per-key arrays stop growing here. */
-#define BENCH_MAX_KEYS (2 * BENCH_MAX_RECORDS)
+#define BENCH_MAX_KEYS       (2 * BENCH_MAX_RECORDS)
 #define BENCH_LOG_ERRORS_MAX 10
-#define BENCH_LOST_SHOWN 10
+#define BENCH_LOST_SHOWN     10
+/* Descriptors beyond one per connection: stdio, the event loop, the
+ * control-plane requests. */
+#define BENCH_SPARE_FDS 64
 
 enum bench_phase {
 	BENCH_PHASE_LOAD,   /* each record written once */
@@ -190,10 +205,10 @@ struct bench {
 	struct timeval sweep_tv;
 
 	enum bench_phase phase;
-	size_t busy;     /* connections with an operation to finish */
-	bool stopping;   /* issue no new operation */
+	size_t busy;   /* connections with an operation to finish */
+	bool stopping; /* issue no new operation */
 	bool interrupted;
-	bool failed;     /* out of memory: the run is abandoned */
+	bool failed; /* out of memory: the run is abandoned */
 	uint64_t phase_start_ns, measure_start_ns, deadline_ns, last_done_ns;
 	uint64_t completed; /* operations finished in this phase */
 	uint64_t progress_completed, progress_ns;
@@ -210,12 +225,19 @@ struct bench {
 	uint64_t insert_window[BENCH_INSERT_WINDOW / 64];
 	bool insert_cap_warned;
 
+	/* X-Contexts last seen per record, sent with updates (bench_ctx.h);
+	 * use_ctx: the run has updates and not --blind-updates */
+	struct bench_ctx ctx;
+	bool use_ctx;
+	bool writes_carry_ctx; /* use_ctx, or read-modify-writes */
+
 	uint64_t write_seq;
 	char nonce_hex[17];
-	char *filler; /* value_size bytes: the value of unverified writes */
+	char *filler; /* value_size bytes: every value, or its tail */
 	char path[4 + 3 * BENCH_KEY_PREFIX_MAX + 1]; /* "/kv/" escaped prefix */
 	size_t path_len;
-	char read_query[8 + BENCH_QUORUM_TEXT_MAX], write_query[8 + BENCH_QUORUM_TEXT_MAX];
+	char read_query[8 + BENCH_QUORUM_TEXT_MAX],
+	    write_query[8 + BENCH_QUORUM_TEXT_MAX];
 	unsigned lost_shown;
 };
 
@@ -325,16 +347,17 @@ static bool pick_run(struct bench *b, struct bench_conn *c, uint64_t now)
 	     b->nkeys - b->insert_done >= BENCH_INSERT_WINDOW ||
 	     keys_reserve(b, b->nkeys + 1) != 0)) {
 		if (!b->insert_cap_warned)
-			log_warn("inserts paused: %s", b->nkeys >= BENCH_MAX_KEYS
-				 ? "the key limit is reached"
-				 : "waiting for an old insert or memory");
+			log_warn("inserts paused: %s",
+			         b->nkeys >= BENCH_MAX_KEYS
+			             ? "the key limit is reached"
+			             : "waiting for an old insert or memory");
 		b->insert_cap_warned = true;
 		if (b->insert_done == 0)
 			return false;
 		c->op = BENCH_OP_READ;
 	}
 	c->id = c->op == BENCH_OP_INSERT ? b->nkeys++
-					 : bench_dist_next(&b->dist, &b->rng);
+	                                 : bench_dist_next(&b->dist, &b->rng);
 	if (c->measured) {
 		b->measured_issued++;
 		if (b->hits[c->id] != UINT32_MAX)
@@ -367,10 +390,8 @@ static bool bench_pick(struct bench *b, struct bench_conn *c, uint64_t now)
 		c->id = b->load_next++;
 		c->measured = true;
 		return true;
-	case BENCH_PHASE_RUN:
-		return pick_run(b, c, now);
-	case BENCH_PHASE_VERIFY:
-		return pick_verify(b, c);
+	case BENCH_PHASE_RUN: return pick_run(b, c, now);
+	case BENCH_PHASE_VERIFY: return pick_verify(b, c);
 	}
 	return false;
 }
@@ -423,24 +444,25 @@ static void conn_on_next(evutil_socket_t fd, short what, void *arg)
 static bool op_is_write(const struct bench_conn *c)
 {
 	return c->op == BENCH_OP_LOAD || c->op == BENCH_OP_UPDATE ||
-	       c->op == BENCH_OP_INSERT || (c->op == BENCH_OP_RMW && c->rmw_write);
+	       c->op == BENCH_OP_INSERT ||
+	       (c->op == BENCH_OP_RMW && c->rmw_write);
 }
 
 static void bench_log_error(struct bench *b, const struct bench_conn *c,
-			    const char *why)
+                            const char *why)
 {
 	if (b->errors_logged < BENCH_LOG_ERRORS_MAX)
 		log_warn("%s: %s%s", c->node->name, why,
-			 b->errors_logged + 1 == BENCH_LOG_ERRORS_MAX
-				 ? " (further errors are only counted)"
-				 : "");
+		         b->errors_logged + 1 == BENCH_LOG_ERRORS_MAX
+		             ? " (further errors are only counted)"
+		             : "");
 	b->errors_logged++;
 }
 
 /* Is one of this run's values for key, with exactly want_seq (return 0)
  * or only with a higher seq (return 1), in body? -1 when neither. */
 static int verify_scan(const struct bench *b, const char *body, size_t len,
-		       const char *key, size_t klen, uint64_t want_seq)
+                       const char *key, size_t klen, uint64_t want_seq)
 {
 	/* ":" seq ":" nonce ":" */
 	const size_t tail = 1 + BENCH_SEQ_DIGITS + 1 + 16 + 1;
@@ -472,7 +494,7 @@ static int verify_scan(const struct bench *b, const char *body, size_t len,
 }
 
 static void verify_answer(struct bench *b, struct bench_conn *c,
-			  enum bench_outcome out)
+                          enum bench_outcome out)
 {
 	char key[BENCH_KEY_MAX];
 	size_t klen = bench_key(b, c->id, key);
@@ -486,8 +508,12 @@ static void verify_answer(struct bench *b, struct bench_conn *c,
 		return;
 	}
 	if (out != OUTCOME_NOT_FOUND)
-		found = verify_scan(b, c->in + c->resp_head_len,
-				    c->in_len - c->resp_head_len, key, klen, want);
+		found =
+		    verify_scan(b, c->in + c->resp_head_len,
+		                c->in_len - c->resp_head_len, key, klen, want);
+	/* only a write with a context can have superseded the checked one */
+	if (found == 1 && !b->writes_carry_ctx)
+		found = -1;
 	if (found == 1)
 		b->res.verify_newer++;
 	if (found >= 0)
@@ -495,15 +521,17 @@ static void verify_answer(struct bench *b, struct bench_conn *c,
 	b->res.verify_lost++;
 	if (b->lost_shown++ < BENCH_LOST_SHOWN)
 		log_error("lost: %.*s: acknowledged write %" PRIu64
-			  " is missing (%s)",
-			  (int)klen, key, want,
-			  out == OUTCOME_NOT_FOUND ? "404" : "not among the values");
+		          " is missing (%s)",
+		          (int)klen, key, want,
+		          out == OUTCOME_NOT_FOUND ? "404"
+		                                   : "not among the values");
 }
 
 static enum bench_outcome outcome_of(const struct bench_conn *c, int status)
 {
 	if (op_is_write(c))
-		return status >= 200 && status <= 299 ? OUTCOME_OK : OUTCOME_STATUS;
+		return status >= 200 && status <= 299 ? OUTCOME_OK
+		                                      : OUTCOME_STATUS;
 	if (c->op == BENCH_OP_PING)
 		return status == 200 ? OUTCOME_OK : OUTCOME_STATUS;
 	if (status == 200)
@@ -514,7 +542,7 @@ static enum bench_outcome outcome_of(const struct bench_conn *c, int status)
 }
 
 static void stats_record(struct bench *b, const struct bench_conn *c,
-			 enum bench_outcome out, int status, uint64_t now)
+                         enum bench_outcome out, int status, uint64_t now)
 {
 	struct bench_op_stats *s = &b->res.op[c->op];
 
@@ -541,7 +569,7 @@ static void stats_record(struct bench *b, const struct bench_conn *c,
 
 /* An operation ended: count it and apply what it means for the run. */
 static void conn_op_end(struct bench_conn *c, enum bench_outcome out,
-			int status)
+                        int status)
 {
 	struct bench *b = c->b;
 
@@ -562,7 +590,7 @@ static void conn_op_end(struct bench_conn *c, enum bench_outcome out,
  * the timer -- so that a run of failures cannot recurse, and, after a
  * refused connect (backoff), is not retried in a busy loop. */
 static void conn_fail(struct bench_conn *c, enum bench_outcome out,
-		      const char *why, bool backoff)
+                      const char *why, bool backoff)
 {
 	struct timeval tv = {0, backoff ? BENCH_BACKOFF_MS * 1000 : 0};
 
@@ -613,6 +641,12 @@ static bool conn_on_head(struct bench_conn *c, size_t head_len)
 {
 	c->head_done = true;
 	c->resp_head_len = head_len;
+	/* a Riak-style client keeps the context of every answer about a key
+	 * (a GET's 200/300/404, a PUT's 204), not of failures */
+	if (c->b->use_ctx && c->op != BENCH_OP_VERIFY &&
+	    outcome_of(c, c->resp.status) != OUTCOME_STATUS)
+		bench_ctx_store(&c->b->ctx, c->id, c->resp.context,
+		                c->resp.context_len);
 	if (c->op == BENCH_OP_RMW && !c->rmw_write) {
 		if (c->resp.context_len > BENCH_CONTEXT_MAX) {
 			conn_fail(c, OUTCOME_NET, "X-Context too long", false);
@@ -624,16 +658,16 @@ static bool conn_on_head(struct bench_conn *c, size_t head_len)
 	}
 	if (c->keep_body) {
 		if (c->resp.content_length >= 0 &&
-		    conn_reserve(c, head_len + (size_t)c->resp.content_length)) {
+		    conn_reserve(c,
+		                 head_len + (size_t)c->resp.content_length)) {
 			conn_fail(c, OUTCOME_NET, "out of memory", false);
 			return false;
 		}
 		return true;
 	}
 	/* the rest is only counted */
-	c->body_left = c->resp.content_length > 0
-			       ? (uint64_t)c->resp.content_length
-			       : 0;
+	c->body_left =
+	    c->resp.content_length > 0 ? (uint64_t)c->resp.content_length : 0;
 	c->in_len -= head_len;
 	memmove(c->in, c->in + head_len, c->in_len);
 	return true;
@@ -647,7 +681,7 @@ static void conn_parse(struct bench_conn *c)
 	if (!c->head_done) {
 		size_t hl;
 		if (bench_http_parse_head(c->in, c->in_len, &c->resp, &hl,
-					  &why) != 0) {
+		                          &why) != 0) {
 			conn_fail(c, OUTCOME_NET, why, false);
 			return;
 		}
@@ -663,7 +697,8 @@ static void conn_parse(struct bench_conn *c)
 	if (c->keep_body) {
 		size_t have = c->in_len - c->resp_head_len;
 		if (have > (size_t)c->resp.content_length)
-			conn_fail(c, OUTCOME_NET, "bytes after the answer", false);
+			conn_fail(c, OUTCOME_NET, "bytes after the answer",
+			          false);
 		else if (have == (size_t)c->resp.content_length)
 			conn_answered(c);
 		return;
@@ -705,8 +740,8 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		if (c->head_done && c->resp.content_length < 0)
 			conn_answered(c);
 		else
-			conn_fail(c, OUTCOME_NET, "connection closed by the node",
-				  false);
+			conn_fail(c, OUTCOME_NET,
+			          "connection closed by the node", false);
 		return;
 	}
 	c->in_len += (size_t)n;
@@ -725,14 +760,16 @@ static void conn_write(struct bench_conn *c)
 		struct iovec iov[3];
 		struct msghdr msg = {.msg_iov = iov};
 		size_t skip = c->sent;
-		for (size_t i = 0; i < sizeof(c->part) / sizeof(c->part[0]); i++) {
+		for (size_t i = 0; i < sizeof(c->part) / sizeof(c->part[0]);
+		     i++) {
 			if (skip >= c->part[i].iov_len) {
 				skip -= c->part[i].iov_len;
 				continue;
 			}
 			iov[msg.msg_iovlen].iov_base =
-				(char *)c->part[i].iov_base + skip;
-			iov[msg.msg_iovlen++].iov_len = c->part[i].iov_len - skip;
+			    (char *)c->part[i].iov_base + skip;
+			iov[msg.msg_iovlen++].iov_len =
+			    c->part[i].iov_len - skip;
 			skip = 0;
 		}
 		/* MSG_NOSIGNAL: a node that went away is an error to count,
@@ -780,15 +817,16 @@ static void conn_connect(struct bench_conn *c)
 	const struct sockaddr *sa = (const struct sockaddr *)&c->node->addr;
 	int one = 1;
 
-	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       0);
+	c->fd = socket(sa->sa_family,
+	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		conn_fail(c, OUTCOME_NET, strerror(errno), true);
 		return;
 	}
 	/* requests are single writes: no reason to wait for more */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->rev = event_new(b->base, c->fd, EV_READ | EV_PERSIST, conn_on_read, c);
+	c->rev =
+	    event_new(b->base, c->fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	c->wev = event_new(b->base, c->fd, EV_WRITE, conn_on_write, c);
 	if (c->rev == NULL || c->wev == NULL) {
 		b->failed = b->stopping = true;
@@ -816,8 +854,8 @@ static void conn_request(struct bench_conn *c)
 	size_t tlen = b->path_len;
 	bool write = op_is_write(c);
 	const char *query = c->op == BENCH_OP_VERIFY ? "?r=all"
-			    : write                  ? b->write_query
-						     : b->read_query;
+	                    : write                  ? b->write_query
+	                                             : b->read_query;
 
 	if (c->op == BENCH_OP_PING) {
 		tlen = strlen("/ping");
@@ -827,6 +865,18 @@ static void conn_request(struct bench_conn *c)
 		tlen += bench_http_u64(target + tlen, c->id, BENCH_KEY_DIGITS);
 		memcpy(target + tlen, query, strlen(query));
 		tlen += strlen(query);
+	}
+
+	/* the context sent: the GET's for the PUT of a read-modify-write,
+	 * the cached one for an update (NULL: blind) */
+	const char *ctx = c->rmw_write ? c->ctx : NULL;
+	size_t ctx_len = c->rmw_write ? c->ctx_len : 0;
+	if (c->op == BENCH_OP_UPDATE && b->use_ctx) {
+		ctx = bench_ctx_find(&b->ctx, c->id, &ctx_len);
+		if (c->measured && ctx != NULL)
+			b->res.ctx_updates_sent++;
+		else if (c->measured)
+			b->res.ctx_updates_blind++;
 	}
 
 	size_t vhead_len = 0, value_len = write ? b->o->value_size : 0;
@@ -843,9 +893,8 @@ static void conn_request(struct bench_conn *c)
 		vhead_len = (size_t)(v + 17 - c->vhead);
 	}
 	size_t head_len = bench_http_request(
-		c->head, sizeof(c->head), write ? "PUT" : "GET", target, tlen,
-		c->node->name, write ? (int64_t)value_len : -1,
-		c->rmw_write ? c->ctx : NULL, c->rmw_write ? c->ctx_len : 0);
+	    c->head, sizeof(c->head), write ? "PUT" : "GET", target, tlen,
+	    c->node->name, write ? (int64_t)value_len : -1, ctx, ctx_len);
 	c->part[0].iov_base = c->head;
 	c->part[0].iov_len = head_len;
 	c->part[1].iov_base = c->vhead;
@@ -875,8 +924,8 @@ static void conn_request(struct bench_conn *c)
 static void bench_progress_line(struct bench *b, uint64_t now)
 {
 	double dt = ns_to_s(now - b->progress_ns);
-	double rate = dt > 0 ? (double)(b->completed - b->progress_completed) / dt
-			     : 0.0;
+	double rate =
+	    dt > 0 ? (double)(b->completed - b->progress_completed) / dt : 0.0;
 	double t = ns_to_s(now - b->phase_start_ns);
 	struct bench_op_stats sofar;
 
@@ -885,30 +934,34 @@ static void bench_progress_line(struct bench *b, uint64_t now)
 	switch (b->phase) {
 	case BENCH_PHASE_LOAD:
 		fprintf(stderr,
-			"load   %5.0fs %10" PRIu64 "/%" PRIu64
-			" records %10.0f ops/s  errors %" PRIu64 "\n",
-			t, b->completed, b->o->records, rate,
-			bench_op_stats_errors(&b->res.op[BENCH_OP_LOAD]));
+		        "load   %5.0fs %10" PRIu64 "/%" PRIu64
+		        " records %10.0f ops/s  errors %" PRIu64 "\n",
+		        t, b->completed, b->o->records, rate,
+		        bench_op_stats_errors(&b->res.op[BENCH_OP_LOAD]));
 		break;
 	case BENCH_PHASE_RUN:
 		if (now < b->measure_start_ns) {
-			fprintf(stderr, "warmup %5.0fs %10.0f ops/s\n", t, rate);
+			fprintf(stderr, "warmup %5.0fs %10.0f ops/s\n", t,
+			        rate);
 			break;
 		}
 		bench_report_measured(&b->res, &sofar);
-		fprintf(stderr,
-			"run    %5.0fs %10.0f ops/s  p99 %.3f ms  errors %" PRIu64
-			"  timeouts %" PRIu64 "\n",
-			ns_to_s(now - b->measure_start_ns), rate,
-			(double)histogram_percentile(&sofar.latency_us, 99) / 1000.0,
-			bench_op_stats_errors(&sofar), sofar.timeouts);
+		fprintf(
+		    stderr,
+		    "run    %5.0fs %10.0f ops/s  p99 %.3f ms  errors %" PRIu64
+		    "  timeouts %" PRIu64 "\n",
+		    ns_to_s(now - b->measure_start_ns), rate,
+		    (double)histogram_percentile(&sofar.latency_us, 99) /
+		        1000.0,
+		    bench_op_stats_errors(&sofar), sofar.timeouts);
 		break;
 	case BENCH_PHASE_VERIFY:
 		fprintf(stderr,
-			"verify %5.0fs %10" PRIu64 " keys read back  lost %" PRIu64
-			"  unreadable %" PRIu64 "\n",
-			t, b->verify_done, b->res.verify_lost,
-			b->res.verify_unreadable);
+		        "verify %5.0fs %10" PRIu64
+		        " keys read back  lost %" PRIu64 "  unreadable %" PRIu64
+		        "\n",
+		        t, b->verify_done, b->res.verify_lost,
+		        b->res.verify_unreadable);
 		break;
 	}
 }
@@ -931,7 +984,8 @@ static void bench_on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	if (b->phase == BENCH_PHASE_RUN && b->deadline_ns && now >= b->deadline_ns)
+	if (b->phase == BENCH_PHASE_RUN && b->deadline_ns &&
+	    now >= b->deadline_ns)
 		b->stopping = true;
 	for (size_t i = 0; i < b->nconns; i++) {
 		struct bench_conn *c = &b->conns[i];
@@ -953,7 +1007,7 @@ static void bench_on_sigint(evutil_socket_t fd, short what, void *arg)
 		exit(BENCH_EXIT_INTERRUPTED);
 	}
 	fprintf(stderr, "ringkv-bench: interrupted: finishing the requests in "
-			"flight (again to quit at once)\n");
+	                "flight (again to quit at once)\n");
 	b->interrupted = b->stopping = true;
 }
 
@@ -969,10 +1023,11 @@ static void bench_phase(struct bench *b, enum bench_phase phase)
 	b->phase_start_ns = b->progress_ns = now;
 	if (phase == BENCH_PHASE_RUN) {
 		b->measure_start_ns = now + (uint64_t)(b->o->warmup_s * 1e9);
-		b->deadline_ns = b->o->run_duration_s > 0
-					 ? b->measure_start_ns +
-						   (uint64_t)(b->o->run_duration_s * 1e9)
-					 : 0;
+		b->deadline_ns =
+		    b->o->run_duration_s > 0
+		        ? b->measure_start_ns +
+		              (uint64_t)(b->o->run_duration_s * 1e9)
+		        : 0;
 		b->last_done_ns = b->measure_start_ns;
 	}
 	event_add(b->progress, &second);
@@ -1003,30 +1058,59 @@ static void bench_fetch_stats(struct bench *b, bool after)
 		int status = 0;
 		evbuffer_drain(body, evbuffer_get_length(body));
 		if (bench_nodes_get(b->base, &b->nodes[i], "/stats",
-				    BENCH_STATS_TIMEOUT_MS, BENCH_STATS_MAX_BODY,
-				    body, &status, err, sizeof(err)) != 0) {
+		                    BENCH_STATS_TIMEOUT_MS,
+		                    BENCH_STATS_MAX_BODY, body, &status, err,
+		                    sizeof(err)) != 0) {
 			log_warn("%s", err);
 			continue;
 		}
 		if (status != 200) {
-			log_warn("node %s: GET /stats answered %d", b->nodes[i].name,
-				 status);
+			log_warn("node %s: GET /stats answered %d",
+			         b->nodes[i].name, status);
 			continue;
 		}
 		size_t len = evbuffer_get_length(body);
 		const char *text = (const char *)evbuffer_pullup(body, -1);
-		if (bench_report_node_counters(
-			    text ? text : "", text ? len : 0,
-			    after ? &n->after : &n->before,
-			    after ? n->partitions_hot : scratch,
-			    sizeof(scratch)) != 0)
+		if (bench_report_node_counters(text ? text : "", text ? len : 0,
+		                               after ? &n->after : &n->before,
+		                               after ? n->partitions_hot
+		                                     : scratch,
+		                               sizeof(scratch)) != 0)
 			log_warn("node %s: GET /stats is not a JSON object",
-				 b->nodes[i].name);
+			         b->nodes[i].name);
 	}
 	evbuffer_free(body);
 }
 
 /* --- set-up ----------------------------------------------------------- */
+
+/* Every connection is a descriptor, and the default soft limit (often
+ * 1024) is below --connections 4096: raise it toward the hard limit, and
+ * refuse to start when even that is too low rather than fail connects. */
+static int bench_fd_limit(uint64_t connections, char *err, size_t errlen)
+{
+	rlim_t need = (rlim_t)connections + BENCH_SPARE_FDS;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		snprintf(err, errlen,
+		         "--connections %" PRIu64 " needs %llu open files; the "
+		         "limit is %llu (ulimit -n)",
+		         connections, (unsigned long long)need,
+		         (unsigned long long)rl.rlim_max);
+		return RKV_EINVAL;
+	}
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(err, errlen,
+		         "cannot raise the open-file limit to %llu",
+		         (unsigned long long)need);
+		return RKV_EINVAL;
+	}
+	return 0;
+}
 
 /* Resolve every node and check it answers GET /ping. */
 static int bench_check_nodes(struct bench *b, char *err, size_t errlen)
@@ -1042,11 +1126,11 @@ static int bench_check_nodes(struct bench *b, char *err, size_t errlen)
 		rc = bench_nodes_resolve(n, err, errlen);
 		if (rc == 0)
 			rc = bench_nodes_get(b->base, n, "/ping",
-					     BENCH_PING_TIMEOUT_MS, 4096, body,
-					     &status, err, errlen);
+			                     BENCH_PING_TIMEOUT_MS, 4096, body,
+			                     &status, err, errlen);
 		if (rc == 0 && status != 200) {
 			snprintf(err, errlen, "node %s: GET /ping answered %d",
-				 n->name, status);
+			         n->name, status);
 			rc = RKV_EUNAVAIL;
 		}
 		evbuffer_drain(body, evbuffer_get_length(body));
@@ -1059,11 +1143,11 @@ static int bench_init(struct bench *b, struct bench_opts *o)
 {
 	const struct bench_opts *co = o;
 	struct bench_dist_params dp = {
-		.kind = o->run_distribution,
-		.records = o->records ? o->records : 1,
-		.zipf_theta = o->zipf_theta,
-		.hot_fraction = o->hot_fraction,
-		.hot_ops = o->hot_ops,
+	    .kind = o->run_distribution,
+	    .records = o->records ? o->records : 1,
+	    .zipf_theta = o->zipf_theta,
+	    .hot_fraction = o->hot_fraction,
+	    .hot_ops = o->hot_ops,
 	};
 	uint64_t timeout_us = o->timeout_ms * 100; /* a tenth */
 	uint64_t nonce;
@@ -1071,8 +1155,8 @@ static int bench_init(struct bench *b, struct bench_opts *o)
 	b->o = o;
 	b->res.nodes = b->nodes;
 	b->res.nnodes = b->nnodes;
-	if (!o->seed_given && getrandom(&o->seed, sizeof(o->seed), 0) !=
-				      (ssize_t)sizeof(o->seed))
+	if (!o->seed_given &&
+	    getrandom(&o->seed, sizeof(o->seed), 0) != (ssize_t)sizeof(o->seed))
 		o->seed = now_ns();
 	b->res.seed = o->seed;
 	rng_init(&b->rng, o->seed);
@@ -1086,19 +1170,29 @@ static int bench_init(struct bench *b, struct bench_opts *o)
 		histogram_init(&b->res.op[i].latency_us);
 
 	b->sweep_tv.tv_sec = 0;
-	b->sweep_tv.tv_usec = (suseconds_t)(timeout_us < 1000 ? 1000
-					    : timeout_us > 100000 ? 100000
-								  : timeout_us);
+	b->sweep_tv.tv_usec = (suseconds_t)(timeout_us < 1000     ? 1000
+	                                    : timeout_us > 100000 ? 100000
+	                                                          : timeout_us);
 
 	char *escaped = evhttp_encode_uri(co->key_prefix);
 	if (escaped == NULL)
 		return RKV_ENOMEM;
-	b->path_len = (size_t)snprintf(b->path, sizeof(b->path), "/kv/%s", escaped);
+	b->path_len =
+	    (size_t)snprintf(b->path, sizeof(b->path), "/kv/%s", escaped);
 	free(escaped);
 	if (o->r[0])
 		snprintf(b->read_query, sizeof(b->read_query), "?r=%s", o->r);
 	if (o->w[0])
 		snprintf(b->write_query, sizeof(b->write_query), "?w=%s", o->w);
+
+	/* updates carry the context last seen for their record, unless
+	 * --blind-updates; only a run with updates needs the table */
+	b->use_ctx = o->workload != BENCH_WORKLOAD_PING &&
+	             o->write_kind == BENCH_WRITE_UPDATE &&
+	             o->run_read_ratio < 1 && !o->blind_updates;
+	b->writes_carry_ctx = b->use_ctx || o->write_kind == BENCH_WRITE_RMW;
+	if (b->use_ctx && bench_ctx_init(&b->ctx, o->records) != 0)
+		return RKV_ENOMEM;
 
 	b->nkeys = o->records;
 	b->insert_done = o->records;
@@ -1151,6 +1245,7 @@ static void bench_deinit(struct bench *b)
 		event_free(b->sweep);
 	if (b->sigint != NULL)
 		event_free(b->sigint);
+	bench_ctx_deinit(&b->ctx);
 	free(b->filler);
 	free(b->hits);
 	free(b->acked);
@@ -1164,14 +1259,16 @@ static void bench_run(struct bench *b)
 {
 	const struct bench_opts *o = b->o;
 
-	if (!o->no_load && o->records > 0 && o->workload != BENCH_WORKLOAD_PING) {
+	if (!o->no_load && o->records > 0 &&
+	    o->workload != BENCH_WORKLOAD_PING) {
 		bench_phase(b, BENCH_PHASE_LOAD);
 		b->res.load_s = ns_to_s(now_ns() - b->phase_start_ns);
 	}
 	bench_fetch_stats(b, false);
 	bench_phase(b, BENCH_PHASE_RUN);
 	if (b->last_done_ns > b->measure_start_ns)
-		b->res.measure_s = ns_to_s(b->last_done_ns - b->measure_start_ns);
+		b->res.measure_s =
+		    ns_to_s(b->last_done_ns - b->measure_start_ns);
 	bench_fetch_stats(b, true);
 	if (o->verify && !b->interrupted && !b->failed) {
 		bench_phase(b, BENCH_PHASE_VERIFY);
@@ -1181,11 +1278,16 @@ static void bench_run(struct bench *b)
 		b->res.verify_keys = b->verify_done;
 	}
 	b->res.interrupted = b->interrupted;
+	b->res.ctx_cache = b->use_ctx;
+	b->res.ctx_slots = b->ctx.nslots;
+	b->res.ctx_bytes = bench_ctx_bytes(&b->ctx);
+	b->res.ctx_evicted = b->ctx.evicted;
+	b->res.ctx_too_long = b->ctx.too_long;
 	b->res.keys = b->nkeys;
 	for (uint64_t i = 0; i < b->nkeys; i++)
 		b->res.keyed_ops += b->hits[i];
 	bench_report_hot_share(b->hits, b->nkeys, &b->res.hot_keys,
-			       &b->res.hot_ops);
+	                       &b->res.hot_ops);
 }
 
 int main(int argc, char **argv)
@@ -1205,7 +1307,11 @@ int main(int argc, char **argv)
 	}
 	/* checked by bench_opts_parse already: cannot fail here */
 	if (bench_nodes_parse(o.nodes, b.nodes, BENCH_NODES_MAX, &b.nnodes, err,
-			      sizeof(err)) != 0) {
+	                      sizeof(err)) != 0) {
+		fprintf(stderr, "ringkv-bench: %s\n", err);
+		return BENCH_EXIT_USAGE;
+	}
+	if (bench_fd_limit(o.connections, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ringkv-bench: %s\n", err);
 		return BENCH_EXIT_USAGE;
 	}
@@ -1221,9 +1327,10 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	if (bench_init(&b, &o) != 0) {
-		fprintf(stderr, "ringkv-bench: out of memory (--records %" PRIu64
-				", --connections %" PRIu64 ")\n",
-			o.records, o.connections);
+		fprintf(stderr,
+		        "ringkv-bench: out of memory (--records %" PRIu64
+		        ", --connections %" PRIu64 ")\n",
+		        o.records, o.connections);
 		goto fail;
 	}
 	bench_run(&b);
@@ -1237,9 +1344,13 @@ int main(int argc, char **argv)
 	if (b.res.verified &&
 	    (b.res.verify_lost > 0 || b.res.verify_unreadable > 0)) {
 		fprintf(stderr,
-			"ringkv-bench: verify failed: %" PRIu64 " lost, %" PRIu64
-			" unreadable\n",
-			b.res.verify_lost, b.res.verify_unreadable);
+		        "ringkv-bench: verify failed: %" PRIu64
+		        " lost, %" PRIu64 " unreadable%s\n",
+		        b.res.verify_lost, b.res.verify_unreadable,
+		        b.res.verify_unreadable
+		            ? " (r=all needs every replica of a key: with "
+		              "fewer nodes up than n_val it cannot be met)"
+		            : "");
 		code = BENCH_EXIT_LOST;
 	}
 fail:

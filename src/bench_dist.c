@@ -55,12 +55,12 @@
 #include <xxhash.h>
 
 /* Pinned: changing it moves every hot key of the zipfian chooser. */
-#define BENCH_DIST_SCRAMBLE_SEED UINT64_C(0x62656e6368) /* "bench" */
+#define BENCH_DIST_SCRAMBLE_SEED  UINT64_C(0x62656e6368) /* "bench" */
 #define BENCH_DIST_FEISTEL_ROUNDS 4
 
 static const char *const bench_dist_names[] = {
 #define BENCH_DIST_NAME(value, name) name,
-	BENCH_DIST_TABLE(BENCH_DIST_NAME)
+    BENCH_DIST_TABLE(BENCH_DIST_NAME)
 #undef BENCH_DIST_NAME
 };
 #define BENCH_DIST_KINDS (sizeof(bench_dist_names) / sizeof(char *))
@@ -93,7 +93,8 @@ static double zipf_tail_point(const struct bench_dist_zipf *z, double t)
 
 static void zipf_set_total(struct bench_dist_zipf *z)
 {
-	uint64_t head = z->n < BENCH_DIST_ZIPF_HEAD ? z->n : BENCH_DIST_ZIPF_HEAD;
+	uint64_t head =
+	    z->n < BENCH_DIST_ZIPF_HEAD ? z->n : BENCH_DIST_ZIPF_HEAD;
 	z->total = z->head[head - 1];
 	if (z->n > BENCH_DIST_ZIPF_HEAD)
 		z->total += zipf_tail_weight(z, (double)z->n + 0.5);
@@ -129,7 +130,8 @@ void bench_dist_zipf_grow(struct bench_dist_zipf *z, uint64_t n)
 uint64_t bench_dist_zipf_next(const struct bench_dist_zipf *z, struct rng *r)
 {
 	double y = rng_double(r) * z->total;
-	uint64_t head = z->n < BENCH_DIST_ZIPF_HEAD ? z->n : BENCH_DIST_ZIPF_HEAD;
+	uint64_t head =
+	    z->n < BENCH_DIST_ZIPF_HEAD ? z->n : BENCH_DIST_ZIPF_HEAD;
 
 	if (y < z->head[head - 1]) {
 		/* the first rank whose partial sum exceeds y */
@@ -163,7 +165,7 @@ static uint64_t scramble_round(uint64_t half, unsigned round, uint64_t mask)
 	for (int i = 0; i < 8; i++)
 		le[i] = (unsigned char)(half >> (8 * i));
 	return XXH3_64bits_withSeed(le, sizeof(le),
-				    BENCH_DIST_SCRAMBLE_SEED + round) &
+	                            BENCH_DIST_SCRAMBLE_SEED + round) &
 	       mask;
 }
 
@@ -180,7 +182,8 @@ uint64_t bench_dist_scramble(uint64_t rank, uint64_t n)
 		uint64_t left = x >> half_bits, right = x & mask;
 		for (unsigned round = 0; round < BENCH_DIST_FEISTEL_ROUNDS;
 		     round++) {
-			uint64_t next = left ^ scramble_round(right, round, mask);
+			uint64_t next =
+			    left ^ scramble_round(right, round, mask);
 			left = right;
 			right = next;
 		}
@@ -207,13 +210,14 @@ int bench_dist_init(struct bench_dist *d, const struct bench_dist_params *p)
 	d->kind = p->kind;
 	d->n = p->records;
 	switch (p->kind) {
-	case BENCH_DIST_UNIFORM:
-		return 0;
+	case BENCH_DIST_UNIFORM: return 0;
 	case BENCH_DIST_ZIPFIAN:
 		d->zipf_n = p->records;
-		return bench_dist_zipf_init(&d->zipf, p->records, p->zipf_theta);
+		return bench_dist_zipf_init(&d->zipf, p->records,
+		                            p->zipf_theta);
 	case BENCH_DIST_LATEST:
-		return bench_dist_zipf_init(&d->zipf, p->records, p->zipf_theta);
+		return bench_dist_zipf_init(&d->zipf, p->records,
+		                            p->zipf_theta);
 	case BENCH_DIST_HOTSPOT:
 		if (!(p->hot_fraction > 0.0 && p->hot_fraction <= 1.0))
 			return RKV_EINVAL;
@@ -243,7 +247,7 @@ uint64_t bench_dist_next(const struct bench_dist *d, struct rng *r)
 	switch (d->kind) {
 	case BENCH_DIST_ZIPFIAN:
 		return bench_dist_scramble(bench_dist_zipf_next(&d->zipf, r),
-					   d->zipf_n);
+		                           d->zipf_n);
 	case BENCH_DIST_LATEST:
 		return d->n - 1 - bench_dist_zipf_next(&d->zipf, r);
 	case BENCH_DIST_HOTSPOT:
@@ -251,8 +255,7 @@ uint64_t bench_dist_next(const struct bench_dist *d, struct rng *r)
 		if (d->hot_n == d->n || rng_double(r) < d->hot_ops)
 			return rng_below(r, d->hot_n);
 		return d->hot_n + rng_below(r, d->n - d->hot_n);
-	case BENCH_DIST_UNIFORM:
-		break;
+	case BENCH_DIST_UNIFORM: break;
 	}
 	return rng_below(r, d->n);
 }

@@ -37,8 +37,8 @@
 #include <stdint.h>
 
 /* Bounds on the parameters; anything outside is RKV_EINVAL. */
-#define BENCH_DIST_MAX_RECORDS (UINT64_C(1) << 48)
-#define BENCH_DIST_THETA_MAX 10.0
+#define BENCH_DIST_MAX_RECORDS   (UINT64_C(1) << 48)
+#define BENCH_DIST_THETA_MAX     10.0
 #define BENCH_DIST_THETA_DEFAULT 0.99
 
 /* Popularity ranks whose probabilities are tabulated exactly (see
@@ -47,10 +47,10 @@
 #define BENCH_DIST_ZIPF_HEAD 64
 
 /* X(enum value, name on the command line) */
-#define BENCH_DIST_TABLE(X)                                                  \
-	X(BENCH_DIST_UNIFORM, "uniform")                                     \
-	X(BENCH_DIST_ZIPFIAN, "zipfian")                                     \
-	X(BENCH_DIST_HOTSPOT, "hotspot")                                     \
+#define BENCH_DIST_TABLE(X)                                                    \
+	X(BENCH_DIST_UNIFORM, "uniform")                                       \
+	X(BENCH_DIST_ZIPFIAN, "zipfian")                                       \
+	X(BENCH_DIST_HOTSPOT, "hotspot")                                       \
 	X(BENCH_DIST_LATEST, "latest")
 
 enum bench_dist_kind {

@@ -34,7 +34,8 @@ static bool http_has_token(const char *v, size_t len, const char *token)
 		size_t end = i;
 		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
 			end--;
-		if (end - start == tlen && strncasecmp(v + start, token, tlen) == 0)
+		if (end - start == tlen &&
+		    strncasecmp(v + start, token, tlen) == 0)
 			return true;
 	}
 	return false;
@@ -58,7 +59,7 @@ static int http_parse_length(const char *v, size_t len, int64_t *out)
 
 /* "HTTP/1.x SSS reason": sets status and whether 1.0 (close by default). */
 static int http_status_line(const char *p, size_t len, int *status,
-			    bool *http10)
+                            bool *http10)
 {
 	if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 ||
 	    (p[7] != '0' && p[7] != '1') || p[8] != ' ')
@@ -75,8 +76,8 @@ static int http_status_line(const char *p, size_t len, int *status,
 }
 
 int bench_http_parse_head(const char *buf, size_t len,
-			  struct bench_http_resp *resp, size_t *head_len,
-			  const char **why)
+                          struct bench_http_resp *resp, size_t *head_len,
+                          const char **why)
 {
 	size_t scan = len < BENCH_HTTP_HEAD_MAX ? len : BENCH_HTTP_HEAD_MAX;
 	const char *end = memmem(buf, scan, "\r\n\r\n", 4);
@@ -95,7 +96,7 @@ int bench_http_parse_head(const char *buf, size_t len,
 	const char *line = buf, *stop = end + 2; /* through the last CRLF */
 	const char *eol = memmem(line, (size_t)(stop - line), "\r\n", 2);
 	if (http_status_line(line, (size_t)(eol - line), &resp->status,
-			     &http10) != 0) {
+	                     &http10) != 0) {
 		*why = "malformed status line";
 		return RKV_EINVAL;
 	}
@@ -176,23 +177,24 @@ static bool http_put(char **at, const char *end, const void *src, size_t len)
 #define HTTP_PUT_LIT(at, end, lit) http_put(at, end, lit, sizeof(lit) - 1)
 
 size_t bench_http_request(char *dst, size_t cap, const char *method,
-			  const char *target, size_t target_len,
-			  const char *host, int64_t content_length,
-			  const char *context, size_t context_len)
+                          const char *target, size_t target_len,
+                          const char *host, int64_t content_length,
+                          const char *context, size_t context_len)
 {
 	char *at = dst;
 	const char *end = dst + cap;
 	bool ok = http_put(&at, end, method, strlen(method)) &&
-		  HTTP_PUT_LIT(&at, end, " ") &&
-		  http_put(&at, end, target, target_len) &&
-		  HTTP_PUT_LIT(&at, end, " HTTP/1.1\r\nHost: ") &&
-		  http_put(&at, end, host, strlen(host)) &&
-		  HTTP_PUT_LIT(&at, end, "\r\n");
+	          HTTP_PUT_LIT(&at, end, " ") &&
+	          http_put(&at, end, target, target_len) &&
+	          HTTP_PUT_LIT(&at, end, " HTTP/1.1\r\nHost: ") &&
+	          http_put(&at, end, host, strlen(host)) &&
+	          HTTP_PUT_LIT(&at, end, "\r\n");
 	if (ok && content_length >= 0) {
 		char num[20];
 		size_t n = bench_http_u64(num, (uint64_t)content_length, 0);
 		ok = HTTP_PUT_LIT(&at, end, "Content-Length: ") &&
-		     http_put(&at, end, num, n) && HTTP_PUT_LIT(&at, end, "\r\n");
+		     http_put(&at, end, num, n) &&
+		     HTTP_PUT_LIT(&at, end, "\r\n");
 	}
 	if (ok && context_len > 0)
 		ok = HTTP_PUT_LIT(&at, end, "X-Context: ") &&

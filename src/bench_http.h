@@ -2,14 +2,16 @@
  * path: formatting a request head, parsing a response head.
  *
  * Why not evhttp's client, as everywhere else in ringkv: a load generator
- * must cost less per request than the server it measures, and evhttp's
- * client allocates a request, two header lists, two buffers and a copy of
- * every response header per request. Measured against /ping on one core,
- * evhttp_make_request drove 70-90 thousand requests per CPU-second,
- * bufferevents with our own parsing about 90 thousand (each write enables
- * and disables a write event), wrk 110-190 thousand, and plain sockets on
- * libevent events with this parser 130-170 thousand. So the bench writes
- * requests with one writev and parses answers itself -- only answers, only
+ * must cost less per request than the server it measures (the target is
+ * wrk's cost against /ping), and evhttp's client allocates a request, two
+ * header lists, two buffers and a copy of every response header per
+ * request. Measured with 32 connections against an evhttp /ping on a
+ * 2-core VM, in requests per CPU-second of the client: evhttp_make_request
+ * 70-90 thousand; bufferevents with our own parsing about 90 thousand
+ * (every write enables and then disables a write event: two epoll_ctl);
+ * wrk 95-100 thousand; plain sockets on libevent events with this parser
+ * 105-110 thousand (one sendmsg and one read per request). So the bench
+ * sends requests itself and parses answers itself -- only answers, only
  * what ringkvd sends: a status line, headers, and a body of Content-Length
  * bytes or running to the end of the connection. Chunked answers are
  * refused with a clear error rather than half-supported. The control-plane
@@ -47,17 +49,17 @@ struct bench_http_resp {
  * above BENCH_HTTP_BODY_MAX. resp->context points into buf and is valid as
  * long as buf is. */
 int bench_http_parse_head(const char *buf, size_t len,
-			  struct bench_http_resp *resp, size_t *head_len,
-			  const char **why);
+                          struct bench_http_resp *resp, size_t *head_len,
+                          const char **why);
 
 /* bench_http_request -- write a request head into dst (cap bytes):
  *   METHOD TARGET HTTP/1.1, Host, Content-Length (when content_length
  *   >= 0), X-Context (when context_len > 0), blank line.
  * Returns its length, or 0 when it does not fit (dst is then garbage). */
 size_t bench_http_request(char *dst, size_t cap, const char *method,
-			  const char *target, size_t target_len,
-			  const char *host, int64_t content_length,
-			  const char *context, size_t context_len);
+                          const char *target, size_t target_len,
+                          const char *host, int64_t content_length,
+                          const char *context, size_t context_len);
 
 /* bench_http_u64 -- v in decimal, zero-padded to at least width digits
  * (width <= 20), into dst without a terminating NUL. Returns the number of

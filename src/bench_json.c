@@ -23,8 +23,8 @@ static bool json_value(struct json_cursor *c);
 
 static void json_ws(struct json_cursor *c)
 {
-	while (c->p < c->end &&
-	       (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
+	                         *c->p == '\n' || *c->p == '\r'))
 		c->p++;
 }
 
@@ -42,8 +42,7 @@ static bool json_hex4(const char *p, const char *end)
 }
 
 /* A string; *start / *len get its contents between the quotes. */
-static bool json_string(struct json_cursor *c, const char **start,
-			size_t *len)
+static bool json_string(struct json_cursor *c, const char **start, size_t *len)
 {
 	if (c->p >= c->end || *c->p != '"')
 		return false;
@@ -121,7 +120,7 @@ static bool json_literal(struct json_cursor *c, const char *word)
  * its '['), through the closing bracket. When key is given (top level
  * only), the first matching member's value span is stored. */
 static bool json_members(struct json_cursor *c, bool object, const char *key,
-			 const char **found, size_t *found_len)
+                         const char **found, size_t *found_len)
 {
 	char close = object ? '}' : ']';
 	json_ws(c);
@@ -180,21 +179,16 @@ static bool json_value(struct json_cursor *c)
 		ok = json_members(c, c->p[-1] == '{', NULL, NULL, NULL);
 		c->depth--;
 		return ok;
-	case '"':
-		return json_string(c, &s, &n);
-	case 't':
-		return json_literal(c, "true");
-	case 'f':
-		return json_literal(c, "false");
-	case 'n':
-		return json_literal(c, "null");
-	default:
-		return json_number(c);
+	case '"': return json_string(c, &s, &n);
+	case 't': return json_literal(c, "true");
+	case 'f': return json_literal(c, "false");
+	case 'n': return json_literal(c, "null");
+	default: return json_number(c);
 	}
 }
 
 int bench_json_member(const char *text, size_t len, const char *key,
-		      const char **value, size_t *value_len)
+                      const char **value, size_t *value_len)
 {
 	struct json_cursor c = {text, text + len, 1};
 	const char *found = NULL;
@@ -217,7 +211,7 @@ int bench_json_member(const char *text, size_t len, const char *key,
 }
 
 int bench_json_number(const char *text, size_t len, const char *key,
-		      double *out)
+                      double *out)
 {
 	const char *v;
 	size_t vlen;

@@ -23,12 +23,12 @@
  * whitespace allowed). With duplicate keys the first wins. Keys are
  * compared byte for byte, so keys written with escapes do not match. */
 int bench_json_member(const char *text, size_t len, const char *key,
-		      const char **value, size_t *value_len);
+                      const char **value, size_t *value_len);
 
 /* bench_json_number -- member key as a number: 0 and *out, RKV_ENOTFOUND
  * when absent, RKV_EINVAL when text is invalid or the member is not a
  * number. */
 int bench_json_number(const char *text, size_t len, const char *key,
-		      double *out);
+                      double *out);
 
 #endif

@@ -12,7 +12,7 @@
 
 /* One entry "host:port" or "[v6]:port" of len bytes. */
 static int nodes_parse_one(const char *s, size_t len, struct bench_node *n,
-			   char *err, size_t errlen)
+                           char *err, size_t errlen)
 {
 	const char *colon, *host = s;
 	size_t hlen;
@@ -20,7 +20,7 @@ static int nodes_parse_one(const char *s, size_t len, struct bench_node *n,
 	memset(n, 0, sizeof(*n));
 	if (len == 0 || len > BENCH_NODE_NAME_MAX) {
 		snprintf(err, errlen, "--nodes: %s entry",
-			 len ? "overlong" : "empty");
+		         len ? "overlong" : "empty");
 		return RKV_EINVAL;
 	}
 	memcpy(n->name, s, len);
@@ -63,7 +63,7 @@ bad:
 }
 
 int bench_nodes_parse(const char *list, struct bench_node *nodes, size_t max,
-		      size_t *count, char *err, size_t errlen)
+                      size_t *count, char *err, size_t errlen)
 {
 	size_t n = 0;
 	const char *s = list;
@@ -73,15 +73,17 @@ int bench_nodes_parse(const char *list, struct bench_node *nodes, size_t max,
 		const char *comma = strchr(s, ',');
 		size_t len = comma ? (size_t)(comma - s) : strlen(s);
 		if (n == max) {
-			snprintf(err, errlen, "--nodes: more than %zu nodes", max);
+			snprintf(err, errlen, "--nodes: more than %zu nodes",
+			         max);
 			return RKV_EINVAL;
 		}
 		if (nodes_parse_one(s, len, &nodes[n], err, errlen) != 0)
 			return RKV_EINVAL;
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(nodes[i].name, nodes[n].name) == 0) {
-				snprintf(err, errlen, "--nodes: %s listed twice",
-					 nodes[n].name);
+				snprintf(err, errlen,
+				         "--nodes: %s listed twice",
+				         nodes[n].name);
 				return RKV_EINVAL;
 			}
 		}
@@ -97,7 +99,7 @@ int bench_nodes_parse(const char *list, struct bench_node *nodes, size_t max,
 int bench_nodes_resolve(struct bench_node *node, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_family = AF_UNSPEC};
+	                         .ai_family = AF_UNSPEC};
 	struct addrinfo *res = NULL;
 	char port[8];
 
@@ -105,8 +107,8 @@ int bench_nodes_resolve(struct bench_node *node, char *err, size_t errlen)
 	int rc = getaddrinfo(node->host, port, &hints, &res);
 	if (rc != 0 || res == NULL) {
 		snprintf(err, errlen, "node %s: cannot resolve %s: %s",
-			 node->name, node->host,
-			 rc ? gai_strerror(rc) : "no address");
+		         node->name, node->host,
+		         rc ? gai_strerror(rc) : "no address");
 		return RKV_ENOTFOUND;
 	}
 	memcpy(&node->addr, res->ai_addr, res->ai_addrlen);
@@ -157,9 +159,9 @@ static const char *nodes_get_why(enum evhttp_request_error e)
 }
 
 int bench_nodes_get(struct event_base *base, const struct bench_node *node,
-		    const char *path, unsigned timeout_ms, size_t max_body,
-		    struct evbuffer *body, int *status, char *err,
-		    size_t errlen)
+                    const char *path, unsigned timeout_ms, size_t max_body,
+                    struct evbuffer *body, int *status, char *err,
+                    size_t errlen)
 {
 	struct nodes_get g = {.body = body, .error = EVREQ_HTTP_EOF};
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -169,8 +171,10 @@ int bench_nodes_get(struct event_base *base, const struct bench_node *node,
 
 	evcon = evhttp_connection_base_new(base, NULL, node->host, node->port);
 	if (evcon == NULL) {
-		snprintf(err, errlen, "node %s: GET %s: cannot create a "
-			 "connection", node->name, path);
+		snprintf(err, errlen,
+		         "node %s: GET %s: cannot create a "
+		         "connection",
+		         node->name, path);
 		return RKV_EUNAVAIL;
 	}
 	evhttp_connection_set_timeout_tv(evcon, &tv);
@@ -182,7 +186,7 @@ int bench_nodes_get(struct event_base *base, const struct bench_node *node,
 		goto fail;
 	evhttp_request_set_error_cb(req, nodes_get_error);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-			  node->name);
+	                  node->name);
 	/* on failure evhttp_make_request has freed req */
 	if (evhttp_make_request(evcon, req, EVHTTP_REQ_GET, path) != 0)
 		goto fail;
@@ -196,7 +200,7 @@ int bench_nodes_get(struct event_base *base, const struct bench_node *node,
 fail:
 	if (rc != 0)
 		snprintf(err, errlen, "node %s: GET %s: %s", node->name, path,
-			 g.done ? nodes_get_why(g.error) : "request failed");
+		         g.done ? nodes_get_why(g.error) : "request failed");
 	evhttp_connection_free(evcon);
 	return rc;
 }

@@ -17,20 +17,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define BENCH_NODES_TEXT_MAX 4095
-#define BENCH_KEY_PREFIX_MAX 64
+#define BENCH_NODES_TEXT_MAX  4095
+#define BENCH_KEY_PREFIX_MAX  64
 #define BENCH_QUORUM_TEXT_MAX 15
 #define BENCH_MAX_CONNECTIONS 4096
-#define BENCH_MAX_RECORDS UINT64_C(100000000)
-#define BENCH_MAX_VALUE_SIZE (UINT64_C(1) << 20)
-#define BENCH_ERR_MAX 512
+#define BENCH_MAX_RECORDS     UINT64_C(100000000)
+#define BENCH_MAX_VALUE_SIZE  (UINT64_C(1) << 20)
+#define BENCH_ERR_MAX         512
 
 /* Record ids in keys are zero-padded to this many digits. */
 #define BENCH_KEY_DIGITS 10
 
 /* What a workload's non-read operations are. */
 enum bench_write_kind {
-	BENCH_WRITE_UPDATE, /* PUT an existing record, blind (no context) */
+	BENCH_WRITE_UPDATE, /* PUT an existing record with the X-Context
+	                     * last seen for it (bench_ctx.h), or blind */
 	BENCH_WRITE_INSERT, /* PUT a new record, id = records, records+1, ... */
 	BENCH_WRITE_RMW,    /* GET a record, then PUT it with the X-Context */
 };
@@ -39,18 +40,18 @@ enum bench_write_kind {
  * the YCSB core workloads that make sense for a key-value store (E, short
  * range scans, does not), and "ping", which measures what HTTP alone
  * costs the node and the bench (the figure to compare with wrk). */
-#define BENCH_WORKLOAD_TABLE(X)                                              \
+#define BENCH_WORKLOAD_TABLE(X)                                                \
 	X(BENCH_WORKLOAD_A, "a", 0.50, BENCH_WRITE_UPDATE, BENCH_DIST_ZIPFIAN, \
-	  "50% read, 50% update")                                            \
+	  "50% read, 50% update")                                              \
 	X(BENCH_WORKLOAD_B, "b", 0.95, BENCH_WRITE_UPDATE, BENCH_DIST_ZIPFIAN, \
-	  "95% read, 5% update")                                             \
+	  "95% read, 5% update")                                               \
 	X(BENCH_WORKLOAD_C, "c", 1.00, BENCH_WRITE_UPDATE, BENCH_DIST_ZIPFIAN, \
-	  "100% read")                                                       \
+	  "100% read")                                                         \
 	X(BENCH_WORKLOAD_D, "d", 0.95, BENCH_WRITE_INSERT, BENCH_DIST_LATEST,  \
-	  "95% read of the latest records, 5% insert")                       \
+	  "95% read of the latest records, 5% insert")                         \
 	X(BENCH_WORKLOAD_F, "f", 0.50, BENCH_WRITE_RMW, BENCH_DIST_ZIPFIAN,    \
-	  "50% read, 50% read-modify-write")                                 \
-	X(BENCH_WORKLOAD_PING, "ping", 1.00, BENCH_WRITE_UPDATE,              \
+	  "50% read, 50% read-modify-write")                                   \
+	X(BENCH_WORKLOAD_PING, "ping", 1.00, BENCH_WRITE_UPDATE,               \
 	  BENCH_DIST_UNIFORM, "GET /ping only, no keys: the HTTP floor")
 
 enum bench_workload {
@@ -68,9 +69,9 @@ struct bench_opts {
 	double warmup_s;
 	uint64_t records;
 	bool no_load;
-	uint64_t workload;     /* enum bench_workload */
-	double read_ratio;     /* < 0: not given */
-	int64_t distribution;  /* enum bench_dist_kind; < 0: not given */
+	uint64_t workload;    /* enum bench_workload */
+	double read_ratio;    /* < 0: not given */
+	int64_t distribution; /* enum bench_dist_kind; < 0: not given */
 	double zipf_theta;
 	double hot_fraction;
 	double hot_ops;
@@ -82,6 +83,7 @@ struct bench_opts {
 	uint64_t seed;
 	bool seed_given;
 	bool verify;
+	bool blind_updates; /* updates send no X-Context */
 	bool json;
 	bool help;
 
@@ -97,7 +99,7 @@ struct bench_opts {
  * a missing or out-of-range value, an impossible combination). --help sets
  * o->help and skips the combination checks. */
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
-		     size_t errlen);
+                     size_t errlen);
 
 /* bench_opts_print_help -- usage and one line per option with its
  * default. */

@@ -32,24 +32,24 @@
 #include <stdio.h>
 
 /* X(enum value, name in the table and the JSON) */
-#define BENCH_OP_TABLE(X)                                                    \
-	X(BENCH_OP_READ, "read")                                             \
-	X(BENCH_OP_UPDATE, "update")                                         \
-	X(BENCH_OP_INSERT, "insert")                                         \
-	X(BENCH_OP_RMW, "read-modify-write")                                 \
-	X(BENCH_OP_PING, "ping")                                             \
-	X(BENCH_OP_LOAD, "load")                                             \
+#define BENCH_OP_TABLE(X)                                                      \
+	X(BENCH_OP_READ, "read")                                               \
+	X(BENCH_OP_UPDATE, "update")                                           \
+	X(BENCH_OP_INSERT, "insert")                                           \
+	X(BENCH_OP_RMW, "read-modify-write")                                   \
+	X(BENCH_OP_PING, "ping")                                               \
+	X(BENCH_OP_LOAD, "load")                                               \
 	X(BENCH_OP_VERIFY, "verify")
 
 enum bench_op {
 #define BENCH_OP_ENUM(value, name) value,
 	BENCH_OP_TABLE(BENCH_OP_ENUM)
 #undef BENCH_OP_ENUM
-	BENCH_OP_COUNT
+	    BENCH_OP_COUNT
 };
 
 /* Statuses 100..599 are counted one by one. */
-#define BENCH_STATUS_MIN 100
+#define BENCH_STATUS_MIN   100
 #define BENCH_STATUS_SLOTS 500
 
 struct bench_op_stats {
@@ -59,8 +59,8 @@ struct bench_op_stats {
 	uint64_t not_found;
 	uint64_t timeouts;
 	uint64_t net_errors;
-	uint64_t status_errors;                   /* sum of by_status */
-	uint64_t by_status[BENCH_STATUS_SLOTS];   /* error statuses */
+	uint64_t status_errors;                 /* sum of by_status */
+	uint64_t by_status[BENCH_STATUS_SLOTS]; /* error statuses */
 };
 
 /* One node's counters from GET /stats; a missing field is not "0". */
@@ -86,22 +86,30 @@ struct bench_results {
 	double verify_s;
 
 	/* skew: operations per key over the measured window */
-	uint64_t keys;         /* records + inserted */
-	uint64_t hot_keys;     /* the hottest 1 %, at least 1 */
-	uint64_t hot_ops;      /* operations on them */
-	uint64_t keyed_ops;    /* operations counted per key */
+	uint64_t keys;      /* records + inserted */
+	uint64_t hot_keys;  /* the hottest 1 %, at least 1 */
+	uint64_t hot_ops;   /* operations on them */
+	uint64_t keyed_ops; /* operations counted per key */
 
 	size_t nnodes;
 	const struct bench_node *nodes;
 	struct bench_node_report node[BENCH_NODES_MAX];
 
-	bool interrupted; /* SIGINT cut the run short */
-	bool verified;    /* the verify phase ran */
+	bool interrupted;           /* SIGINT cut the run short */
+	bool verified;              /* the verify phase ran */
 	uint64_t verify_keys;       /* keys with an acknowledged write */
 	uint64_t verify_lost;       /* ... whose last such write is gone */
 	uint64_t verify_unreadable; /* ... that could not be read back */
 	uint64_t verify_newer;      /* ... where only a later, unacknowledged
-				     * write of the run was found */
+	                             * write of the run was found */
+
+	/* the context cache (bench_ctx.h), when updates use it */
+	bool ctx_cache;
+	uint64_t ctx_slots, ctx_bytes;
+	uint64_t ctx_updates_sent;  /* measured updates with a context */
+	uint64_t ctx_updates_blind; /* ... without: none cached for the key */
+	uint64_t ctx_evicted;       /* contexts displaced by another key's */
+	uint64_t ctx_too_long;      /* contexts too long for a slot */
 };
 
 /* bench_op_name -- the static name of an operation type. */
@@ -116,24 +124,24 @@ uint64_t bench_op_stats_count(const struct bench_op_stats *s);
 /* bench_report_measured -- the measured operations (read, update, insert,
  * read-modify-write, ping) merged into one: the "total" row. */
 void bench_report_measured(const struct bench_results *r,
-			   struct bench_op_stats *total);
+                           struct bench_op_stats *total);
 
 /* bench_report_node_counters -- parse a /stats body into c (tolerating
  * absent fields). Returns 0, or RKV_EINVAL if the body is not a JSON
  * object (c->fetched stays false). partitions_hot, when present and it
  * fits, is copied into hot (hot_size bytes) as raw JSON; else hot = "". */
 int bench_report_node_counters(const char *body, size_t len,
-			       struct bench_node_counters *c, char *hot,
-			       size_t hot_size);
+                               struct bench_node_counters *c, char *hot,
+                               size_t hot_size);
 
 /* bench_report_hot_share -- sum of the top ceil(n/100) (at least 1)
  * counts of hits[0..n) into *hot_ops, and that key count into *hot_keys.
  * Reorders hits (a selection, O(n) expected). */
 void bench_report_hot_share(uint32_t *hits, uint64_t n, uint64_t *hot_keys,
-			    uint64_t *hot_ops);
+                            uint64_t *hot_ops);
 
 /* bench_report_print -- the summary: a table, or JSON with o->json. */
 void bench_report_print(FILE *out, const struct bench_opts *o,
-			const struct bench_results *r);
+                        const struct bench_results *r);
 
 #endif

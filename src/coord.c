@@ -20,6 +20,13 @@
  * to come) is zero, so every callback finds its request alive. rpc calls
  * carry the request's timeout, so a silent replica cannot keep one alive
  * for longer than that.
+ *
+ * A replica the failure detector holds down when the request starts
+ * (struct cluster_target's `up`) is counted as failed at once: no call is
+ * made to it, for the write, the read, read repair or forwarding, so a
+ * dead node costs no timeout. It is used again once gossip sees it up.
+ * (Writing to fallbacks in its place, with hints, is sloppy quorum's job,
+ * not done yet.)
  */
 #include "coord.h"
 
@@ -49,6 +56,7 @@ struct coord_replica {
 	struct coord_req *req;
 	unsigned member;
 	bool self;
+	bool down;     /* held down at the start: failed, never called */
 	bool replied;  /* answered or failed */
 	bool ok;       /* read: a copy or "not found"; write: acknowledged */
 	struct dvv *obj; /* read: its copy (NULL for not found) */
@@ -247,7 +255,7 @@ static void coord_store_merged(int status, const struct dvv *obj, void *arg)
 
 static bool coord_is_remote(const struct coord_replica *rep)
 {
-	return !rep->self;
+	return !rep->self && !rep->down;
 }
 
 static void coord_local_written(int status, const struct dvv *obj, void *arg)
@@ -316,8 +324,11 @@ static void coord_forward_next(struct coord_req *req)
 				  : msg_encode_forward(req->c->mc, &m, &body, &len);
 
 	while (rc == 0 && req->forward_next < req->n) {
-		const struct cluster_member *mem = cluster_member(
-			req->c->cluster, req->rep[req->forward_next++].member);
+		const struct coord_replica *rep = &req->rep[req->forward_next++];
+		const struct cluster_member *mem =
+			cluster_member(req->c->cluster, rep->member);
+		if (rep->down)
+			continue;
 		rc = rpc_call(req->c->rpc, mem->addr, MSG_FORWARD, body, len,
 			      req->timeout_ms, coord_forwarded, req);
 		if (rc == 0) {
@@ -430,7 +441,7 @@ static void coord_fanout_read(struct coord_req *req)
 	 * satisfy R, but every replica must be asked for repair to work. */
 	for (size_t i = 0; i < req->n; i++) {
 		struct coord_replica *rep = &req->rep[i];
-		if (rep->self)
+		if (rep->self || rep->down)
 			continue;
 		const struct cluster_member *mem =
 			cluster_member(req->c->cluster, rep->member);
@@ -473,6 +484,9 @@ static void coord_start(evutil_socket_t fd, short what, void *arg)
 		req->rep[i].req = req;
 		req->rep[i].member = t[i].member;
 		req->rep[i].self = cluster_member(c->cluster, t[i].member)->self;
+		/* Held down: failed now, so nothing waits for it. */
+		req->rep[i].down = !t[i].up && !req->rep[i].self;
+		req->rep[i].replied = req->rep[i].down;
 		if (req->rep[i].self)
 			self = &req->rep[i];
 	}

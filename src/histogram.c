@@ -21,9 +21,9 @@
 
 /* The largest value must land in the last power of two the slots cover. */
 static_assert(HISTOGRAM_MAX_US < (UINT64_C(1) << HISTOGRAM_VALUE_BITS) &&
-		      HISTOGRAM_MAX_US >=
-			      (UINT64_C(1) << (HISTOGRAM_VALUE_BITS - 1)),
-	      "HISTOGRAM_VALUE_BITS must be the bit length of the maximum");
+                  HISTOGRAM_MAX_US >=
+                      (UINT64_C(1) << (HISTOGRAM_VALUE_BITS - 1)),
+              "HISTOGRAM_VALUE_BITS must be the bit length of the maximum");
 
 static unsigned histogram_slot(uint64_t v)
 {
@@ -41,7 +41,8 @@ static uint64_t histogram_slot_middle(unsigned slot)
 	if (slot < HISTOGRAM_EXACT_SLOTS)
 		return slot;
 	unsigned shift = (slot >> HISTOGRAM_SUB_BITS) - 1;
-	uint64_t low = (uint64_t)(slot - (shift << HISTOGRAM_SUB_BITS)) << shift;
+	uint64_t low = (uint64_t)(slot - (shift << HISTOGRAM_SUB_BITS))
+	               << shift;
 	return low + ((UINT64_C(1) << shift) - 1) / 2;
 }
 

@@ -38,7 +38,7 @@
 #define HISTOGRAM_SUB_BITS 7
 /* Bits of HISTOGRAM_MAX_US (2^31 < 3.6e9 < 2^32). */
 #define HISTOGRAM_VALUE_BITS 32
-#define HISTOGRAM_SLOTS                                                      \
+#define HISTOGRAM_SLOTS                                                        \
 	((HISTOGRAM_VALUE_BITS - HISTOGRAM_SUB_BITS + 1) << HISTOGRAM_SUB_BITS)
 
 /* Every field is a uint64_t, so the struct has no padding and two

@@ -175,8 +175,11 @@ static void api_status_error(struct api_req *ar, int status)
 
 /* --- parameters ------------------------------------------------------- */
 
-/* "one", "quorum", "all" or 1..n_val; quorum is returned as 0. */
-static int kv_parse_quorum(const char *text, unsigned n_val, unsigned *out)
+/* "one", "quorum", "all" or 1..n_val; quorum is returned as 0. "all"
+ * means every replica the key has, which is fewer than n_val while the
+ * cluster has fewer members. */
+static int kv_parse_quorum(const char *text, unsigned n_val, unsigned all,
+			   unsigned *out)
 {
 	char *end;
 	if (strcmp(text, "quorum") == 0) {
@@ -188,7 +191,7 @@ static int kv_parse_quorum(const char *text, unsigned n_val, unsigned *out)
 		return 0;
 	}
 	if (strcmp(text, "all") == 0) {
-		*out = n_val;
+		*out = all;
 		return 0;
 	}
 	unsigned long v = strtoul(text, &end, 10);
@@ -207,6 +210,7 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 	struct evkeyvalq q;
 	int rc = 0;
 	unsigned n_val = (unsigned)api->conf->n_val;
+	unsigned all = cluster_n(api->d.cluster);
 
 	memset(p, 0, sizeof(*p));
 	p->timeout_ms = 2000;
@@ -221,9 +225,9 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 	     kv = kv->next.tqe_next) {
 		*bad = kv->key;
 		if (strcmp(kv->key, "r") == 0) {
-			rc = kv_parse_quorum(kv->value, n_val, &p->r);
+			rc = kv_parse_quorum(kv->value, n_val, all, &p->r);
 		} else if (strcmp(kv->key, "w") == 0) {
-			rc = kv_parse_quorum(kv->value, n_val, &p->w);
+			rc = kv_parse_quorum(kv->value, n_val, all, &p->w);
 		} else if (strcmp(kv->key, "timeout") == 0) {
 			char *end;
 			unsigned long t = strtoul(kv->value, &end, 10);
@@ -632,12 +636,14 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 		",\"rpc\":{\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
 		",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 		",\"conns_open\":%" PRIu64 ",\"conns_refused\":%" PRIu64
-		",\"calls_timed_out\":%" PRIu64 ",\"pending\":%" PRIu64 "}}\n",
+		",\"calls_timed_out\":%" PRIu64 ",\"pending\":%" PRIu64 "},",
 		cs.coordinated_writes + cs.coordinated_reads + cs.forwarded,
 		cs.replica_writes + cs.replica_reads, cs.coordinated_writes,
 		cs.coordinated_reads, cs.forwarded, cs.read_repairs, rs.frames_in,
 		rs.frames_out, rs.bytes_in, rs.bytes_out, rs.conns_open,
 		rs.conns_refused, rs.calls_timed_out, rs.pending);
+	cluster_gossip_json(api->d.cluster, b);
+	evbuffer_add_printf(b, "}\n");
 }
 
 enum api_page { API_PAGE_PING, API_PAGE_STATS, API_PAGE_RING, API_PAGE_MEMBERS };

@@ -80,7 +80,9 @@
 	X(MSG_SCHEMA_FETCH, fetch)                                             \
 	X(MSG_SCHEMA_FETCH_REPLY, fetch_reply)                                 \
 	X(MSG_SCHEMA_FORWARD, forward)                                         \
-	X(MSG_SCHEMA_FORWARD_REPLY, forward_reply)
+	X(MSG_SCHEMA_FORWARD_REPLY, forward_reply)                             \
+	X(MSG_SCHEMA_GOSSIP, gossip)                                           \
+	X(MSG_SCHEMA_GOSSIP_REPLY, gossip_reply)
 
 enum msg_schema_id {
 #define MSG_SCHEMA_ENUM(id, stem) id,
@@ -133,6 +135,25 @@ enum { CTX_ID, CTX_COUNTER, CTX_NFIELDS };
 enum { VAL_DATA, VAL_CTYPE, VAL_TIMESTAMP, VAL_TOMBSTONE, VAL_NFIELDS };
 enum { ST_STATUS, ST_NEEDED, ST_ACKED, ST_OBJECT, ST_NFIELDS };
 enum { ST_OBJECT_NULL, ST_OBJECT_BYTES }; /* branches of "object" */
+/* A gossip reply is a request with "status" in front: request fields are
+ * at GSP_* + 1 there. */
+enum {
+	GSP_CLUSTER,
+	GSP_RING_SIZE,
+	GSP_MEMBERS,
+	GSP_DIGEST,
+	GSP_RING,
+	GSP_NFIELDS
+};
+enum {
+	MEM_ID,
+	MEM_NAME,
+	MEM_ADDR,
+	MEM_STATUS,
+	MEM_GENERATION,
+	MEM_VERSION,
+	MEM_NFIELDS
+};
 
 static const char *const env_fields[] = {"schemas", "body"};
 static const char *const info_fields[] = {"stem", "fingerprint", "json"};
@@ -146,6 +167,18 @@ static const char *const ctx_fields[] = {"id", "counter"};
 static const char *const val_fields[] = {"data", "content_type", "timestamp_ms",
                                          "tombstone"};
 static const char *const st_fields[] = {"status", "needed", "acked", "object"};
+static const char *const gsp_fields[] = {"cluster_name", "ring_size", "members",
+                                         "ring_digest", "ring"};
+static const char *const gsp_reply_fields[] = {
+    "status", "cluster_name", "ring_size", "members", "ring_digest", "ring"};
+static const char *const mem_fields[] = {"id",     "name",       "addr",
+                                         "status", "generation", "version"};
+/* The symbols of the MemberStatus enum: gossip.h's statuses, in order. */
+static const char *const mem_status_names[MEMBER_STATUS_COUNT] = {
+#define MSG_MEMBER_STATUS_NAME(e, name, help) [e] = name,
+    MEMBER_STATUS_TABLE(MSG_MEMBER_STATUS_NAME)
+#undef MSG_MEMBER_STATUS_NAME
+};
 
 /* One of our schemas, with its reusable value. */
 struct msg_slot {
@@ -1554,6 +1587,32 @@ static void msg_slot_deinit(struct msg_slot *slot)
 	free(slot->json);
 }
 
+/* A gossip request or reply: its fields, the Member record's, and the
+ * MemberStatus symbols in gossip.h's order (the enum travels as an index). */
+static int msg_check_gossip(avro_schema_t s, bool reply)
+{
+	int off = reply ? 1 : 0;
+	avro_schema_t mem = NULL, st = NULL;
+	int rc = reply ? msg_check_record(s, gsp_reply_fields, GSP_NFIELDS + 1)
+	               : msg_check_record(s, gsp_fields, GSP_NFIELDS);
+
+	if (rc != 0)
+		return rc;
+	mem = msg_sub_record(s, off + GSP_MEMBERS);
+	if (msg_check_record(mem, mem_fields, MEM_NFIELDS) != 0)
+		return RKV_EINVAL;
+	st = msg_unlink(avro_schema_record_field_get_by_index(mem, MEM_STATUS));
+	if (st == NULL || !is_avro_enum(st) ||
+	    avro_schema_enum_number_of_symbols(st) != MEMBER_STATUS_COUNT)
+		return RKV_EINVAL;
+	for (int i = 0; i < MEMBER_STATUS_COUNT; i++) {
+		const char *sym = avro_schema_enum_get(st, i);
+		if (sym == NULL || strcmp(sym, mem_status_names[i]) != 0)
+			return RKV_EINVAL;
+	}
+	return 0;
+}
+
 static int msg_check_schemas(struct msg_codec *mc)
 {
 	avro_schema_t env = mc->env.schema;
@@ -1577,6 +1636,8 @@ static int msg_check_schemas(struct msg_codec *mc)
 	for (uint8_t t = MSG_REPLICATE; t <= MSG_FORWARD; t++)
 		rc |= msg_check_record(mc->slots[msg_reply_schema(t)].schema,
 		                       st_fields, ST_NFIELDS);
+	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP].schema, false);
+	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP_REPLY].schema, true);
 	return rc != 0 ? RKV_EINVAL : 0;
 }
 
@@ -2176,4 +2237,214 @@ void msg_clear_status(struct msg_status *m)
 {
 	dvv_free(m->obj);
 	m->obj = NULL;
+}
+
+/* --- GOSSIP --------------------------------------------------------------- */
+
+/* The checks of struct msg_gossip on one member. */
+static bool msg_member_ok(const struct gossip_member *e)
+{
+	return e->id != 0 && ring_name_valid(e->name) &&
+	       ring_name_valid(e->addr) &&
+	       (unsigned)e->status < MEMBER_STATUS_COUNT &&
+	       e->generation < GOSSIP_MAX_COUNTER &&
+	       e->version < GOSSIP_MAX_COUNTER;
+}
+
+/* The schema of a gossip type, and where its request fields start. */
+static enum msg_schema_id msg_gossip_schema(uint8_t type, int *off)
+{
+	if ((type & (uint8_t)~MSG_REPLY_BIT) != MSG_GOSSIP)
+		return MSG_SCHEMA_COUNT;
+	*off = (type & MSG_REPLY_BIT) ? 1 : 0;
+	return *off ? MSG_SCHEMA_GOSSIP_REPLY : MSG_SCHEMA_GOSSIP;
+}
+
+static int msg_member_put(avro_value_t *list, const struct gossip_member *e)
+{
+	avro_value_t item, f;
+
+	if (avro_value_append(list, &item, NULL) != 0 ||
+	    msg_set_long(&item, MEM_ID, (int64_t)e->id) != 0 ||
+	    msg_lend_string(&item, MEM_NAME, e->name) != 0 ||
+	    msg_lend_string(&item, MEM_ADDR, e->addr) != 0 ||
+	    avro_value_get_by_index(&item, MEM_STATUS, &f, NULL) != 0 ||
+	    avro_value_set_enum(&f, (int)e->status) != 0 ||
+	    msg_set_long(&item, MEM_GENERATION, (int64_t)e->generation) != 0 ||
+	    msg_set_long(&item, MEM_VERSION, (int64_t)e->version) != 0)
+		return RKV_ENOMEM;
+	return 0;
+}
+
+static int msg_gossip_put(avro_value_t *v, int off, const struct msg_gossip *m)
+{
+	avro_value_t f, list;
+
+	if (off > 0 && (avro_value_get_by_index(v, 0, &f, NULL) != 0 ||
+	                avro_value_set_int(&f, m->status) != 0))
+		return RKV_ENOMEM;
+	if (msg_lend_string(v, off + GSP_CLUSTER, m->cluster_name) != 0 ||
+	    msg_set_long(v, off + GSP_RING_SIZE, m->ring_size) != 0 ||
+	    avro_value_get_by_index(v, (size_t)(off + GSP_MEMBERS), &list,
+	                            NULL) != 0)
+		return RKV_ENOMEM;
+	for (size_t i = 0; i < m->nmembers; i++) {
+		if (msg_member_put(&list, &m->members[i]) != 0)
+			return RKV_ENOMEM;
+	}
+	if (msg_set_long(v, off + GSP_DIGEST, (int64_t)m->ring_digest) != 0 ||
+	    msg_lend_field(v, off + GSP_RING, m->ring, m->ring_len) != 0)
+		return RKV_ENOMEM;
+	return 0;
+}
+
+int msg_encode_gossip(struct msg_codec *mc, uint8_t type,
+                      const struct msg_gossip *m, uint8_t **out, size_t *len)
+{
+	int off = 0;
+	enum msg_schema_id id = msg_gossip_schema(type, &off);
+
+	*out = NULL;
+	*len = 0;
+	if (id == MSG_SCHEMA_COUNT || m->status > 0 ||
+	    (off == 0 && m->status != 0) || !msg_name_ok(m->cluster_name) ||
+	    m->nmembers > GOSSIP_MAX_MEMBERS ||
+	    (m->members == NULL && m->nmembers > 0) ||
+	    (m->ring == NULL && m->ring_len > 0))
+		return RKV_EINVAL;
+	for (size_t i = 0; i < m->nmembers; i++) {
+		if (!msg_member_ok(&m->members[i]))
+			return RKV_EINVAL;
+	}
+	avro_value_reset(&mc->slots[id].value);
+	return msg_finish(mc, id, msg_gossip_put(&mc->slots[id].value, off, m),
+	                  out, len);
+}
+
+/* A member's string field: its bytes (size counts the NUL). */
+static int msg_member_string(avro_value_t *item, int index, const char **s,
+                             size_t *size)
+{
+	avro_value_t f;
+
+	if (msg_field(item, index, &f) != 0 ||
+	    avro_value_get_string(&f, s, size) != 0 || *size == 0 ||
+	    *size - 1 > GOSSIP_MAX_NAME || memchr(*s, '\0', *size - 1) != NULL)
+		return RKV_ECORRUPT;
+	return 0;
+}
+
+/* One member into e, its strings copied to *pool (advanced). */
+static int msg_member_get(avro_value_t *item, struct gossip_member *e,
+                          char **pool)
+{
+	const char *name = NULL, *addr = NULL;
+	size_t nsize = 0, asize = 0;
+	avro_value_t f;
+	int status = 0;
+
+	if (msg_get_u64(item, MEM_ID, &e->id) != 0 ||
+	    msg_member_string(item, MEM_NAME, &name, &nsize) != 0 ||
+	    msg_member_string(item, MEM_ADDR, &addr, &asize) != 0 ||
+	    msg_field(item, MEM_STATUS, &f) != 0 ||
+	    avro_value_get_enum(&f, &status) != 0 || status < 0 ||
+	    status >= MEMBER_STATUS_COUNT ||
+	    msg_get_u64(item, MEM_GENERATION, &e->generation) != 0 ||
+	    msg_get_u64(item, MEM_VERSION, &e->version) != 0)
+		return RKV_ECORRUPT;
+	e->status = (enum member_status)status;
+	memcpy(*pool, name, nsize);
+	e->name = *pool;
+	*pool += nsize;
+	memcpy(*pool, addr, asize);
+	e->addr = *pool;
+	*pool += asize;
+	return msg_member_ok(e) ? 0 : RKV_ECORRUPT;
+}
+
+/* The members array: sized first, so one allocation holds the strings. */
+static int msg_members_get(avro_value_t *v, int off, struct msg_gossip *m)
+{
+	avro_value_t list, item;
+	const char *s = NULL;
+	size_t n = 0, size = 0, pool = 0;
+	char *p = NULL;
+
+	if (msg_field(v, off + GSP_MEMBERS, &list) != 0 ||
+	    avro_value_get_size(&list, &n) != 0 || n > GOSSIP_MAX_MEMBERS)
+		return RKV_ECORRUPT;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (avro_value_get_by_index(&list, i, &item, NULL) != 0 ||
+		    msg_member_string(&item, MEM_NAME, &s, &size) != 0)
+			return RKV_ECORRUPT;
+		pool += size;
+		if (msg_member_string(&item, MEM_ADDR, &s, &size) != 0)
+			return RKV_ECORRUPT;
+		pool += size;
+	}
+	/* One allocation: the members, then their strings. */
+	m->owned = malloc(n * sizeof(*m->members) + pool);
+	if (m->owned == NULL)
+		return RKV_ENOMEM;
+	m->members = m->owned;
+	m->nmembers = n;
+	p = (char *)(m->members + n);
+	for (size_t i = 0; i < n; i++) {
+		if (avro_value_get_by_index(&list, i, &item, NULL) != 0 ||
+		    msg_member_get(&item, &m->members[i], &p) != 0)
+			return RKV_ECORRUPT;
+	}
+	return 0;
+}
+
+int msg_decode_gossip(struct msg_codec *mc, const struct msg_peer *peer,
+                      uint8_t type, const void *buf, size_t len,
+                      struct msg_gossip *m)
+{
+	int off = 0;
+	enum msg_schema_id id = msg_gossip_schema(type, &off);
+	const char *const *fields = off ? gsp_reply_fields : gsp_fields;
+	struct msg_in in;
+	avro_value_t f;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (id == MSG_SCHEMA_COUNT)
+		return RKV_ECORRUPT;
+	rc = msg_in_read(mc, peer, id, buf, len, &in);
+	if (rc == 0 && off > 0 &&
+	    (msg_field(in.value, 0, &f) != 0 ||
+	     avro_value_get_int(&f, &m->status) != 0 || m->status > 0))
+		rc = RKV_ECORRUPT;
+	if (rc == 0)
+		rc = msg_get_name(in.value, off + GSP_CLUSTER, m->cluster_name,
+		                  MSG_MAX_NAME);
+	if (rc == 0)
+		rc = msg_get_u32(in.value, off + GSP_RING_SIZE, &m->ring_size);
+	if (rc == 0)
+		rc = msg_members_get(in.value, off, m);
+	if (rc == 0)
+		rc = msg_get_u64(in.value, off + GSP_DIGEST, &m->ring_digest);
+	if (rc == 0)
+		rc = msg_in_bytes(&in, fields[off + GSP_RING], &m->ring,
+		                  &m->ring_len);
+	msg_in_done(mc, peer, id);
+	if (rc != 0) {
+		msg_clear_gossip(m);
+		memset(m, 0, sizeof(*m));
+	}
+	return rc;
+}
+
+void msg_clear_gossip(struct msg_gossip *m)
+{
+	/* Only a decoded message owns its members. */
+	if (m->owned == NULL)
+		return;
+	free(m->owned);
+	m->owned = NULL;
+	m->members = NULL;
+	m->nmembers = 0;
 }

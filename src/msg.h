@@ -23,6 +23,8 @@
 
 #include "dvv.h"
 
+#include "gossip/gossip.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +36,8 @@
 	X(MSG_HELLO, 1, hello)                                               \
 	X(MSG_REPLICATE, 2, replicate)                                       \
 	X(MSG_FETCH, 3, fetch)                                               \
-	X(MSG_FORWARD, 4, forward)
+	X(MSG_FORWARD, 4, forward)                                           \
+	X(MSG_GOSSIP, 5, gossip)
 
 enum msg_type {
 #define MSG_TYPE_ENUM(name, num, stem) name = (num),
@@ -83,6 +86,35 @@ struct msg_forward {
 	uint32_t timeout_ms;
 };
 
+/* MSG_GOSSIP: one push-pull exchange of membership (src/gossip_io.c). The
+ * request carries the sender's member table and ring; the reply, also a
+ * struct msg_gossip, carries the receiver's after it merged the request's,
+ * so both sides converge in one round trip. A refused request is answered
+ * with status < 0 and nothing else. The ring travels as the opaque bytes
+ * of codec_ring_encode() with its ring_digest(), so a receiver whose ring
+ * has the same digest skips decoding it, and a reply leaves it out when
+ * the requester's digest already matched. The same record, ring left out,
+ * is how a node stores its member table (src/cluster.c).
+ *
+ * Encoding, the caller's pointers are only read. Decoding, members and
+ * their strings are owned by the message (msg_clear_gossip) and ring points
+ * into the decoded buffer (valid while it is). Every member is checked on
+ * both sides: id != 0, name and address ring_name_valid(), status in range,
+ * generation and version below GOSSIP_MAX_COUNTER; at most
+ * GOSSIP_MAX_MEMBERS of them. Whether the table as a whole makes sense
+ * (unique ids, names, addresses) is gossip_merge()'s to judge. */
+struct msg_gossip {
+	int32_t status; /* reply: 0 or a negative RKV_E*; request: 0 */
+	char cluster_name[MSG_MAX_NAME + 1];
+	uint32_t ring_size; /* Q of the sender's ring, even when not sent */
+	struct gossip_member *members; /* the sender's table, any order */
+	size_t nmembers;
+	uint64_t ring_digest; /* ring_digest() of the sender's ring */
+	const uint8_t *ring;  /* codec_ring_encode() bytes, NULL: not sent */
+	size_t ring_len;
+	void *owned; /* decode: members and their strings (msg_clear_gossip) */
+};
+
 /* Every reply: an RKV status, the quorum counts of a failed write, and an
  * object where the request type returns one. */
 struct msg_status {
@@ -112,6 +144,12 @@ int msg_encode_forward(struct msg_codec *mc, const struct msg_forward *m,
 		       uint8_t **out, size_t *len);
 int msg_encode_status(struct msg_codec *mc, uint8_t type,
 		      const struct msg_status *m, uint8_t **out, size_t *len);
+/* msg_encode_gossip -- type MSG_GOSSIP for a request, MSG_GOSSIP |
+ * MSG_REPLY_BIT for a reply. RKV_EINVAL also for a request with a status,
+ * a member that fails the checks at struct msg_gossip, more than
+ * GOSSIP_MAX_MEMBERS, or ring NULL with ring_len > 0. */
+int msg_encode_gossip(struct msg_codec *mc, uint8_t type,
+		      const struct msg_gossip *m, uint8_t **out, size_t *len);
 
 /* msg_decode_hello -- decode a peer's handshake and build its resolvers in
  * *peer (msg_peer_free). 0 or RKV_ECORRUPT (or RKV_ENOMEM). A schema of
@@ -138,9 +176,15 @@ int msg_decode_forward(struct msg_codec *mc, const struct msg_peer *peer,
 int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
 		      uint8_t type, const void *buf, size_t len,
 		      struct msg_status *m);
+/* msg_decode_gossip -- a request (type MSG_GOSSIP) or a reply (the reply
+ * bit set); an empty ring field gives ring NULL. */
+int msg_decode_gossip(struct msg_codec *mc, const struct msg_peer *peer,
+		      uint8_t type, const void *buf, size_t len,
+		      struct msg_gossip *m);
 
 void msg_clear_replicate(struct msg_replicate *m);
 void msg_clear_forward(struct msg_forward *m);
 void msg_clear_status(struct msg_status *m);
+void msg_clear_gossip(struct msg_gossip *m);
 
 #endif

@@ -5,13 +5,16 @@
  * store takes the data directory's lock before anything listens, so a
  * second node on the same directory fails before touching a port; the
  * internode listener is bound before the cluster view is built, because
- * the node's own name is its bound rpc address; the "ready" line is printed
- * only once requests are accepted, because scripts and tests wait for it.
+ * the node's own name is its bound rpc address; gossip rounds start once
+ * the view and the coordinator exist; the "ready" line is printed only
+ * once requests are accepted, because scripts and tests wait for it.
  *
  * Shutdown (SIGTERM or SIGINT): stop accepting, let in-flight requests
  * finish and answer them, give replies a moment to flush, then tear down
- * in the order coord.h asks for (stop the coordinator, close the
- * transport, close the store -- which syncs) and exit 0. A second signal,
+ * in the order coord.h and gossip_io.h ask for (stop gossip, which stores
+ * the member table and ring a last time, stop the coordinator, close the
+ * transport -- whose last callbacks still find gossip and coordinator --
+ * close the store, which syncs) and exit 0. A second signal,
  * or a drain that takes longer than SHUTDOWN_DEADLINE_S, exits at once;
  * acknowledged writes are durable either way.
  */
@@ -19,6 +22,7 @@
 #include "codec.h"
 #include "conf.h"
 #include "coord.h"
+#include "gossip_io.h"
 #include "http_api.h"
 #include "logging.h"
 #include "msg.h"
@@ -45,6 +49,7 @@ struct node {
 	struct rpc *rpc;
 	struct cluster *cluster;
 	struct coord *coord;
+	struct gossip_io *gossip;
 	struct http_api *api;
 	struct event *sigterm, *sigint;
 	bool stopping;
@@ -82,7 +87,10 @@ static void node_on_request(void *arg, const struct rpc_reply_to *to,
 			    size_t len)
 {
 	struct node *n = arg;
-	coord_on_request(n->coord, to, peer, from, body, len);
+	if (to->type == MSG_GOSSIP)
+		gossip_io_on_request(n->gossip, to, peer, from, body, len);
+	else
+		coord_on_request(n->coord, to, peer, from, body, len);
 }
 
 static int node_start_cluster(struct node *n)
@@ -112,13 +120,27 @@ static int node_start_cluster(struct node *n)
 	if (n->conf.name[0] == '\0')
 		snprintf(n->conf.name, sizeof(n->conf.name), "%s", rpc_bound);
 	snprintf(n->conf.rpc_listen, sizeof(n->conf.rpc_listen), "%s", rpc_bound);
-	rc = cluster_open(&n->cluster, &n->conf, rpc_bound, n->store);
+	rc = cluster_open(&n->cluster, &n->conf, rpc_bound, n->store, n->codec,
+			  n->mc);
 	if (rc != 0) {
 		log_error("cannot form the cluster view: %s", rkv_strerror(rc));
 		return rc;
 	}
 	n->coord = coord_new(n->base, n->store, n->cluster, n->rpc, n->mc);
-	return n->coord != NULL ? 0 : RKV_ENOMEM;
+	if (n->coord == NULL)
+		return RKV_ENOMEM;
+	struct gossip_io_options go = {
+		.base = n->base, .cluster = n->cluster, .rpc = n->rpc,
+		.mc = n->mc, .codec = n->codec,
+		.cluster_name = n->conf.cluster_name,
+		.interval_ms = (unsigned)n->conf.gossip_interval_ms,
+	};
+	rc = gossip_io_new(&n->gossip, &go);
+	if (rc == 0)
+		rc = gossip_io_start(n->gossip);
+	if (rc != 0)
+		log_error("cannot start gossip: %s", rkv_strerror(rc));
+	return rc;
 }
 
 static int node_start(struct node *n)
@@ -187,10 +209,12 @@ static void node_stop(struct node *n)
 		event_free(n->sigterm);
 	if (n->sigint != NULL)
 		event_free(n->sigint);
+	gossip_io_stop(n->gossip);
 	if (n->coord != NULL)
 		coord_stop(n->coord);
 	rpc_free(n->rpc);
 	store_close(n->store);
+	gossip_io_free(n->gossip);
 	coord_free(n->coord);
 	cluster_free(n->cluster);
 	http_api_free(n->api);

@@ -1062,6 +1062,20 @@ void rpc_reply(struct rpc *rpc, const struct rpc_reply_to *to, const void *body,
 		         rkv_strerror(rc));
 }
 
+void rpc_retry_now(struct rpc *rpc, const char *addr)
+{
+	struct rpc_peer *peer = NULL;
+
+	if (strlen(addr) > RPC_MAX_ADDR)
+		return;
+	peer = *peer_slot(rpc, addr);
+	if (peer == NULL || peer->conn != NULL || peer->failures == 0)
+		return;
+	log_debug("rpc: %s is back; dialling it without waiting", addr);
+	peer->failures = 0;
+	peer->retry_ms = 0;
+}
+
 void rpc_get_stats(const struct rpc *rpc, struct rpc_stats *out)
 {
 	*out = rpc->stats;

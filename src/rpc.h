@@ -108,6 +108,13 @@ int rpc_call(struct rpc *rpc, const char *addr, uint8_t type,
 void rpc_reply(struct rpc *rpc, const struct rpc_reply_to *to,
 	       const void *body, size_t len);
 
+/* rpc_retry_now -- forget the dial backoff of the peer at addr, so the
+ * next rpc_call to it dials at once: for a caller that has just heard
+ * from that peer (gossip from a node that restarted), which would
+ * otherwise see calls to it fail for up to RPC_BACKOFF_MAX_MS more. A
+ * no-op for an address never called, or while a connection exists. */
+void rpc_retry_now(struct rpc *rpc, const char *addr);
+
 /* Counters since rpc_new; conns_open and pending are current values.
  * conns_refused counts connections closed for breaking the protocol or
  * naming another cluster (and accepts refused over the connection

@@ -16,5 +16,7 @@ extern const char rkv_schema_msg_fetch[];
 extern const char rkv_schema_msg_fetch_reply[];
 extern const char rkv_schema_msg_forward[];
 extern const char rkv_schema_msg_forward_reply[];
+extern const char rkv_schema_msg_gossip[];
+extern const char rkv_schema_msg_gossip_reply[];
 
 #endif

@@ -28,9 +28,9 @@
 
 #include <cmocka.h>
 
-#define DRAWS 1000000
+#define DRAWS     1000000
 #define TOP_RANKS 16 /* ranks binned one by one; later ones by bands */
-#define MAX_BINS (TOP_RANKS + 64)
+#define MAX_BINS  (TOP_RANKS + 64)
 
 static uint64_t test_seed;
 
@@ -108,13 +108,13 @@ static void check_zipf_ranks(uint64_t n, double theta, uint64_t seed)
 			worst = rel;
 		if (fabs(o - e) > 5.0 * sqrt(e))
 			fail_msg("n=%" PRIu64 " theta=%g rank %d: %.0f draws, "
-				 "expected %.1f",
-				 n, theta, i + 1, o, e);
+			         "expected %.1f",
+			         n, theta, i + 1, o, e);
 	}
 	double x = chi2(counts, expected, bins);
 	print_message("zipf n=%" PRIu64 " theta=%g: top-10 max relative "
-		      "error %.4f, chi2 %.1f (df %d, limit %.1f)\n",
-		      n, theta, worst, x, bins - 1, chi2_limit(bins - 1));
+	              "error %.4f, chi2 %.1f (df %d, limit %.1f)\n",
+	              n, theta, worst, x, bins - 1, chi2_limit(bins - 1));
 	assert_true(x < chi2_limit(bins - 1));
 }
 
@@ -161,16 +161,15 @@ static void test_zipf_grow(void **state)
 	rng_init(&r2, test_seed);
 	for (int i = 0; i < 10000; i++)
 		assert_int_equal(bench_dist_zipf_next(&grown, &r1),
-				 bench_dist_zipf_next(&fresh, &r2));
+		                 bench_dist_zipf_next(&fresh, &r2));
 }
 
 /* bench_dist_scramble is a bijection of 0..n-1, for every kind of n. */
 static void test_scramble_is_permutation(void **state)
 {
 	(void)state;
-	static const uint64_t sizes[] = {1,    2,    3,     5,     64,
-					 65,   1000, 4096,  4097,  65536,
-					 99991, 262144, 300007};
+	static const uint64_t sizes[] = {
+	    1, 2, 3, 5, 64, 65, 1000, 4096, 4097, 65536, 99991, 262144, 300007};
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		uint64_t n = sizes[s];
 		unsigned char *seen = calloc(n, 1);
@@ -216,12 +215,12 @@ static void test_zipfian_chooser(void **state)
 	(void)state;
 	const uint64_t n = 100000;
 	struct bench_dist d;
-	struct bench_dist_params p = {.kind = BENCH_DIST_ZIPFIAN,
-				      .records = n,
-				      .zipf_theta = 0.99};
+	struct bench_dist_params p = {
+	    .kind = BENCH_DIST_ZIPFIAN, .records = n, .zipf_theta = 0.99};
 	struct rng r;
 	double prob[MAX_BINS];
-	uint64_t hot = bench_dist_scramble(0, n), second = bench_dist_scramble(1, n);
+	uint64_t hot = bench_dist_scramble(0, n),
+	         second = bench_dist_scramble(1, n);
 	uint64_t hits = 0, hits2 = 0;
 
 	assert_int_equal(bench_dist_init(&d, &p), 0);
@@ -250,9 +249,9 @@ static void test_hotspot(void **state)
 	const uint64_t n = 100000;
 	struct bench_dist d;
 	struct bench_dist_params p = {.kind = BENCH_DIST_HOTSPOT,
-				      .records = n,
-				      .hot_fraction = 0.2,
-				      .hot_ops = 0.9};
+	                              .records = n,
+	                              .hot_fraction = 0.2,
+	                              .hot_ops = 0.9};
 	struct rng r;
 	uint64_t hot = 0, bins_hot[20] = {0}, bins_cold[20] = {0};
 	double e_hot[20], e_cold[20];
@@ -272,7 +271,7 @@ static void test_hotspot(void **state)
 	double share = (double)hot / DRAWS;
 	double sd = sqrt(0.9 * 0.1 / DRAWS);
 	print_message("hotspot: hot share %.4f (want 0.9 +- %.4f)\n", share,
-		      5 * sd);
+	              5 * sd);
 	assert_true(fabs(share - 0.9) < 5 * sd);
 	/* uniform within each set */
 	for (int i = 0; i < 20; i++) {
@@ -305,9 +304,8 @@ static void test_latest(void **state)
 	(void)state;
 	const uint64_t n = 100000;
 	struct bench_dist d;
-	struct bench_dist_params p = {.kind = BENCH_DIST_LATEST,
-				      .records = n,
-				      .zipf_theta = 0.99};
+	struct bench_dist_params p = {
+	    .kind = BENCH_DIST_LATEST, .records = n, .zipf_theta = 0.99};
 	struct rng r;
 	double prob[MAX_BINS];
 	uint64_t newest = 0, newest_1pct = 0, oldest_half = 0;
@@ -335,9 +333,9 @@ static void test_latest(void **state)
 	double share = z1000 / zn;
 	double sd = sqrt(share * (1 - share) / DRAWS);
 	print_message("latest: newest 1%% of ids got %.4f of draws (want "
-		      "%.4f), oldest half %.4f\n",
-		      (double)newest_1pct / DRAWS, share,
-		      (double)oldest_half / DRAWS);
+	              "%.4f), oldest half %.4f\n",
+	              (double)newest_1pct / DRAWS, share,
+	              (double)oldest_half / DRAWS);
 	assert_true(fabs((double)newest_1pct / DRAWS - share) < 5 * sd);
 	assert_true(oldest_half < newest_1pct);
 
@@ -374,7 +372,7 @@ static void test_uniform(void **state)
 		expected[i] = (double)DRAWS / (double)n;
 	double x = chi2(counts, expected, (int)n);
 	print_message("uniform: chi2 %.1f (df 999, limit %.1f)\n", x,
-		      chi2_limit(999));
+	              chi2_limit(999));
 	assert_true(x < chi2_limit(999));
 
 	/* inserts widen the range */
@@ -382,7 +380,8 @@ static void test_uniform(void **state)
 	uint64_t high = 0;
 	for (int i = 0; i < 100000; i++)
 		high += bench_dist_next(&d, &r) >= n;
-	assert_true(fabs((double)high / 100000 - 0.5) < 5 * sqrt(0.25 / 100000));
+	assert_true(fabs((double)high / 100000 - 0.5) <
+	            5 * sqrt(0.25 / 100000));
 
 	p.records = 1;
 	assert_int_equal(bench_dist_init(&d, &p), 0);
@@ -397,17 +396,17 @@ static void test_replay(void **state)
 	for (int kind = BENCH_DIST_UNIFORM; kind <= BENCH_DIST_LATEST; kind++) {
 		struct bench_dist d;
 		struct bench_dist_params p = {.kind = kind,
-					      .records = 12345,
-					      .zipf_theta = 0.9,
-					      .hot_fraction = 0.1,
-					      .hot_ops = 0.5};
+		                              .records = 12345,
+		                              .zipf_theta = 0.9,
+		                              .hot_fraction = 0.1,
+		                              .hot_ops = 0.5};
 		struct rng r1, r2;
 		assert_int_equal(bench_dist_init(&d, &p), 0);
 		rng_init(&r1, test_seed + 12);
 		rng_init(&r2, test_seed + 12);
 		for (int i = 0; i < 1000; i++)
 			assert_int_equal(bench_dist_next(&d, &r1),
-					 bench_dist_next(&d, &r2));
+			                 bench_dist_next(&d, &r2));
 	}
 }
 
@@ -417,13 +416,13 @@ static void test_bad_params(void **state)
 	struct bench_dist d;
 	struct bench_dist_zipf z;
 	struct bench_dist_params ok = {.kind = BENCH_DIST_ZIPFIAN,
-				       .records = 100,
-				       .zipf_theta = 0.99,
-				       .hot_fraction = 0.2,
-				       .hot_ops = 0.8};
+	                               .records = 100,
+	                               .zipf_theta = 0.99,
+	                               .hot_fraction = 0.2,
+	                               .hot_ops = 0.8};
 	struct bench_dist_params p;
-	static const double bad_theta[] = {0.0, -1.0, NAN,
-					   BENCH_DIST_THETA_MAX + 0.5, INFINITY};
+	static const double bad_theta[] = {
+	    0.0, -1.0, NAN, BENCH_DIST_THETA_MAX + 0.5, INFINITY};
 	static const double bad_fraction[] = {0.0, -0.1, 1.5, NAN};
 	static const double bad_ops[] = {-0.1, 1.01, NAN};
 
@@ -440,7 +439,7 @@ static void test_bad_params(void **state)
 		p.kind = BENCH_DIST_LATEST;
 		assert_int_equal(bench_dist_init(&d, &p), RKV_EINVAL);
 		assert_int_equal(bench_dist_zipf_init(&z, 10, bad_theta[i]),
-				 RKV_EINVAL);
+		                 RKV_EINVAL);
 	}
 	for (size_t i = 0; i < sizeof(bad_fraction) / sizeof(double); i++) {
 		p = ok;
@@ -470,11 +469,13 @@ static void test_kind_names(void **state)
 		assert_int_equal(bench_dist_kind_parse(name, &k), 0);
 		assert_int_equal(k, i);
 	}
-	assert_string_equal(bench_dist_kind_name(BENCH_DIST_HOTSPOT), "hotspot");
+	assert_string_equal(bench_dist_kind_name(BENCH_DIST_HOTSPOT),
+	                    "hotspot");
 	assert_int_equal(bench_dist_kind_parse("Zipfian", &k), RKV_EINVAL);
 	assert_int_equal(bench_dist_kind_parse("", &k), RKV_EINVAL);
 	assert_int_equal(k, BENCH_DIST_LATEST);
-	assert_string_equal(bench_dist_kind_name((enum bench_dist_kind)99), "?");
+	assert_string_equal(bench_dist_kind_name((enum bench_dist_kind)99),
+	                    "?");
 }
 
 int main(void)
@@ -482,23 +483,23 @@ int main(void)
 	const char *env = getenv("RKV_SEED");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed = env ? strtoull(env, NULL, 0)
-			: (uint64_t)now.tv_sec * 1000000000u +
-				  (uint64_t)now.tv_nsec;
+	test_seed =
+	    env ? strtoull(env, NULL, 0)
+	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_zipf_099),
-		cmocka_unit_test(test_zipf_05),
-		cmocka_unit_test(test_zipf_other_shapes),
-		cmocka_unit_test(test_zipf_grow),
-		cmocka_unit_test(test_scramble_is_permutation),
-		cmocka_unit_test(test_scramble_spreads),
-		cmocka_unit_test(test_zipfian_chooser),
-		cmocka_unit_test(test_hotspot),
-		cmocka_unit_test(test_latest),
-		cmocka_unit_test(test_uniform),
-		cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_bad_params),
-		cmocka_unit_test(test_kind_names),
+	    cmocka_unit_test(test_zipf_099),
+	    cmocka_unit_test(test_zipf_05),
+	    cmocka_unit_test(test_zipf_other_shapes),
+	    cmocka_unit_test(test_zipf_grow),
+	    cmocka_unit_test(test_scramble_is_permutation),
+	    cmocka_unit_test(test_scramble_spreads),
+	    cmocka_unit_test(test_zipfian_chooser),
+	    cmocka_unit_test(test_hotspot),
+	    cmocka_unit_test(test_latest),
+	    cmocka_unit_test(test_uniform),
+	    cmocka_unit_test(test_replay),
+	    cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_kind_names),
 	};
 	printf("test_bench_dist: seed %" PRIu64 " (RKV_SEED=%" PRIu64
 	       " replays it)\n",

@@ -27,8 +27,8 @@ static size_t parse_ok(const char *text, struct bench_http_resp *r)
 {
 	size_t hl = 99;
 	const char *why = NULL;
-	assert_int_equal(bench_http_parse_head(text, strlen(text), r, &hl, &why),
-			 0);
+	assert_int_equal(
+	    bench_http_parse_head(text, strlen(text), r, &hl, &why), 0);
 	return hl;
 }
 
@@ -37,8 +37,9 @@ static void parse_bad(const char *text)
 	struct bench_http_resp r;
 	size_t hl = 99;
 	const char *why = NULL;
-	assert_int_equal(bench_http_parse_head(text, strlen(text), &r, &hl, &why),
-			 RKV_EINVAL);
+	assert_int_equal(
+	    bench_http_parse_head(text, strlen(text), &r, &hl, &why),
+	    RKV_EINVAL);
 	assert_non_null(why);
 }
 
@@ -47,11 +48,11 @@ static void test_ok_with_context(void **state)
 	(void)state;
 	struct bench_http_resp r;
 	const char *text = "HTTP/1.1 200 OK\r\n"
-			   "Content-Type: application/octet-stream\r\n"
-			   "X-Context:   g2wAAAAB  \r\n"
-			   "Content-Length: 5\r\n"
-			   "\r\n"
-			   "hello";
+	                   "Content-Type: application/octet-stream\r\n"
+	                   "X-Context:   g2wAAAAB  \r\n"
+	                   "Content-Length: 5\r\n"
+	                   "\r\n"
+	                   "hello";
 	size_t hl = parse_ok(text, &r);
 	assert_int_equal(hl, strlen(text) - 5);
 	assert_int_equal(r.status, 200);
@@ -68,15 +69,16 @@ static void test_byte_by_byte(void **state)
 {
 	(void)state;
 	const char *text = "HTTP/1.1 300 Multiple Choices\r\n"
-			   "content-length: 12\r\n"
-			   "X-Context: ctx\r\n\r\n";
+	                   "content-length: 12\r\n"
+	                   "X-Context: ctx\r\n\r\n";
 	size_t full = strlen(text);
 	struct bench_http_resp r;
 	const char *why = NULL;
 
 	for (size_t n = 0; n < full; n++) {
 		size_t hl = 99;
-		assert_int_equal(bench_http_parse_head(text, n, &r, &hl, &why), 0);
+		assert_int_equal(bench_http_parse_head(text, n, &r, &hl, &why),
+		                 0);
 		assert_int_equal(hl, 0);
 	}
 	assert_int_equal(parse_ok(text, &r), full);
@@ -107,23 +109,24 @@ static void test_connection_close(void **state)
 {
 	(void)state;
 	struct bench_http_resp r;
-	parse_ok("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-		 &r);
+	parse_ok(
+	    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+	    &r);
 	assert_true(r.close);
 	parse_ok("HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\n"
-		 "Content-Length: 0\r\n\r\n",
-		 &r);
+	         "Content-Length: 0\r\n\r\n",
+	         &r);
 	assert_true(r.close);
 	parse_ok("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
-		 "Content-Length: 0\r\n\r\n",
-		 &r);
+	         "Content-Length: 0\r\n\r\n",
+	         &r);
 	assert_false(r.close);
 	/* HTTP/1.0 closes unless it says keep-alive */
 	parse_ok("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", &r);
 	assert_true(r.close);
 	parse_ok("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n"
-		 "Content-Length: 0\r\n\r\n",
-		 &r);
+	         "Content-Length: 0\r\n\r\n",
+	         &r);
 	assert_false(r.close);
 	/* without a length the body ends with the connection */
 	parse_ok("HTTP/1.1 200 OK\r\n\r\n", &r);
@@ -137,26 +140,29 @@ static void test_lengths(void **state)
 	struct bench_http_resp r;
 	char text[128];
 
-	parse_ok("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n",
-		 &r);
+	parse_ok(
+	    "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n",
+	    &r);
 	assert_int_equal(r.content_length, 7);
 	parse_ok("HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n"
-		 "Content-Length: 3\r\n\r\n",
-		 &r);
+	         "Content-Length: 3\r\n\r\n",
+	         &r);
 	assert_int_equal(r.content_length, 3);
-	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n");
+	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: "
+	          "8\r\n\r\n");
 	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: +7\r\n\r\n");
 	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
 	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: 7 7\r\n\r\n");
 	parse_bad("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n");
-	parse_bad("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999\r\n\r\n");
+	parse_bad(
+	    "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999\r\n\r\n");
 	snprintf(text, sizeof(text),
-		 "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
-		 (unsigned long long)BENCH_HTTP_BODY_MAX);
+	         "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
+	         (unsigned long long)BENCH_HTTP_BODY_MAX);
 	parse_ok(text, &r);
 	snprintf(text, sizeof(text),
-		 "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
-		 (unsigned long long)BENCH_HTTP_BODY_MAX + 1);
+	         "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
+	         (unsigned long long)BENCH_HTTP_BODY_MAX + 1);
 	parse_bad(text);
 }
 
@@ -164,7 +170,8 @@ static void test_refused(void **state)
 {
 	(void)state;
 	parse_bad("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-	parse_bad("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+	parse_bad(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
 	parse_bad("HTTP/1.1 100 Continue\r\n\r\n");
 	parse_bad("HTTP/2 200 OK\r\n\r\n");
 	parse_bad("HTTP/1.2 200 OK\r\n\r\n");
@@ -189,13 +196,13 @@ static void test_head_limit(void **state)
 	assert_non_null(big);
 	memcpy(big, "HTTP/1.1 200 OK\r\nX-Pad: ", 24);
 	memset(big + 24, 'x', BENCH_HTTP_HEAD_MAX + 1 - 24);
-	assert_int_equal(bench_http_parse_head(big, BENCH_HTTP_HEAD_MAX - 1, &r,
-					       &hl, &why),
-			 0);
+	assert_int_equal(
+	    bench_http_parse_head(big, BENCH_HTTP_HEAD_MAX - 1, &r, &hl, &why),
+	    0);
 	assert_int_equal(hl, 0);
-	assert_int_equal(bench_http_parse_head(big, BENCH_HTTP_HEAD_MAX, &r, &hl,
-					       &why),
-			 RKV_EINVAL);
+	assert_int_equal(
+	    bench_http_parse_head(big, BENCH_HTTP_HEAD_MAX, &r, &hl, &why),
+	    RKV_EINVAL);
 	free(big);
 }
 
@@ -204,37 +211,37 @@ static void test_request(void **state)
 	(void)state;
 	char buf[256];
 	const char *target = "/kv/user0000000042?w=2";
-	size_t n = bench_http_request(buf, sizeof(buf), "PUT", target,
-				      strlen(target), "127.0.0.1:8098", 1000,
-				      "abc", 3);
+	size_t n =
+	    bench_http_request(buf, sizeof(buf), "PUT", target, strlen(target),
+	                       "127.0.0.1:8098", 1000, "abc", 3);
 	const char *want = "PUT /kv/user0000000042?w=2 HTTP/1.1\r\n"
-			   "Host: 127.0.0.1:8098\r\n"
-			   "Content-Length: 1000\r\n"
-			   "X-Context: abc\r\n"
-			   "\r\n";
+	                   "Host: 127.0.0.1:8098\r\n"
+	                   "Content-Length: 1000\r\n"
+	                   "X-Context: abc\r\n"
+	                   "\r\n";
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(buf, want, n);
 
 	n = bench_http_request(buf, sizeof(buf), "GET", "/ping", 5, "h:1", -1,
-			       NULL, 0);
+	                       NULL, 0);
 	want = "GET /ping HTTP/1.1\r\nHost: h:1\r\n\r\n";
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(buf, want, n);
 
 	/* a zero-length body still says so */
 	n = bench_http_request(buf, sizeof(buf), "PUT", "/kv/a", 5, "h:1", 0,
-			       NULL, 0);
+	                       NULL, 0);
 	assert_non_null(memmem(buf, n, "Content-Length: 0\r\n", 19));
 
 	/* too small: 0, at every size short of the whole */
 	size_t whole = strlen("GET /ping HTTP/1.1\r\nHost: h:1\r\n\r\n");
 	for (size_t cap = 0; cap < whole; cap++)
 		assert_int_equal(bench_http_request(buf, cap, "GET", "/ping", 5,
-						    "h:1", -1, NULL, 0),
-				 0);
+		                                    "h:1", -1, NULL, 0),
+		                 0);
 	assert_int_equal(bench_http_request(buf, whole, "GET", "/ping", 5,
-					    "h:1", -1, NULL, 0),
-			 whole);
+	                                    "h:1", -1, NULL, 0),
+	                 whole);
 }
 
 static void test_u64(void **state)
@@ -255,15 +262,15 @@ static void test_u64(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ok_with_context),
-		cmocka_unit_test(test_byte_by_byte),
-		cmocka_unit_test(test_no_body_statuses),
-		cmocka_unit_test(test_connection_close),
-		cmocka_unit_test(test_lengths),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_head_limit),
-		cmocka_unit_test(test_request),
-		cmocka_unit_test(test_u64),
+	    cmocka_unit_test(test_ok_with_context),
+	    cmocka_unit_test(test_byte_by_byte),
+	    cmocka_unit_test(test_no_body_statuses),
+	    cmocka_unit_test(test_connection_close),
+	    cmocka_unit_test(test_lengths),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_head_limit),
+	    cmocka_unit_test(test_request),
+	    cmocka_unit_test(test_u64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 static int member(const char *text, const char *key, const char **v,
-		  size_t *vlen)
+                  size_t *vlen)
 {
 	return bench_json_member(text, strlen(text), key, v, vlen);
 }
@@ -33,9 +33,9 @@ static void test_top_level_only(void **state)
 {
 	(void)state;
 	const char *stats =
-		"{\"by_method\":{\"requests\":1},\"requests\":12345,"
-		"\"latency_us\":{\"get\":{\"count\":3,\"p99\":10}},"
-		"\"coordinated\":-2.5e3,\"name\":\"n1\"}";
+	    "{\"by_method\":{\"requests\":1},\"requests\":12345,"
+	    "\"latency_us\":{\"get\":{\"count\":3,\"p99\":10}},"
+	    "\"coordinated\":-2.5e3,\"name\":\"n1\"}";
 	double d = 0;
 	assert_int_equal(number(stats, "requests", &d), 0);
 	assert_true(d == 12345);
@@ -52,11 +52,12 @@ static void test_raw_values(void **state)
 {
 	(void)state;
 	const char *text = " {\n \"partitions_hot\" : [ {\"partition\":3,"
-			   "\"requests\":17} , 4 ] ,\"a\":\"x\\\"}\" }\n";
+	                   "\"requests\":17} , 4 ] ,\"a\":\"x\\\"}\" }\n";
 	const char *v;
 	size_t n;
 	assert_int_equal(member(text, "partitions_hot", &v, &n), 0);
-	assert_int_equal(n, strlen("[ {\"partition\":3,\"requests\":17} , 4 ]"));
+	assert_int_equal(n,
+	                 strlen("[ {\"partition\":3,\"requests\":17} , 4 ]"));
 	assert_memory_equal(v, "[ {\"partition\":3,\"requests\":17} , 4 ]", n);
 	assert_int_equal(member(text, "a", &v, &n), 0);
 	assert_memory_equal(v, "\"x\\\"}\"", n);
@@ -70,12 +71,12 @@ static void test_valid_forms(void **state)
 {
 	(void)state;
 	static const char *const ok[] = {
-		"{}",
-		"{\"a\":true,\"b\":false,\"c\":null}",
-		"{\"a\":[],\"b\":[[]],\"c\":{}}",
-		"{\"n\":[0,-0,1.5,-12e-3,4E+2,1e9]}",
-		"{\"s\":\"\\u00e9\\n\\t\\\\\\/\"}",
-		"\t{ \"a\" : 1 }\r\n",
+	    "{}",
+	    "{\"a\":true,\"b\":false,\"c\":null}",
+	    "{\"a\":[],\"b\":[[]],\"c\":{}}",
+	    "{\"n\":[0,-0,1.5,-12e-3,4E+2,1e9]}",
+	    "{\"s\":\"\\u00e9\\n\\t\\\\\\/\"}",
+	    "\t{ \"a\" : 1 }\r\n",
 	};
 	const char *v;
 	size_t n;
@@ -87,13 +88,29 @@ static void test_invalid(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",         "[]",          "1",           "{",
-		"{\"a\"}",  "{\"a\":}",    "{\"a\":1,}",  "{a:1}",
-		"{} x",     "{}{}",        "{\"a\":01}",  "{\"a\":1.}",
-		"{\"a\":.5}", "{\"a\":-}", "{\"a\":1e}",  "{\"a\":tru}",
-		"{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"tab\there\"}",
-		"{\"a\":\"open}", "{\"a\":[1,2}", "{\"a\":{\"b\":1]}",
-		"{'a':1}",
+	    "",
+	    "[]",
+	    "1",
+	    "{",
+	    "{\"a\"}",
+	    "{\"a\":}",
+	    "{\"a\":1,}",
+	    "{a:1}",
+	    "{} x",
+	    "{}{}",
+	    "{\"a\":01}",
+	    "{\"a\":1.}",
+	    "{\"a\":.5}",
+	    "{\"a\":-}",
+	    "{\"a\":1e}",
+	    "{\"a\":tru}",
+	    "{\"a\":\"\\x\"}",
+	    "{\"a\":\"\\u12\"}",
+	    "{\"a\":\"tab\there\"}",
+	    "{\"a\":\"open}",
+	    "{\"a\":[1,2}",
+	    "{\"a\":{\"b\":1]}",
+	    "{'a':1}",
 	};
 	const char *v;
 	size_t n;
@@ -112,8 +129,8 @@ static void test_depth(void **state)
 	const char *v;
 	size_t n;
 
-	for (int depth = BENCH_JSON_MAX_DEPTH; depth <= BENCH_JSON_MAX_DEPTH + 1;
-	     depth++) {
+	for (int depth = BENCH_JSON_MAX_DEPTH;
+	     depth <= BENCH_JSON_MAX_DEPTH + 1; depth++) {
 		/* the object is depth 1; arrays nest below it */
 		size_t len = 0;
 		len += (size_t)sprintf(text, "{\"a\":");
@@ -124,7 +141,8 @@ static void test_depth(void **state)
 		text[len++] = '}';
 		text[len] = '\0';
 		assert_int_equal(bench_json_member(text, len, "a", &v, &n),
-				 depth <= BENCH_JSON_MAX_DEPTH ? 0 : RKV_EINVAL);
+		                 depth <= BENCH_JSON_MAX_DEPTH ? 0
+		                                               : RKV_EINVAL);
 	}
 }
 
@@ -142,12 +160,12 @@ static void test_length_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_top_level_only),
-		cmocka_unit_test(test_raw_values),
-		cmocka_unit_test(test_valid_forms),
-		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_depth),
-		cmocka_unit_test(test_length_bound),
+	    cmocka_unit_test(test_top_level_only),
+	    cmocka_unit_test(test_raw_values),
+	    cmocka_unit_test(test_valid_forms),
+	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_length_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

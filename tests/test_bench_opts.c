@@ -63,6 +63,7 @@ static void test_defaults(void **state)
 	assert_int_equal(opts.timeout_ms, 5000);
 	assert_false(opts.seed_given);
 	assert_false(opts.verify);
+	assert_false(opts.blind_updates); /* updates send contexts */
 	assert_false(opts.json);
 	assert_false(opts.help);
 }
@@ -84,21 +85,22 @@ static void test_workloads(void **state)
 	assert_int_equal(opts.workload, BENCH_WORKLOAD_PING);
 	/* explicit choices win over the workload's */
 	assert_int_equal(parse("--workload d --distribution uniform "
-			       "--read-ratio 0.25"),
-			 0);
+	                       "--read-ratio 0.25"),
+	                 0);
 	assert_int_equal(opts.run_distribution, BENCH_DIST_UNIFORM);
 	assert_true(opts.run_read_ratio == 0.25);
 	assert_string_equal(bench_workload_name(BENCH_WORKLOAD_F), "f");
-	assert_non_null(strstr(bench_workload_text(BENCH_WORKLOAD_D), "insert"));
+	assert_non_null(
+	    strstr(bench_workload_text(BENCH_WORKLOAD_D), "insert"));
 }
 
 static void test_values(void **state)
 {
 	(void)state;
 	assert_int_equal(parse("--nodes a:1,[::1]:2 --connections=4096 "
-			       "--ops 500 --seed 0 --r all --w 2 --no-load "
-			       "--verify --json --key-prefix k/ --timeout 1"),
-			 0);
+	                       "--ops 500 --seed 0 --r all --w 2 --no-load "
+	                       "--verify --json --key-prefix k/ --timeout 1"),
+	                 0);
 	assert_string_equal(opts.nodes, "a:1,[::1]:2");
 	assert_int_equal(opts.connections, 4096);
 	assert_int_equal(opts.ops, 500);
@@ -109,6 +111,10 @@ static void test_values(void **state)
 	assert_string_equal(opts.w, "2");
 	assert_true(opts.no_load && opts.verify && opts.json);
 	assert_string_equal(opts.key_prefix, "k/");
+	assert_int_equal(parse("--blind-updates"), 0);
+	assert_true(opts.blind_updates);
+	assert_int_equal(parse("--blind-updates=yes"), RKV_EINVAL);
+	assert_non_null(strstr(err, "--blind-updates takes no value"));
 	/* both limits given: both apply */
 	assert_int_equal(parse("--ops 5 --duration 2.5"), 0);
 	assert_true(opts.run_duration_s == 2.5);
@@ -124,51 +130,51 @@ static void test_refused(void **state)
 {
 	(void)state;
 	static const char *const cases[][2] = {
-		{"--bogus", "--bogus"},
-		{"-x", "-x"},
-		{"stray", "stray"},
-		{"--connections", "needs a value"},
-		{"--connections 0", "--connections"},
-		{"--connections 4097", "--connections"},
-		{"--connections 2x", "--connections"},
-		{"--connections -1", "--connections"},
-		{"--value-size 0", "--value-size"},
-		{"--value-size 1048577", "--value-size"},
-		{"--read-ratio 1.01", "--read-ratio"},
-		{"--read-ratio -0.5", "--read-ratio"},
-		{"--read-ratio nan", "--read-ratio"},
-		{"--records 0", "--records 0"},
-		{"--records 0 --workload c", "--records 0"},
-		{"--records 100000001", "--records"},
-		{"--duration 0", "--duration"},
-		{"--duration inf", "--duration"},
-		{"--zipf-theta 0", "--zipf-theta"},
-		{"--zipf-theta 11", "--zipf-theta"},
-		{"--hot-fraction 0", "--hot-fraction"},
-		{"--hot-ops 2", "--hot-ops"},
-		{"--workload e", "--workload"},
-		{"--distribution pareto", "--distribution"},
-		{"--r 0", "--r"},
-		{"--w 17", "--w"},
-		{"--w most", "--w"},
-		{"--timeout 0", "--timeout"},
-		{"--seed x", "--seed"},
-		{"--verify=yes", "--verify"},
-		{"--verify --value-size 30", "--verify"},
-		{"--key-prefix a\tb", "--key-prefix"},
-		{"--nodes 127.0.0.1", "--nodes"},
-		{"--nodes a:0", "--nodes"},
-		{"--nodes a:65536", "--nodes"},
-		{"--nodes a:1,,b:2", "--nodes"},
-		{"--nodes a:1,a:1", "twice"},
-		{"--nodes [::1:80", "--nodes"},
+	    {"--bogus", "--bogus"},
+	    {"-x", "-x"},
+	    {"stray", "stray"},
+	    {"--connections", "needs a value"},
+	    {"--connections 0", "--connections"},
+	    {"--connections 4097", "--connections"},
+	    {"--connections 2x", "--connections"},
+	    {"--connections -1", "--connections"},
+	    {"--value-size 0", "--value-size"},
+	    {"--value-size 1048577", "--value-size"},
+	    {"--read-ratio 1.01", "--read-ratio"},
+	    {"--read-ratio -0.5", "--read-ratio"},
+	    {"--read-ratio nan", "--read-ratio"},
+	    {"--records 0", "--records 0"},
+	    {"--records 0 --workload c", "--records 0"},
+	    {"--records 100000001", "--records"},
+	    {"--duration 0", "--duration"},
+	    {"--duration inf", "--duration"},
+	    {"--zipf-theta 0", "--zipf-theta"},
+	    {"--zipf-theta 11", "--zipf-theta"},
+	    {"--hot-fraction 0", "--hot-fraction"},
+	    {"--hot-ops 2", "--hot-ops"},
+	    {"--workload e", "--workload"},
+	    {"--distribution pareto", "--distribution"},
+	    {"--r 0", "--r"},
+	    {"--w 17", "--w"},
+	    {"--w most", "--w"},
+	    {"--timeout 0", "--timeout"},
+	    {"--seed x", "--seed"},
+	    {"--verify=yes", "--verify"},
+	    {"--verify --value-size 30", "--verify"},
+	    {"--key-prefix a\tb", "--key-prefix"},
+	    {"--nodes 127.0.0.1", "--nodes"},
+	    {"--nodes a:0", "--nodes"},
+	    {"--nodes a:65536", "--nodes"},
+	    {"--nodes a:1,,b:2", "--nodes"},
+	    {"--nodes a:1,a:1", "twice"},
+	    {"--nodes [::1:80", "--nodes"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (parse(cases[i][0]) != RKV_EINVAL)
 			fail_msg("'%s' was accepted", cases[i][0]);
 		if (strstr(err, cases[i][1]) == NULL)
 			fail_msg("'%s': message '%s' lacks '%s'", cases[i][0],
-				 err, cases[i][1]);
+			         err, cases[i][1]);
 		assert_null(strchr(err, '\n'));
 	}
 }
@@ -178,11 +184,29 @@ static void test_help(void **state)
 {
 	(void)state;
 	static const char *const names[] = {
-		"nodes", "connections", "duration", "ops", "warmup",
-		"records", "no-load", "workload", "read-ratio", "distribution",
-		"zipf-theta", "hot-fraction", "hot-ops", "value-size",
-		"key-prefix", "r", "w", "timeout", "seed", "verify", "json",
-		"help",
+	    "nodes",
+	    "connections",
+	    "duration",
+	    "ops",
+	    "warmup",
+	    "records",
+	    "no-load",
+	    "workload",
+	    "read-ratio",
+	    "distribution",
+	    "zipf-theta",
+	    "hot-fraction",
+	    "hot-ops",
+	    "value-size",
+	    "key-prefix",
+	    "r",
+	    "w",
+	    "timeout",
+	    "seed",
+	    "verify",
+	    "blind-updates",
+	    "json",
+	    "help",
 	};
 	char *text = NULL;
 	size_t len = 0;
@@ -218,18 +242,18 @@ static void test_verify_header(void **state)
 	assert_int_equal(bench_opts_verify_header_len(&opts), 2 + 10 + 32);
 	assert_int_equal(parse("--key-prefix ab --verify --value-size 44"), 0);
 	assert_int_equal(parse("--key-prefix ab --verify --value-size 43"),
-			 RKV_EINVAL);
+	                 RKV_EINVAL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_workloads),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_help),
-		cmocka_unit_test(test_verify_header),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_workloads),
+	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_verify_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

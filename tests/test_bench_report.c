@@ -96,37 +96,38 @@ static void test_node_counters(void **state)
 	struct bench_node_counters c;
 	char hot[64];
 	const char *full = "{\"requests\":100,\"coordinated\":60,"
-			   "\"replica_ops\":150,\"partitions_hot\":[1,2]}";
-	const char *sparse = "{\"requests\":5,\"by_method\":{\"coordinated\":1}}";
+	                   "\"replica_ops\":150,\"partitions_hot\":[1,2]}";
+	const char *sparse =
+	    "{\"requests\":5,\"by_method\":{\"coordinated\":1}}";
 	const char *bighot = "{\"partitions_hot\":\"01234567890123456789"
-			     "0123456789012345678901234567890123456789"
-			     "0123456789012345678901234567890123456789\"}";
+	                     "0123456789012345678901234567890123456789"
+	                     "0123456789012345678901234567890123456789\"}";
 
 	assert_int_equal(bench_report_node_counters(full, strlen(full), &c, hot,
-						    sizeof(hot)),
-			 0);
+	                                            sizeof(hot)),
+	                 0);
 	assert_true(c.fetched && c.has_requests && c.has_coordinated &&
-		    c.has_replica_ops);
+	            c.has_replica_ops);
 	assert_true(c.requests == 100 && c.coordinated == 60 &&
-		    c.replica_ops == 150);
+	            c.replica_ops == 150);
 	assert_string_equal(hot, "[1,2]");
 
 	assert_int_equal(bench_report_node_counters(sparse, strlen(sparse), &c,
-						    hot, sizeof(hot)),
-			 0);
+	                                            hot, sizeof(hot)),
+	                 0);
 	assert_true(c.fetched && c.has_requests);
 	assert_false(c.has_coordinated || c.has_replica_ops);
 	assert_string_equal(hot, "");
 
 	/* too large to copy: left out rather than cut into invalid JSON */
 	assert_int_equal(bench_report_node_counters(bighot, strlen(bighot), &c,
-						    hot, sizeof(hot)),
-			 0);
+	                                            hot, sizeof(hot)),
+	                 0);
 	assert_string_equal(hot, "");
 
-	assert_int_equal(bench_report_node_counters("not json", 8, &c, hot,
-						    sizeof(hot)),
-			 RKV_EINVAL);
+	assert_int_equal(
+	    bench_report_node_counters("not json", 8, &c, hot, sizeof(hot)),
+	    RKV_EINVAL);
 	assert_false(c.fetched);
 }
 
@@ -161,13 +162,18 @@ static void fill_results(struct bench_results *r, struct bench_node *nodes)
 	r->nodes = nodes;
 	r->nnodes = 2;
 	r->node[0].before = (struct bench_node_counters){
-		.fetched = true, .has_requests = true, .requests = 10};
+	    .fetched = true, .has_requests = true, .requests = 10};
 	r->node[0].after = (struct bench_node_counters){
-		.fetched = true, .has_requests = true, .requests = 1010};
+	    .fetched = true, .has_requests = true, .requests = 1010};
 	snprintf(r->node[0].partitions_hot, sizeof(r->node[0].partitions_hot),
-		 "[{\"partition\":3}]");
+	         "[{\"partition\":3}]");
 	r->verified = true;
 	r->verify_keys = 100;
+	r->ctx_cache = true;
+	r->ctx_slots = 100;
+	r->ctx_bytes = 100 * 128;
+	r->ctx_updates_sent = 990;
+	r->ctx_updates_blind = 14;
 }
 
 static void test_measured_total(void **state)
@@ -188,7 +194,7 @@ static void test_measured_total(void **state)
 }
 
 static char *print_to_string(const struct bench_opts *o,
-			     const struct bench_results *r, size_t *len)
+                             const struct bench_results *r, size_t *len)
 {
 	char *text = NULL;
 	FILE *out = open_memstream(&text, len);
@@ -218,6 +224,8 @@ static void test_outputs(void **state)
 	assert_non_null(strstr(table, "update 503 x3"));
 	assert_non_null(strstr(table, "hottest 1% of keys"));
 	assert_non_null(strstr(table, "verify: 100 keys"));
+	assert_non_null(strstr(table, "contexts: 990 updates sent the "
+	                              "X-Context last seen, 14 were blind"));
 	free(table);
 
 	o.json = true;
@@ -231,6 +239,13 @@ static void test_outputs(void **state)
 	assert_int_equal(bench_json_member(json, len, "nodes", &v, &vlen), 0);
 	assert_non_null(memmem(v, vlen, "\"share\":1.0000", 14));
 	assert_non_null(memmem(v, vlen, "[{\"partition\":3}]", 17));
+	assert_int_equal(bench_json_member(json, len, "contexts", &v, &vlen),
+	                 0);
+	assert_int_equal(bench_json_number(v, vlen, "updates_with_context", &d),
+	                 0);
+	assert_true(d == 990);
+	assert_int_equal(bench_json_number(v, vlen, "updates_blind", &d), 0);
+	assert_true(d == 14);
 	free(json);
 
 	/* nothing measured, no verify, no load: still one valid object */
@@ -242,6 +257,9 @@ static void test_outputs(void **state)
 	json = print_to_string(&o, &r, &len);
 	assert_int_equal(bench_json_member(json, len, "verify", &v, &vlen), 0);
 	assert_memory_equal(v, "null", 4);
+	assert_int_equal(bench_json_member(json, len, "contexts", &v, &vlen),
+	                 0);
+	assert_memory_equal(v, "null", 4);
 	free(json);
 }
 
@@ -250,14 +268,14 @@ int main(void)
 	const char *env = getenv("RKV_SEED");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed = env ? strtoull(env, NULL, 0)
-			: (uint64_t)now.tv_sec * 1000000000u +
-				  (uint64_t)now.tv_nsec;
+	test_seed =
+	    env ? strtoull(env, NULL, 0)
+	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hot_share),
-		cmocka_unit_test(test_node_counters),
-		cmocka_unit_test(test_measured_total),
-		cmocka_unit_test(test_outputs),
+	    cmocka_unit_test(test_hot_share),
+	    cmocka_unit_test(test_node_counters),
+	    cmocka_unit_test(test_measured_total),
+	    cmocka_unit_test(test_outputs),
 	};
 	printf("test_bench_report: seed %" PRIu64 " (RKV_SEED=%" PRIu64
 	       " replays it)\n",

@@ -31,8 +31,8 @@ static uint64_t test_seed;
  * the oracle's rank is integer arithmetic, independent of the code under
  * test: rank = ceil(p_milli * n / 100000). */
 static const uint64_t percentiles_milli[] = {
-	0,     1000,  10000, 25000, 50000, 75000, 90000,
-	95000, 99000, 99900, 99990, 99999, 100000,
+    0,     1000,  10000, 25000, 50000, 75000,  90000,
+    95000, 99000, 99900, 99990, 99999, 100000,
 };
 
 /* Natural logarithm of x in (0, 1], to shape the exponential samples: the
@@ -61,7 +61,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 static uint64_t exact_percentile(const uint64_t *sorted, size_t n,
-				 uint64_t p_milli)
+                                 uint64_t p_milli)
 {
 	uint64_t rank = (p_milli * n + 99999) / 100000;
 	if (rank == 0)
@@ -87,16 +87,17 @@ static void check_against_exact(const char *name, uint64_t *values, size_t n)
 	for (size_t i = 0; i < sizeof(percentiles_milli) / sizeof(uint64_t);
 	     i++) {
 		double p = (double)percentiles_milli[i] / 1000.0;
-		uint64_t want = exact_percentile(values, n, percentiles_milli[i]);
+		uint64_t want =
+		    exact_percentile(values, n, percentiles_milli[i]);
 		uint64_t got = histogram_percentile(&h, p);
 		double err = fabs((double)got - (double)want) /
-			     (want ? (double)want : 1.0);
+		             (want ? (double)want : 1.0);
 		if (err > worst)
 			worst = err;
 		if (err > 0.01)
 			fail_msg("%s: p%g = %" PRIu64 ", exact %" PRIu64
-				 " (error %.4f)",
-				 name, p, got, want, err);
+			         " (error %.4f)",
+			         name, p, got, want, err);
 	}
 	print_message("%s: worst relative error %.5f\n", name, worst);
 }
@@ -172,7 +173,7 @@ static void test_every_magnitude(void **state)
 		double err = fabs((double)got - (double)v) / (double)v;
 		if (err > 1.0 / 256)
 			fail_msg("value %" PRIu64 " reported as %" PRIu64, v,
-				 got);
+			         got);
 		if (v < 256)
 			assert_int_equal(got, v);
 	}
@@ -227,11 +228,11 @@ static void test_huge_values(void **state)
 	assert_int_equal(histogram_percentile(&h, 0), 5);
 	/* the median shares the top slot: approximate, from below */
 	assert_in_range(histogram_percentile(&h, 50),
-			HISTOGRAM_MAX_US - HISTOGRAM_MAX_US / 256,
-			HISTOGRAM_MAX_US);
+	                HISTOGRAM_MAX_US - HISTOGRAM_MAX_US / 256,
+	                HISTOGRAM_MAX_US);
 	assert_int_equal(histogram_percentile(&h, 100), HISTOGRAM_MAX_US);
 	assert_true(histogram_mean(&h) ==
-		    (5.0 + 3.0 * (double)HISTOGRAM_MAX_US) / 4.0);
+	            (5.0 + 3.0 * (double)HISTOGRAM_MAX_US) / 4.0);
 }
 
 static void test_reset(void **state)
@@ -326,20 +327,21 @@ int main(void)
 	const char *env = getenv("RKV_SEED");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed = env ? strtoull(env, NULL, 0)
-			: (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	test_seed =
+	    env ? strtoull(env, NULL, 0)
+	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_one_value),
-		cmocka_unit_test(test_huge_values),
-		cmocka_unit_test(test_reset),
-		cmocka_unit_test(test_record_n),
-		cmocka_unit_test(test_every_magnitude),
-		cmocka_unit_test(test_uniform),
-		cmocka_unit_test(test_exponential),
-		cmocka_unit_test(test_bimodal),
-		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_monotonic),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_one_value),
+	    cmocka_unit_test(test_huge_values),
+	    cmocka_unit_test(test_reset),
+	    cmocka_unit_test(test_record_n),
+	    cmocka_unit_test(test_every_magnitude),
+	    cmocka_unit_test(test_uniform),
+	    cmocka_unit_test(test_exponential),
+	    cmocka_unit_test(test_bimodal),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_monotonic),
 	};
 	printf("test_histogram: seed %" PRIu64 " (RKV_SEED=%" PRIu64
 	       " replays it)\n",

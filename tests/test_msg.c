@@ -854,6 +854,354 @@ static void test_hello_unreadable_body(void **state)
 	free(buf);
 }
 
+/* --- GOSSIP ----------------------------------------------------------------
+ */
+
+static int decode_gossip(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_gossip m;
+	int rc = msg_decode_gossip(mc, NULL, MSG_GOSSIP, buf, len, &m);
+	if (rc == 0) {
+		for (size_t i = 0; i < m.nmembers; i++) {
+			assert_true(m.members[i].id != 0);
+			assert_true(ring_name_valid(m.members[i].name));
+			assert_true(ring_name_valid(m.members[i].addr));
+		}
+		msg_clear_gossip(&m);
+	}
+	return rc;
+}
+
+static int decode_gossip_reply(struct msg_codec *mc, const uint8_t *buf,
+                               size_t len)
+{
+	struct msg_gossip m;
+	int rc = msg_decode_gossip(mc, NULL, MSG_GOSSIP | MSG_REPLY_BIT, buf,
+	                           len, &m);
+	if (rc == 0) {
+		assert_true(m.status <= 0);
+		msg_clear_gossip(&m);
+	}
+	return rc;
+}
+
+/* Three members: every status but one, the largest counters and ids, the
+ * longest name. */
+static void sample_members(struct gossip_member *m, char *longest)
+{
+	memset(longest, 'x', GOSSIP_MAX_NAME);
+	longest[GOSSIP_MAX_NAME] = '\0';
+	m[0] = (struct gossip_member){.id = 1,
+	                              .name = "127.0.0.1:8099",
+	                              .addr = "127.0.0.1:8099",
+	                              .status = MEMBER_VALID,
+	                              .generation = 1795751387364u,
+	                              .version = 7};
+	m[1] = (struct gossip_member){.id = UINT64_MAX,
+	                              .name = longest,
+	                              .addr = "[::1]:9",
+	                              .status = MEMBER_DOWN,
+	                              .generation = GOSSIP_MAX_COUNTER - 1,
+	                              .version = GOSSIP_MAX_COUNTER - 1};
+	m[2] = (struct gossip_member){.id = UINT64_C(0x8000000000000000),
+	                              .name = "joiner",
+	                              .addr = "10.0.0.3:8099",
+	                              .status = MEMBER_JOINING};
+}
+
+static void assert_members_equal(const struct gossip_member *a,
+                                 const struct gossip_member *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_true(a[i].id == b[i].id);
+		assert_string_equal(a[i].name, b[i].name);
+		assert_string_equal(a[i].addr, b[i].addr);
+		assert_int_equal(a[i].status, b[i].status);
+		assert_true(a[i].generation == b[i].generation);
+		assert_true(a[i].version == b[i].version);
+	}
+}
+
+static void test_gossip_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t ring[] = {0x80, 0x01, 0x00, 'r', 0xff};
+	char longest[GOSSIP_MAX_NAME + 1];
+	struct gossip_member members[3];
+	struct msg_gossip m = {.ring_size = 65536,
+	                       .members = members,
+	                       .nmembers = 3,
+	                       .ring_digest = UINT64_MAX,
+	                       .ring = ring,
+	                       .ring_len = sizeof(ring)};
+	struct msg_gossip back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	sample_members(members, longest);
+	strcpy(m.cluster_name, "ringkv-test");
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len), 0);
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, buf, len, &back), 0);
+	assert_int_equal(back.status, 0);
+	assert_string_equal(back.cluster_name, "ringkv-test");
+	assert_int_equal(back.ring_size, 65536);
+	assert_int_equal(back.nmembers, 3);
+	assert_members_equal(back.members, members, 3);
+	assert_true(back.ring_digest == UINT64_MAX);
+	assert_int_equal(back.ring_len, sizeof(ring));
+	assert_memory_equal(back.ring, ring, sizeof(ring));
+	/* The ring points into the body, not into a copy. */
+	assert_true(back.ring >= buf && back.ring + back.ring_len <= buf + len);
+	msg_clear_gossip(&back);
+	assert_null(back.members);
+	assert_int_equal(back.nmembers, 0);
+	msg_clear_gossip(&back); /* twice is harmless */
+	assert_hostile(mc, decode_gossip, buf, len, 3);
+	free(buf);
+
+	/* A reply without the ring (the requester has it). */
+	m.ring = NULL;
+	m.ring_len = 0;
+	assert_int_equal(
+	    msg_encode_gossip(mc, MSG_GOSSIP | MSG_REPLY_BIT, &m, &buf, &len),
+	    0);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP | MSG_REPLY_BIT,
+	                                   buf, len, &back),
+	                 0);
+	assert_int_equal(back.status, 0);
+	assert_null(back.ring);
+	assert_int_equal(back.ring_len, 0);
+	assert_members_equal(back.members, members, 3);
+	msg_clear_gossip(&back);
+	assert_hostile(mc, decode_gossip_reply, buf, len, 3);
+	free(buf);
+
+	/* A refusal: a status, nothing else. */
+	memset(&m, 0, sizeof(m));
+	strcpy(m.cluster_name, "ringkv-test");
+	m.status = -2;
+	assert_int_equal(
+	    msg_encode_gossip(mc, MSG_GOSSIP | MSG_REPLY_BIT, &m, &buf, &len),
+	    0);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP | MSG_REPLY_BIT,
+	                                   buf, len, &back),
+	                 0);
+	assert_int_equal(back.status, -2);
+	assert_int_equal(back.nmembers, 0);
+	assert_null(back.members);
+	msg_clear_gossip(&back);
+	free(buf);
+}
+
+/* The bytes of a small request, pinned: the stored member table has this
+ * encoding, so a change to it must be a deliberate schema change. */
+static void test_gossip_golden(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t golden[] = {
+	    0x02, 'c',             /* cluster_name "c" */
+	    0x80, 0x01,            /* ring_size 64 */
+	    0x02,                  /* members: a block of 1 */
+	    0x02,                  /* id 1 */
+	    0x02, 'n',  0x02, 'a', /* name "n", addr "a" */
+	    0x02,                  /* status: symbol 1, valid */
+	    0x04, 0x06,            /* generation 2, version 3 */
+	    0x00,                  /* end of members */
+	    0x08,                  /* ring_digest 4 */
+	    0x00,                  /* ring: empty */
+	};
+	struct gossip_member one = {.id = 1,
+	                            .name = "n",
+	                            .addr = "a",
+	                            .status = MEMBER_VALID,
+	                            .generation = 2,
+	                            .version = 3};
+	struct msg_gossip m = {
+	    .ring_size = 64, .members = &one, .nmembers = 1, .ring_digest = 4};
+	struct msg_gossip back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	strcpy(m.cluster_name, "c");
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len), 0);
+	assert_int_equal(len, sizeof(golden));
+	assert_memory_equal(buf, golden, sizeof(golden));
+	free(buf);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, golden,
+	                                   sizeof(golden), &back),
+	                 0);
+	assert_int_equal(back.ring_size, 64);
+	assert_members_equal(back.members, &one, 1);
+	assert_null(back.ring);
+	msg_clear_gossip(&back);
+}
+
+static void test_gossip_invalid(void **state)
+{
+	struct msg_codec *mc = *state;
+	char longest[GOSSIP_MAX_NAME + 1];
+	struct gossip_member members[3];
+	struct msg_gossip m = {.members = members, .nmembers = 3};
+	struct msg_status st = {0};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	strcpy(m.cluster_name, "ringkv-test");
+	/* Each member that would fail the receiver's checks. */
+	for (int bad = 0; bad < 6; bad++) {
+		sample_members(members, longest);
+		switch (bad) {
+		case 0: members[2].id = 0; break;
+		case 1: members[2].name = "a name"; break;
+		case 2: members[2].addr = ""; break;
+		case 3: members[2].status = MEMBER_STATUS_COUNT; break;
+		case 4: members[2].generation = GOSSIP_MAX_COUNTER; break;
+		default: longest[0] = '\x7f'; break;
+		}
+		assert_int_equal(
+		    msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len),
+		    RKV_EINVAL);
+		assert_null(buf);
+	}
+	sample_members(members, longest);
+	/* A request has no status; a reply's is not positive. */
+	m.status = -2;
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len),
+	                 RKV_EINVAL);
+	m.status = 1;
+	assert_int_equal(
+	    msg_encode_gossip(mc, MSG_GOSSIP | MSG_REPLY_BIT, &m, &buf, &len),
+	    RKV_EINVAL);
+	m.status = 0;
+	m.nmembers = GOSSIP_MAX_MEMBERS + 1;
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len),
+	                 RKV_EINVAL);
+	m.nmembers = 3;
+	m.ring_len = 1; /* with no ring */
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len),
+	                 RKV_EINVAL);
+	m.ring_len = 0;
+	/* Gossip is not a status reply, nor a status reply gossip. */
+	assert_int_equal(msg_encode_gossip(mc, MSG_FETCH, &m, &buf, &len),
+	                 RKV_EINVAL);
+	assert_int_equal(msg_encode_status(mc, MSG_GOSSIP, &st, &buf, &len),
+	                 RKV_EINVAL);
+	assert_null(buf);
+}
+
+/* A request body around one member: cluster "", ring_size 64, a block of
+ * one member, then the end of the block, ring_digest 0 and no ring. */
+#define ONE_MEMBER(...) 0x00, 0x80, 0x01, 0x02, __VA_ARGS__, 0x00, 0x00, 0x00
+/* A member's fields after its id: name "n", addr "a", valid, 0, 0. */
+#define NAMED_N 0x02, 'n', 0x02, 'a', 0x02, 0x00, 0x00
+
+static void test_gossip_hostile(void **state)
+{
+	struct msg_codec *mc = *state;
+	/* the control: all of it well-formed */
+	static const uint8_t good[] = {ONE_MEMBER(0x02, NAMED_N)};
+	/* cluster "", ring_size 64, a members block claiming 2^40 */
+	static const uint8_t huge_count[] = {0x00, 0x80, 0x01, 0x80, 0x80,
+	                                     0x80, 0x80, 0x80, 0x40};
+	/* ring_size 2^32 */
+	static const uint8_t big_q[] = {0x00, 0x80, 0x80,    0x80, 0x80, 0x20,
+	                                0x02, 0x02, NAMED_N, 0x00, 0x00, 0x00};
+	/* status: symbol 5 of 5 */
+	static const uint8_t bad_enum[] = {
+	    ONE_MEMBER(0x02, 0x02, 'n', 0x02, 'a', 0x0a, 0x00, 0x00)};
+	/* named "n\0" */
+	static const uint8_t nul_name[] = {
+	    ONE_MEMBER(0x02, 0x04, 'n', 0x00, 0x02, 'a', 0x02, 0x00, 0x00)};
+	/* named "a b" */
+	static const uint8_t space_name[] = {
+	    ONE_MEMBER(0x02, 0x06, 'a', ' ', 'b', 0x02, 'a', 0x02, 0x00, 0x00)};
+	/* id 0 */
+	static const uint8_t id_zero[] = {ONE_MEMBER(0x00, NAMED_N)};
+	/* generation 2^62 */
+	static const uint8_t big_gen[] = {
+	    ONE_MEMBER(0x02, 0x02, 'n', 0x02, 'a', 0x02, 0x80, 0x80, 0x80, 0x80,
+	               0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00)};
+	/* a reply: status 0, then the control; then status +1 */
+	static const uint8_t reply[] = {0x00, ONE_MEMBER(0x02, NAMED_N)};
+	static const uint8_t positive[] = {0x02, ONE_MEMBER(0x02, NAMED_N)};
+	/* more members than GOSSIP_MAX_MEMBERS, each well-formed */
+	size_t n = GOSSIP_MAX_MEMBERS + 1, each = 9;
+	size_t olen = 5 + n * each + 3;
+	uint8_t *over = calloc(1, olen);
+	struct msg_gossip m;
+
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, good, sizeof(good), &m), 0);
+	assert_int_equal(m.nmembers, 1);
+	assert_int_equal(m.ring_size, 64);
+	msg_clear_gossip(&m);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP | MSG_REPLY_BIT,
+	                                   reply, sizeof(reply), &m),
+	                 0);
+	msg_clear_gossip(&m);
+
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, huge_count,
+	                                   sizeof(huge_count), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, big_q, sizeof(big_q), &m),
+	    RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, bad_enum,
+	                                   sizeof(bad_enum), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, nul_name,
+	                                   sizeof(nul_name), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, space_name,
+	                                   sizeof(space_name), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, id_zero,
+	                                   sizeof(id_zero), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, big_gen,
+	                                   sizeof(big_gen), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP | MSG_REPLY_BIT,
+	                                   positive, sizeof(positive), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_FETCH, good, sizeof(good), &m),
+	    RKV_ECORRUPT);
+	assert_null(m.members);
+
+	/* zig-zag 4097 = 8194 = 0x82 0x40; members "n"/"a" with ids 1.. */
+	assert_non_null(over);
+	over[0] = 0x00;
+	over[1] = 0x80;
+	over[2] = 0x01;
+	over[3] = 0x82;
+	over[4] = 0x40;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = over + 5 + i * each;
+		p[0] = (uint8_t)(0x80 | ((2 * (i + 1)) & 0x7f));
+		p[1] = (uint8_t)((2 * (i + 1)) >> 7);
+		p[2] = 0x02;
+		p[3] = 'n';
+		p[4] = 0x02;
+		p[5] = 'a';
+		p[6] = 0x02;
+		p[7] = 0x00;
+		p[8] = 0x00;
+	}
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, over, olen, &m),
+	    RKV_ECORRUPT);
+	/* The same with one member fewer is within every limit. */
+	over[3] = 0x80;
+	memset(over + 5 + (n - 1) * each, 0, 3);
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, over, olen - each, &m), 0);
+	assert_int_equal(m.nmembers, GOSSIP_MAX_MEMBERS);
+	msg_clear_gossip(&m);
+	free(over);
+}
+
 static int setup(void **state)
 {
 	*state = msg_codec_new();
@@ -882,6 +1230,10 @@ int main(void)
 	    cmocka_unit_test(test_evolution_newer_hello),
 	    cmocka_unit_test(test_evolution_incompatible),
 	    cmocka_unit_test(test_hello_unreadable_body),
+	    cmocka_unit_test(test_gossip_roundtrip),
+	    cmocka_unit_test(test_gossip_golden),
+	    cmocka_unit_test(test_gossip_invalid),
+	    cmocka_unit_test(test_gossip_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

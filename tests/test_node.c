@@ -180,6 +180,9 @@ static void test_bad_input_changes_nothing(void **state)
 	assert_int_equal(status_of("GET", "/kv/keep?timeout=-1", NULL, NULL), 400);
 	assert_int_equal(status_of("GET", "/kv/keep?bogus=1", NULL, NULL), 400);
 	assert_int_equal(status_of("GET", "/kv/keep?r=quorum&timeout=100", NULL, NULL), 200);
+	/* one node holds every replica there is: "all" is that one */
+	assert_int_equal(status_of("GET", "/kv/keep?r=all", NULL, NULL), 200);
+	assert_int_equal(status_of("PUT", "/kv/other?w=all", NULL, "v"), 204);
 
 	req(&r, "PATCH", "/kv/keep", NULL, "v");
 	assert_int_equal(r.status, 405);
