@@ -113,6 +113,7 @@ print(a.getsockname()[1], b.getsockname()[1])'
 # start_node NAME SYNC: a fresh one-node cluster; sets pid and url.
 start_node() {
 	name=$1
+	# shellcheck disable=SC2046 # two port numbers, split on purpose
 	set -- $(free_ports) "$2"
 	"$bin" --data-dir "$tmp/$name" --http-listen "127.0.0.1:$1" \
 		--rpc-listen "127.0.0.1:$2" --sync "$3" --log-level warn \

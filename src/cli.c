@@ -36,47 +36,49 @@
  *   query parameter, help, details) */
 #define CLI_CMD_TABLE(X)                                                       \
 	X(CLI_CMD_STATUS, "status", "", 0, 0, cli_cmd_status, CLI_HTTP_GET,    \
-	  NULL, NULL,                                                          \
-	  "one row per member: state, partitions, share of the ring, keys, "   \
-	  "disk",                                                              \
-	  "Reads /members and /ring from the node, and /stats from every "     \
-	  "member whose HTTP\naddress is known (the node itself, and members " \
-	  "whose /members entry has an\n\"http\" field); the others show "     \
-	  "\"-\" for keys and disk.")                                          \
+	  NULL, NULL, "members: state, partitions, ring share, keys, disk",    \
+	  "Reads /members and /ring from the node, and /stats from every\n"    \
+	  "member whose HTTP address is known: the node itself, and members\n" \
+	  "whose /members entry has an \"http\" field. Keys and disk of the\n" \
+	  "others are shown as \"-\".")                                        \
 	X(CLI_CMD_RING, "ring", "", 0, 0, cli_cmd_ring, CLI_HTTP_GET, NULL,    \
 	  NULL, "every partition: owner, next owner, version",                 \
-	  "Reads /ring. NEXT_OWNER is set while a transfer of the partition "  \
+	  "Reads /ring. NEXT_OWNER is set while a transfer of the partition\n" \
 	  "is pending.")                                                       \
 	X(CLI_CMD_MEMBERS, "members", "", 0, 0, cli_cmd_members, CLI_HTTP_GET, \
 	  NULL, NULL, "the node's member table",                               \
 	  "Reads /members and shows every field the node sends; a field "      \
-	  "some members\nlack is shown as \"-\".")                             \
+	  "that\n"                                                             \
+	  "some members lack is shown as \"-\" for them.")                     \
 	X(CLI_CMD_GET, "get", "KEY", 1, 1, cli_cmd_get, CLI_HTTP_GET, NULL,    \
-	  NULL, "print a key's value (every sibling, when there are several)", \
-	  "One value is printed as stored. Concurrent values (siblings) are "  \
-	  "each printed\nafter a line \"--- sibling I/N CONTENT-TYPE ---\" "   \
-	  "(\"deleted\" for a deleted sibling);\nwrite the resolved value "    \
-	  "with `put --context` to collapse them. A missing key\nexits with "  \
-	  "status 1.")                                                         \
+	  NULL, "print a key's value (or all its siblings)",                   \
+	  "One value is printed as stored. Concurrent values (siblings) are\n" \
+	  "each printed after a line \"--- sibling I/N CONTENT-TYPE ---\"\n"   \
+	  "(\"deleted\" in place of the type for a deleted sibling); write\n"  \
+	  "the resolved value with `put --context` to collapse them. A\n"      \
+	  "missing key exits with status 1.")                                  \
 	X(CLI_CMD_PUT, "put", "KEY VALUE|-", 2, 2, cli_cmd_put, CLI_HTTP_PUT,  \
 	  NULL, NULL, "write a value (\"-\": read it from stdin)",             \
-	  "Without --context the write replaces nothing: if the key has a "    \
-	  "value, the two\nbecome siblings. With the context printed by "      \
-	  "`get --context` it replaces\nexactly the values that read saw.")    \
+	  "Without --context the write replaces nothing: if the key has a\n"   \
+	  "value, the two become siblings. With the context printed by\n"      \
+	  "`get --context` it replaces exactly the values that read saw.")     \
 	X(CLI_CMD_DEL, "del", "KEY", 1, 1, cli_cmd_del, CLI_HTTP_DELETE, NULL, \
 	  NULL, "delete a key",                                                \
-	  "Without --context, del first reads the key and deletes what that "  \
-	  "read saw, so\nthe key reads as missing afterwards (a value "        \
-	  "written concurrently survives\nas a sibling). With --context it "   \
-	  "deletes what that context saw, without reading.")                   \
+	  "Without --context, del first reads the key and deletes what that\n" \
+	  "read saw, so the key reads as missing afterwards (a value "         \
+	  "written\n"                                                          \
+	  "concurrently survives as a sibling). With --context it deletes\n"   \
+	  "what that context saw, without reading.")                           \
 	X(CLI_CMD_JOIN, "join", "NODE", 1, 1, cli_cmd_admin, CLI_HTTP_POST,    \
 	  "/admin/join", "node", "stage: the node joins the cluster of NODE",  \
-	  "Calls POST /admin/join?node=NODE on the node; NODE is a member's "  \
-	  "name. The\njoin takes effect with `plan` and `commit`.")            \
+	  "Calls POST /admin/join?node=NODE on the node; NODE is the name "    \
+	  "of\n"                                                               \
+	  "a member. The join takes effect with `plan` and `commit`.")         \
 	X(CLI_CMD_LEAVE, "leave", "[NODE]", 0, 1, cli_cmd_admin,               \
 	  CLI_HTTP_POST, "/admin/leave", "node",                               \
-	  "stage: the node (or NODE) leaves, handing off its partitions",      \
-	  "Calls POST /admin/leave[?node=NODE].")                              \
+	  "stage: the node (or NODE) leaves the cluster",                      \
+	  "Calls POST /admin/leave[?node=NODE]. Its partitions are handed\n"   \
+	  "off by `plan` and `commit`.")                                       \
 	X(CLI_CMD_REMOVE, "remove", "NODE", 1, 1, cli_cmd_admin,               \
 	  CLI_HTTP_POST, "/admin/remove", "node",                              \
 	  "stage: remove NODE, which is down for good",                        \
@@ -149,10 +151,9 @@ struct cli_opt {
  * put's and del's takes the context to write with. */
 static const struct cli_opt cli_opts[] = {
     OPT("node", 'H', CLI_OPT_ADDR, node, 0, CMD_ALL, "HOST:PORT",
-        "node to talk to (default: $" CLI_NODE_ENV ", else " CLI_DEFAULT_NODE
-        ")"),
+        "the node (default $" CLI_NODE_ENV ", else " CLI_DEFAULT_NODE ")"),
     OPT("timeout", 0, CLI_OPT_MS, timeout_ms, 0, CMD_ALL, "MS",
-        "give up on the node after MS milliseconds (default 5000)"),
+        "give up after MS milliseconds (default 5000)"),
     OPT("json", 0, CLI_OPT_FLAG, json, 0, CMD_ALL, NULL,
         "print JSON for programs instead of a table"),
     OPT("help", 'h', CLI_OPT_FLAG, help, 0, CMD_ALL, NULL,
@@ -160,15 +161,14 @@ static const struct cli_opt cli_opts[] = {
     OPT("context", 0, CLI_OPT_FLAG, show_context, 0, CMD(CLI_CMD_GET), NULL,
         "also print the causal context (X-Context) first"),
     OPT("r", 0, CLI_OPT_QUORUM, r, CLI_QUORUM_TEXT_MAX, CMD(CLI_CMD_GET), "R",
-        "replies to wait for: one, quorum, all or a number"),
+        "replies to wait for: one, quorum, all, 1..N"),
     OPT("context", 0, CLI_OPT_STR, context, 65536, CMD_PUT_DEL, "CTX",
-        "the causal context of the read this write replaces"),
+        "context of the read this write replaces"),
     OPT("content-type", 0, CLI_OPT_STR, content_type, CLI_CONTENT_TYPE_MAX,
         CMD(CLI_CMD_PUT), "TYPE",
-        "Content-Type stored with the value "
-        "(default application/octet-stream)"),
+        "Content-Type (default application/octet-stream)"),
     OPT("w", 0, CLI_OPT_QUORUM, w, CLI_QUORUM_TEXT_MAX, CMD_PUT_DEL, "W",
-        "acknowledgements to wait for: one, quorum, all or a number"),
+        "acks to wait for: one, quorum, all, 1..N"),
 };
 
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))

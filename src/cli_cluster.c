@@ -258,9 +258,11 @@ static int status_print_table(const struct cli *cli,
 
 	if (t == NULL)
 		return RKV_ENOMEM;
-	printf("ring_size %.0f, n_val %.0f, %zu members, %u transfers pending "
-	       "(via %s)\n",
-	       v->ring_size, v->n_val, v->nrows, v->pending, cli->node.text);
+	printf(
+	    "ring_size %.0f, n_val %.0f, %zu member%s, %u transfer%s pending "
+	    "(via %s)\n",
+	    v->ring_size, v->n_val, v->nrows, v->nrows == 1 ? "" : "s",
+	    v->pending, v->pending == 1 ? "" : "s", cli->node.text);
 	for (size_t i = 0; i < v->nrows && rc == 0; i++) {
 		const struct status_row *r = &v->rows[i];
 		snprintf(owned, sizeof(owned), "%u", r->owned);
@@ -455,8 +457,8 @@ int cli_cmd_ring(struct cli *cli)
 		rc = CLI_EXIT_FAILED;
 		goto done;
 	}
-	printf("ring_size %.0f, n_val %.0f, %u transfers pending\n", q, n,
-	       pending);
+	printf("ring_size %.0f, n_val %.0f, %u transfer%s pending\n", q, n,
+	       pending, pending == 1 ? "" : "s");
 	cli_table_print(t, stdout);
 done:
 	cli_table_free(t);
@@ -497,8 +499,10 @@ struct member_cols {
 	const char *const *yes_no[CLI_TABLE_MAX_COLS];
 };
 
+/* value: the first value seen for the key, which right-aligns a field
+ * the table does not know when it is a number or a list (a count). */
 static void member_cols_add(struct member_cols *mc, const char *key,
-                            size_t klen)
+                            size_t klen, const char *value)
 {
 	const struct member_col *known = NULL;
 
@@ -518,7 +522,8 @@ static void member_cols_add(struct member_cols *mc, const char *key,
 		mc->headers[mc->n][i] = (char)toupper((unsigned char)key[i]);
 	mc->headers[mc->n][klen] = '\0';
 	mc->cols[mc->n].header = known ? known->header : mc->headers[mc->n];
-	mc->cols[mc->n].right = known ? known->right : false;
+	mc->cols[mc->n].right =
+	    known ? known->right : strchr("-0123456789[", value[0]) != NULL;
 	mc->yes_no[mc->n] = known ? known->yes_no : cli_yes_no;
 	mc->n++;
 }
@@ -548,7 +553,7 @@ static int member_cols_find(struct member_cols *mc, const char *arr,
 			return RKV_EINVAL;
 		while (cli_json_iter_next(&it, NULL, NULL, &e, &elen) == 0) {
 			if (bench_json_member(e, elen, key, &v, &vlen) == 0) {
-				member_cols_add(mc, key, strlen(key));
+				member_cols_add(mc, key, strlen(key), v);
 				break;
 			}
 		}
@@ -560,7 +565,7 @@ static int member_cols_find(struct member_cols *mc, const char *arr,
 			return RKV_EINVAL;
 		while (cli_json_iter_next(&mt, &k, &klen, &v, &vlen) == 0)
 			if (!member_col_known(k, klen))
-				member_cols_add(mc, k, klen);
+				member_cols_add(mc, k, klen, v);
 	}
 	return rc == RKV_ENOTFOUND ? 0 : RKV_EINVAL;
 }
@@ -580,7 +585,7 @@ static int members_print_table(const char *body, size_t len)
 	    member_cols_find(&mc, arr, alen) != 0)
 		return RKV_EINVAL;
 	if (mc.n == 0)
-		member_cols_add(&mc, "name", 4);
+		member_cols_add(&mc, "name", 4, "\"");
 	t = cli_table_new(mc.cols, mc.n);
 	if (t == NULL || cli_json_iter_init(&it, arr, alen) != 0) {
 		cli_table_free(t);

@@ -2,7 +2,8 @@
  *
  * Rows live in one growing array of cell pointers (row-major), doubled
  * when full up to the row limit, and column widths are kept up to date as
- * rows arrive, so printing is one pass.
+ * rows arrive, so printing is one pass. Widths count UTF-8 code points,
+ * not bytes, so a member name in another script still lines up.
  */
 #include "cli_table.h"
 
@@ -19,6 +20,16 @@ struct cli_table {
 	size_t nrows, cap_rows;
 };
 
+/* Columns a cell takes on a terminal: its UTF-8 code points (bytes that
+ * are not continuation bytes); wide characters are not worth a table. */
+static size_t table_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s != '\0'; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
 struct cli_table *cli_table_new(const struct cli_table_col *cols, size_t ncols)
 {
 	struct cli_table *t;
@@ -31,7 +42,7 @@ struct cli_table *cli_table_new(const struct cli_table_col *cols, size_t ncols)
 	memcpy(t->cols, cols, ncols * sizeof(*cols));
 	t->ncols = ncols;
 	for (size_t c = 0; c < ncols; c++)
-		t->width[c] = strlen(cols[c].header);
+		t->width[c] = table_width(cols[c].header);
 	return t;
 }
 
@@ -54,8 +65,12 @@ static char *table_cell_copy(const char *s)
 		s = "-";
 		len = 1;
 	}
-	if (len > CLI_TABLE_MAX_CELL)
+	if (len > CLI_TABLE_MAX_CELL) {
 		len = CLI_TABLE_MAX_CELL;
+		/* cut before a code point, not inside one */
+		while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+			len--;
+	}
 	out = malloc(len + 1);
 	if (out == NULL)
 		return NULL;
@@ -93,7 +108,7 @@ int cli_table_add(struct cli_table *t, const char *const *cells)
 		}
 	}
 	for (size_t c = 0; c < t->ncols; c++) {
-		size_t w = strlen(row[c]);
+		size_t w = table_width(row[c]);
 		if (w > t->width[c])
 			t->width[c] = w;
 	}
@@ -105,16 +120,15 @@ static void table_print_row(const struct cli_table *t, const char *const *cells,
                             FILE *out)
 {
 	for (size_t c = 0; c < t->ncols; c++) {
-		int w = (int)t->width[c];
+		int pad = (int)(t->width[c] - table_width(cells[c]));
 		bool last = c + 1 == t->ncols;
 		if (c > 0)
 			fputs("  ", out);
 		if (t->cols[c].right)
-			fprintf(out, "%*s", w, cells[c]);
-		else if (last)
-			fputs(cells[c], out);
-		else
-			fprintf(out, "%-*s", w, cells[c]);
+			fprintf(out, "%*s", pad, "");
+		fputs(cells[c], out);
+		if (!t->cols[c].right && !last)
+			fprintf(out, "%*s", pad, "");
 	}
 	fputc('\n', out);
 }

@@ -715,30 +715,113 @@ unsigned cluster_n(const struct cluster *c)
 	return c->owners < c->n_val ? c->owners : c->n_val;
 }
 
+/* The walk of a partition: its first distinct owners in ring order as
+ * member indices, at most RING_MAX_N_VAL; the first *nprim are the
+ * primaries, the rest the candidates for fallbacks. */
+static size_t cluster_walk(const struct cluster *c, uint32_t partition,
+                           unsigned *out, size_t *nprim)
+{
+	struct ring_pref pref[RING_MAX_N_VAL];
+	unsigned n_val = cluster_n(c);
+	unsigned k = c->owners < RING_MAX_N_VAL ? c->owners : RING_MAX_N_VAL;
+	size_t n = 0, m = 0;
+
+	*nprim = 0;
+	if (n_val == 0 || k < n_val ||
+	    ring_preflist(gossip_ring_const(c->g), partition, k, NULL, 0, pref,
+	                  &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t e = pref[i].node < c->nby_ring
+		                 ? c->by_ring[pref[i].node]
+		                 : CLUSTER_NONE;
+		if (e == CLUSTER_NONE)
+			continue; /* a name the view could not hold */
+		out[m++] = e;
+		*nprim += i < n_val;
+	}
+	return m;
+}
+
 size_t cluster_preflist(const struct cluster *c, uint32_t partition,
                         struct cluster_target *out)
 {
-	struct ring_pref pref[CLUSTER_MAX_N];
-	unsigned n_val = cluster_n(c);
+	unsigned walk[RING_MAX_N_VAL];
+	size_t nprim = 0;
+	size_t n = cluster_walk(c, partition, walk, &nprim);
+	size_t next = nprim; /* the next candidate for a fallback */
 	uint64_t now = cluster_now_ms();
-	size_t n = 0, k = 0;
 
-	if (n_val == 0 || ring_preflist(gossip_ring_const(c->g), partition,
-	                                n_val, NULL, 0, pref, &n) != 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t m = pref[i].node < c->nby_ring
-		                 ? c->by_ring[pref[i].node]
-		                 : CLUSTER_NONE;
-		if (m == CLUSTER_NONE)
-			continue; /* a name the view could not hold */
-		out[k].member = m;
-		out[k].fallback = false;
-		out[k].primary = m;
-		out[k].up = cluster_up_at(c, c->members[m], now);
-		k++;
+	for (size_t i = 0; i < nprim && i < CLUSTER_MAX_N; i++) {
+		unsigned m = walk[i];
+		out[i] = (struct cluster_target){.member = m, .primary = m};
+		out[i].up = cluster_up_at(c, c->members[m], now);
+		while (!out[i].up && next < n) {
+			unsigned f = walk[next++];
+			if (!cluster_up_at(c, c->members[f], now))
+				continue;
+			out[i].member = f;
+			out[i].fallback = true;
+			out[i].up = true;
+		}
 	}
-	return k;
+	return nprim < CLUSTER_MAX_N ? nprim : CLUSTER_MAX_N;
+}
+
+int cluster_next_fallback(const struct cluster *c, uint32_t partition,
+                          const unsigned *taken, size_t ntaken,
+                          unsigned *member)
+{
+	unsigned walk[RING_MAX_N_VAL];
+	size_t nprim = 0;
+	size_t n = cluster_walk(c, partition, walk, &nprim);
+	uint64_t now = cluster_now_ms();
+
+	for (size_t i = nprim; i < n; i++) {
+		bool used = false;
+		for (size_t j = 0; j < ntaken && !used; j++)
+			used = taken[j] == walk[i];
+		if (!used && cluster_up_at(c, c->members[walk[i]], now)) {
+			*member = walk[i];
+			return 0;
+		}
+	}
+	return RKV_ENOTFOUND;
+}
+
+bool cluster_is_primary(const struct cluster *c, uint32_t partition,
+                        unsigned member)
+{
+	unsigned walk[RING_MAX_N_VAL];
+	size_t nprim = 0;
+
+	cluster_walk(c, partition, walk, &nprim);
+	for (size_t i = 0; i < nprim; i++) {
+		if (walk[i] == member)
+			return true;
+	}
+	return false;
+}
+
+int cluster_member_find(const struct cluster *c, const char *name,
+                        unsigned *member)
+{
+	uint32_t i = cluster_find(c, name);
+
+	if (i == CLUSTER_NONE)
+		return RKV_ENOTFOUND;
+	*member = i;
+	return 0;
+}
+
+uint64_t cluster_member_id(const struct cluster *c, unsigned i)
+{
+	struct gossip_member m;
+
+	if (i >= c->nmembers || c->members[i]->gossip == GOSSIP_NONE ||
+	    gossip_member_at(c->g, c->members[i]->gossip, &m) != 0)
+		return 0;
+	return m.id;
 }
 
 size_t cluster_member_count(const struct cluster *c)

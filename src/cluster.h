@@ -124,11 +124,40 @@ uint32_t cluster_ring_size(const struct cluster *c);
  * heard from the cluster yet). */
 unsigned cluster_n(const struct cluster *c);
 
-/* cluster_preflist -- the primaries of a partition in ring order, at most
- * CLUSTER_MAX_N, each with the detector's view now (no fallbacks yet).
+/* cluster_preflist -- the replicas of a partition now (sloppy quorum):
+ * its primaries in ring order, at most CLUSTER_MAX_N, each with the
+ * detector's view now. A primary the detector holds down is replaced, in
+ * its place, by the next owner on the ring walk past the primaries that is
+ * up and not taken yet (fallback = true, primary = the member it stands
+ * for, up = true) -- ring_preflist()'s choice, so every node that agrees
+ * on the ring and on who is down picks the same fallbacks. A down primary
+ * for which no such owner remains stays in the list with up = false.
  * Returns how many were written; 0 while the ring is unclaimed. */
 size_t cluster_preflist(const struct cluster *c, uint32_t partition,
                         struct cluster_target *out);
+
+/* cluster_next_fallback -- for a replica that failed fast (its connection
+ * refused): the first owner on partition's walk past the primaries that is
+ * up and not among taken[0..ntaken) (member indices: the replicas already
+ * used). The walk looks at most RING_MAX_N_VAL owners far. 0 with *member
+ * set, or RKV_ENOTFOUND. */
+int cluster_next_fallback(const struct cluster *c, uint32_t partition,
+                          const unsigned *taken, size_t ntaken,
+                          unsigned *member);
+
+/* cluster_is_primary -- whether member is one of partition's primaries in
+ * the ring now, up or down (not a fallback). */
+bool cluster_is_primary(const struct cluster *c, uint32_t partition,
+                        unsigned member);
+
+/* cluster_member_find -- the index of the member named name: 0 with
+ * *member set, or RKV_ENOTFOUND. */
+int cluster_member_find(const struct cluster *c, const char *name,
+                        unsigned *member);
+
+/* cluster_member_id -- the node id gossip knows for entry i, 0 when it
+ * knows none (a founder not heard from yet) or i is out of range. */
+uint64_t cluster_member_id(const struct cluster *c, unsigned i);
 
 /* cluster_member_count -- entries in the view (indices 0..count-1). */
 size_t cluster_member_count(const struct cluster *c);

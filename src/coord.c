@@ -1,18 +1,19 @@
-/* coord.c -- quorum reads and writes, read repair, and the replica side of
- * the internode messages (see coord.h for the protocol).
+/* coord.c -- quorum reads and writes, sloppy quorum, read repair, and the
+ * replica side of the internode messages (see coord.h for the protocol).
  *
  * Every client request becomes one struct coord_req, driven through
  *
  *   PREFLIST -> FANOUT -> AWAIT -> REPAIR -> DONE
  *
  * PREFLIST   (a zero-delay event, so no callback ever runs inside
- *            coord_put/coord_get) finds the replicas of the key;
+ *            coord_put/coord_get) finds the replicas of the key: the
+ *            primaries, with fallbacks in place of those held down;
  * FANOUT     starts the local store operation and the remote calls;
  * AWAIT      counts replies; the client is answered as soon as the quorum
  *            is reached, or once every replica has answered without
  *            reaching it, or at the timeout -- whichever comes first;
  * REPAIR     (reads) once every replica has answered or failed, sends the
- *            merged object to each replica whose copy was behind;
+ *            merged object to each primary whose copy was behind;
  * DONE       when the answer is sent and no callback is outstanding, the
  *            request is freed.
  *
@@ -21,12 +22,27 @@
  * carry the request's timeout, so a silent replica cannot keep one alive
  * for longer than that.
  *
- * A replica the failure detector holds down when the request starts
- * (struct cluster_target's `up`) is counted as failed at once: no call is
- * made to it, for the write, the read, read repair or forwarding, so a
- * dead node costs no timeout. It is used again once gossip sees it up.
- * (Writing to fallbacks in its place, with hints, is sloppy quorum's job,
- * not done yet.)
+ * Replicas. A request starts with cluster_preflist's list: a primary the
+ * failure detector holds down (struct cluster_target's `up`) is replaced
+ * by a fallback, or, when the walk has none left, counted as failed at
+ * once -- no call is made to it, so a dead node costs no timeout. A call
+ * that fails fast (RKV_EUNAVAIL from rpc: connection refused, or the dial
+ * backing off) means the detector has not caught up yet: the replica is
+ * counted failed and the next owner on the walk that is not in the list
+ * yet is asked in its place, as a fallback standing for the same primary
+ * (COORD_MAX_REPLICAS bounds how far that goes). So during the seconds a
+ * freshly killed node is still held up, writes already go to fallbacks.
+ *
+ *     replica   primary   ack counts toward   receives
+ *     primary   itself    W and PW            MSG_REPLICATE
+ *     fallback  P         W                   MSG_REPLICATE, hint_for = P
+ *
+ * A fallback keeps what it receives as a hint (store_hint), never in its
+ * own "objects": it is not a replica of the key, and src/handoff.c hands
+ * the hint to P once gossip sees P up. A fallback answers a read from its
+ * hints (coord_local_read), is not read-repaired, and never coordinates
+ * a write: only a primary mints dots (DESIGN.md, Identity), because only
+ * a primary keeps every dot of its own for the key.
  */
 #include "coord.h"
 
@@ -37,6 +53,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Replicas one request may use: the preference list plus one fallback for
+ * each replica that failed fast. */
+#define COORD_MAX_REPLICAS (2 * CLUSTER_MAX_N)
 
 enum coord_state {
 	COORD_PREFLIST, /* waiting for the start event */
@@ -55,10 +75,13 @@ struct coord_req;
 struct coord_replica {
 	struct coord_req *req;
 	unsigned member;
+	unsigned primary; /* the primary it stands for (itself if one) */
 	bool self;
+	bool fallback; /* stands in for `primary`: hints, no repair */
 	bool down;     /* held down at the start: failed, never called */
 	bool replied;  /* answered or failed */
 	bool ok;       /* read: a copy or "not found"; write: acknowledged */
+	bool replaced; /* failed fast; a fallback was asked in its place */
 	struct dvv *obj; /* read: its copy (NULL for not found) */
 };
 
@@ -70,6 +93,7 @@ struct coord_req {
 	uint8_t *key;
 	size_t klen;
 	unsigned needed, acked;
+	unsigned pw, packed; /* primaries needed / that acknowledged */
 	unsigned outstanding;
 	int failure; /* a replica's own error worth reporting, e.g. corrupt */
 	bool answered;
@@ -78,6 +102,8 @@ struct coord_req {
 	coord_done_fn *done;
 	void *arg;
 	struct dvv *merged; /* read: sync of replies; write: object as written */
+	uint8_t *body;      /* MSG_REPLICATE of merged to a primary, cached */
+	size_t blen;
 	/* writes, kept for forwarding */
 	struct dvv_vv ctx;
 	struct dvv_value value;
@@ -85,7 +111,7 @@ struct coord_req {
 	unsigned forward_next; /* next replica to try when forwarding */
 	struct coord_req *prev, *next; /* the coordinator's active list */
 	size_t n;
-	struct coord_replica rep[CLUSTER_MAX_N];
+	struct coord_replica rep[COORD_MAX_REPLICAS];
 };
 
 struct coord {
@@ -108,6 +134,7 @@ static void coord_req_free(struct coord_req *req)
 	if (req->timer != NULL)
 		event_free(req->timer);
 	dvv_free(req->merged);
+	free(req->body);
 	dvv_vv_deinit(&req->ctx);
 	dvv_value_deinit(&req->value);
 	free(req->key);
@@ -156,18 +183,71 @@ static unsigned coord_unreplied(const struct coord_req *req)
 	return n;
 }
 
+/* The next owner on the walk for a replica that failed fast: a new
+ * fallback entry standing for the same primary, or NULL when there is
+ * none (or no room, or the node is stopping). */
+static struct coord_replica *coord_replace(struct coord_req *req,
+                                           struct coord_replica *rep)
+{
+	struct coord *c = req->c;
+	unsigned taken[COORD_MAX_REPLICAS];
+	struct coord_replica *f = NULL;
+	unsigned m = 0;
+
+	if (c->stopping || rep->replaced || req->n == COORD_MAX_REPLICAS)
+		return NULL;
+	for (size_t i = 0; i < req->n; i++)
+		taken[i] = req->rep[i].member;
+	if (cluster_next_fallback(c->cluster, req->partition, taken, req->n,
+	                          &m) != 0)
+		return NULL;
+	rep->replaced = true;
+	c->stats.fail_fast++;
+	f = &req->rep[req->n++];
+	memset(f, 0, sizeof(*f));
+	f->req = req;
+	f->member = m;
+	f->primary = rep->primary;
+	f->fallback = true;
+	f->self = cluster_member(c->cluster, m)->self;
+	return f;
+}
+
+/* A copy of the key here: our own, or, as a fallback, what our hints hold
+ * for it. *obj is the caller's. */
+static int coord_local_read(struct coord *c, uint32_t partition,
+                            const void *key, size_t klen, struct dvv **obj)
+{
+	int rc = store_get(c->store, partition, key, klen, obj);
+
+	if (rc == RKV_ENOTFOUND)
+		rc = store_hint_get(c->store, NULL, partition, key, klen, obj);
+	return rc;
+}
+
 /* --- writes ----------------------------------------------------------- */
 
 static void coord_write_check(struct coord_req *req)
 {
+	bool w_ok = req->acked >= req->needed;
+	bool pw_ok = req->packed >= req->pw;
+
 	/* A failed quorum is answered once every replica has spoken, so the
 	 * counts the client sees are what was really acknowledged. */
-	if (req->acked >= req->needed)
+	if (w_ok && pw_ok) {
 		coord_answer(req, 0, req->merged);
-	else if (coord_unreplied(req) == 0)
+	} else if (!req->answered && coord_unreplied(req) == 0) {
+		if (w_ok) { /* the primaries are what is missing */
+			req->needed = req->pw;
+			req->acked = req->packed;
+		}
 		coord_answer(req, RKV_EQUORUM, NULL);
+	}
 	coord_maybe_done(req);
 }
+
+static int coord_send_copy(struct coord_req *req, struct coord_replica *rep,
+                           const struct dvv *obj);
 
 static void coord_replica_acked(void *arg, int status,
 				const struct msg_peer *peer, const void *body,
@@ -183,63 +263,22 @@ static void coord_replica_acked(void *arg, int status,
 	    msg_decode_status(req->c->mc, peer, MSG_REPLICATE, body, len, &st) == 0 &&
 	    st.status == 0) {
 		rep->ok = true;
-		if (req->kind == COORD_WRITE)
+		if (req->kind == COORD_WRITE) {
 			req->acked++;
+			req->packed += !rep->fallback;
+		}
 	}
 	msg_clear_status(&st);
+	if (req->kind == COORD_WRITE && status == RKV_EUNAVAIL) {
+		/* Failed fast: the write goes on to the next owner. */
+		struct coord_replica *f = coord_replace(req, rep);
+		if (f != NULL && coord_send_copy(req, f, req->merged) != 0)
+			f->replied = true;
+	}
 	if (req->kind == COORD_WRITE)
 		coord_write_check(req);
 	else
 		coord_maybe_done(req);
-}
-
-/* Sends obj to one remote replica with MSG_REPLICATE. Returns 0 if the call
- * is under way (its callback will come). */
-static int coord_send_object(struct coord_req *req, struct coord_replica *rep,
-			     const uint8_t *body, size_t len)
-{
-	const struct cluster_member *m = cluster_member(req->c->cluster, rep->member);
-	int rc = rpc_call(req->c->rpc, m->addr, MSG_REPLICATE, body, len,
-			  req->timeout_ms, coord_replica_acked, rep);
-	if (rc == 0)
-		req->outstanding++;
-	return rc;
-}
-
-/* Sends `obj` to every replica selected by `which`, locally through the
- * store and remotely with MSG_REPLICATE. */
-static void coord_store_merged(int status, const struct dvv *obj, void *arg);
-
-static void coord_replicate(struct coord_req *req, const struct dvv *obj,
-			    bool (*which)(const struct coord_replica *rep))
-{
-	struct msg_replicate m = {.partition = req->partition, .key = req->key,
-				  .klen = req->klen, .obj = (struct dvv *)obj};
-	uint8_t *body = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (req->c->stopping)
-		return;
-	rc = msg_encode_replicate(req->c->mc, &m, &body, &len);
-
-	for (size_t i = 0; i < req->n; i++) {
-		struct coord_replica *rep = &req->rep[i];
-		if (!which(rep))
-			continue;
-		if (rep->self)
-			rc = store_merge(req->c->store, req->partition, req->key,
-					 req->klen, obj, coord_store_merged, rep);
-		else if (body != NULL)
-			rc = coord_send_object(req, rep, body, len);
-		if (rc == 0 && rep->self)
-			req->outstanding++;
-		if (rc != 0) /* this replica will not answer: count it failed */
-			rep->replied = true;
-		if (req->kind == COORD_READ && rc == 0)
-			req->c->stats.read_repairs++;
-	}
-	free(body);
 }
 
 static void coord_store_merged(int status, const struct dvv *obj, void *arg)
@@ -250,7 +289,88 @@ static void coord_store_merged(int status, const struct dvv *obj, void *arg)
 	req->outstanding--;
 	rep->replied = true;
 	rep->ok = status == 0;
-	coord_maybe_done(req);
+	if (req->kind != COORD_WRITE) { /* read repair */
+		coord_maybe_done(req);
+		return;
+	}
+	req->acked += rep->ok;
+	req->packed += rep->ok && !rep->fallback;
+	coord_write_check(req);
+}
+
+/* Sends obj to one replica: through our store when it is us, else with
+ * MSG_REPLICATE (hint_for naming the primary when it is a fallback).
+ * Returns 0 if the operation is under way (its callback will come). */
+static int coord_send_copy(struct coord_req *req, struct coord_replica *rep,
+                           const struct dvv *obj)
+{
+	struct coord *c = req->c;
+	const struct cluster_member *m =
+	    cluster_member(c->cluster, rep->member);
+	const struct cluster_member *p =
+	    cluster_member(c->cluster, rep->primary);
+	struct msg_replicate msg = {.partition = req->partition,
+	                            .key = req->key,
+	                            .klen = req->klen,
+	                            .obj = (struct dvv *)obj};
+	uint8_t *hinted = NULL;
+	size_t hlen = 0;
+	int rc = 0;
+
+	if (c->stopping)
+		return RKV_ESHUTDOWN;
+	if (rep->self) {
+		rc = rep->fallback
+		         ? store_hint(c->store, p->name, req->partition,
+		                      req->key, req->klen, obj,
+		                      coord_store_merged, rep)
+		         : store_merge(c->store, req->partition, req->key,
+		                       req->klen, obj, coord_store_merged, rep);
+	} else if (rep->fallback) {
+		snprintf(msg.hint_for, sizeof(msg.hint_for), "%s", p->name);
+		rc = msg_encode_replicate(c->mc, &msg, &hinted, &hlen);
+		if (rc == 0)
+			rc = rpc_call(c->rpc, m->addr, MSG_REPLICATE, hinted,
+			              hlen, req->timeout_ms,
+			              coord_replica_acked, rep);
+		free(hinted);
+	} else {
+		if (req->body == NULL)
+			rc = msg_encode_replicate(c->mc, &msg, &req->body,
+			                          &req->blen);
+		if (rc == 0)
+			rc = rpc_call(c->rpc, m->addr, MSG_REPLICATE, req->body,
+			              req->blen, req->timeout_ms,
+			              coord_replica_acked, rep);
+	}
+	if (rc == 0) {
+		req->outstanding++;
+		c->stats.fallback_writes += rep->fallback;
+	}
+	return rc;
+}
+
+/* Sends `obj` to every replica selected by `which`. */
+static void coord_replicate(struct coord_req *req, const struct dvv *obj,
+			    bool (*which)(const struct coord_replica *rep))
+{
+	/* The replicas there are now; one added later by a fail-fast
+	 * callback is sent its copy by that callback. */
+	size_t n = req->n;
+
+	if (req->c->stopping)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		int rc = 0;
+		if (!which(rep))
+			continue;
+		rc = coord_send_copy(req, rep, obj);
+		if (rc != 0) /* this replica will not answer: count it failed */
+			rep->replied = true;
+		if (req->kind == COORD_READ && rc == 0)
+			req->c->stats.read_repairs++;
+	}
 }
 
 static bool coord_is_remote(const struct coord_replica *rep)
@@ -275,6 +395,7 @@ static void coord_local_written(int status, const struct dvv *obj, void *arg)
 	}
 	self->ok = true;
 	req->acked++;
+	req->packed++;
 	dvv_free(req->merged); /* the empty object coord_req_new made */
 	req->merged = dvv_dup(obj);
 	if (req->merged == NULL) {
@@ -286,7 +407,7 @@ static void coord_local_written(int status, const struct dvv *obj, void *arg)
 	coord_write_check(req);
 }
 
-/* --- forwarding (writes received by a node that is not a replica) ----- */
+/* --- forwarding (writes received by a node that is not a primary) ----- */
 
 static void coord_forward_next(struct coord_req *req);
 
@@ -315,9 +436,13 @@ static void coord_forwarded(void *arg, int status, const struct msg_peer *peer,
 
 static void coord_forward_next(struct coord_req *req)
 {
-	struct msg_forward m = {.key = req->key, .klen = req->klen,
-				.ctx = req->ctx, .value = req->value,
-				.w = req->w, .timeout_ms = req->timeout_ms};
+	struct msg_forward m = {.key = req->key,
+	                        .klen = req->klen,
+	                        .ctx = req->ctx,
+	                        .value = req->value,
+	                        .w = req->w,
+	                        .pw = req->pw,
+	                        .timeout_ms = req->timeout_ms};
 	uint8_t *body = NULL;
 	size_t len = 0;
 	int rc = req->c->stopping ? RKV_ESHUTDOWN
@@ -327,8 +452,8 @@ static void coord_forward_next(struct coord_req *req)
 		const struct coord_replica *rep = &req->rep[req->forward_next++];
 		const struct cluster_member *mem =
 			cluster_member(req->c->cluster, rep->member);
-		if (rep->down)
-			continue;
+		if (rep->down || rep->fallback)
+			continue; /* only a live primary coordinates */
 		rc = rpc_call(req->c->rpc, mem->addr, MSG_FORWARD, body, len,
 			      req->timeout_ms, coord_forwarded, req);
 		if (rc == 0) {
@@ -361,12 +486,13 @@ static void coord_read_check(struct coord_req *req)
 	coord_maybe_done(req);
 }
 
-/* A replica that answered is behind when its copy is missing or differs
- * from the merge of all copies. */
+/* A primary that answered is behind when its copy is missing or differs
+ * from the merge of all copies. Fallbacks are not repaired: what they
+ * hold is hints, handed to their primary, not a copy of their own. */
 static bool coord_needs_repair(const struct coord_replica *rep)
 {
 	const struct dvv *merged = rep->req->merged;
-	if (!rep->ok)
+	if (!rep->ok || rep->fallback)
 		return false;
 	return rep->obj == NULL || !dvv_equal(rep->obj, merged);
 }
@@ -394,6 +520,61 @@ static void coord_read_reply(struct coord_replica *rep, int status,
 }
 
 static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
+                          const void *body, size_t len);
+
+/* Asks one replica for its copy: a call, or our own store at once (which
+ * records the answer, and may answer and even free the request). */
+static void coord_fetch_one(struct coord_req *req, struct coord_replica *rep,
+                            const uint8_t *body, size_t len)
+{
+	struct coord *c = req->c;
+	struct dvv *obj = NULL;
+	int rc = 0;
+
+	c->stats.fallback_reads += rep->fallback;
+	if (rep->self) {
+		rc = coord_local_read(c, req->partition, req->key, req->klen,
+		                      &obj);
+		coord_read_reply(rep, rc, obj);
+		return;
+	}
+	if (rpc_call(c->rpc, cluster_member(c->cluster, rep->member)->addr,
+	             MSG_FETCH, body, len, req->timeout_ms, coord_fetched,
+	             rep) == 0)
+		req->outstanding++;
+	else
+		rep->replied = true;
+}
+
+/* A replica whose fetch failed fast: ask the next owner in its place.
+ * true when one was asked (the failed replica is recorded here). */
+static bool coord_fetch_fallback(struct coord_req *req,
+                                 struct coord_replica *rep)
+{
+	struct msg_fetch m = {
+	    .partition = req->partition, .key = req->key, .klen = req->klen};
+	struct coord_replica *f = coord_replace(req, rep);
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	if (f == NULL)
+		return false;
+	rep->replied = true;
+	if (f->self) { /* records the answer; req may be gone after it */
+		coord_fetch_one(req, f, NULL, 0);
+		return true;
+	}
+	if (msg_encode_fetch(req->c->mc, &m, &body, &len) == 0)
+		coord_fetch_one(req, f, body, len);
+	else
+		f->replied = true;
+	free(body);
+	if (f->replied) /* the call could not be made */
+		coord_read_check(req);
+	return true;
+}
+
+static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
 			  const void *body, size_t len)
 {
 	struct coord_replica *rep = arg;
@@ -402,6 +583,9 @@ static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
 	struct dvv *obj = NULL;
 
 	req->outstanding--;
+	if (status == RKV_EUNAVAIL && req->state == COORD_AWAIT &&
+	    coord_fetch_fallback(req, rep))
+		return;
 	if (status == 0)
 		status = msg_decode_status(req->c->mc, peer, MSG_FETCH, body,
 					   len, &st);
@@ -432,6 +616,7 @@ static void coord_fanout_read(struct coord_req *req)
 			      .klen = req->klen};
 	uint8_t *body = NULL;
 	size_t len = 0;
+	size_t n = req->n;
 
 	if (msg_encode_fetch(req->c->mc, &m, &body, &len) != 0) {
 		coord_answer(req, RKV_ENOMEM, NULL);
@@ -439,37 +624,83 @@ static void coord_fanout_read(struct coord_req *req)
 	}
 	/* Remote calls first: the local read answers at once and may already
 	 * satisfy R, but every replica must be asked for repair to work. */
-	for (size_t i = 0; i < req->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct coord_replica *rep = &req->rep[i];
-		if (rep->self || rep->down)
-			continue;
-		const struct cluster_member *mem =
-			cluster_member(req->c->cluster, rep->member);
-		if (rpc_call(req->c->rpc, mem->addr, MSG_FETCH, body, len,
-			     req->timeout_ms, coord_fetched, rep) == 0)
-			req->outstanding++;
-		else
-			rep->replied = true;
+		if (!rep->self && !rep->down)
+			coord_fetch_one(req, rep, body, len);
 	}
 	free(body);
+	for (size_t i = 0; i < n; i++) {
+		if (req->rep[i].self)
+			coord_fetch_one(req, &req->rep[i], NULL, 0);
+	}
+}
+
+/* The replicas of the key from the preference list; returns ours when we
+ * are a primary of it (we alone may coordinate its writes), else NULL.
+ * *live counts the primaries that are up. */
+static struct coord_replica *coord_preflist(struct coord_req *req,
+                                            unsigned *live)
+{
+	struct coord *c = req->c;
+	struct cluster_target t[CLUSTER_MAX_N];
+	struct coord_replica *self = NULL;
+
+	*live = 0;
+	req->n = cluster_preflist(c->cluster, req->partition, t);
 	for (size_t i = 0; i < req->n; i++) {
 		struct coord_replica *rep = &req->rep[i];
-		if (!rep->self)
-			continue;
-		struct dvv *obj = NULL;
-		int rc = store_get(req->c->store, req->partition, req->key,
-				   req->klen, &obj);
-		coord_read_reply(rep, rc, obj);
+		rep->req = req;
+		rep->member = t[i].member;
+		rep->primary = t[i].primary;
+		rep->fallback = t[i].fallback;
+		rep->self = cluster_member(c->cluster, t[i].member)->self;
+		/* Held down, no fallback: failed now, nothing waits for it. */
+		rep->down = !t[i].up && !rep->self;
+		rep->replied = rep->down;
+		*live += !rep->fallback && !rep->down;
+		if (rep->self && !rep->fallback)
+			self = rep;
 	}
+	return self;
+}
+
+static void coord_start_write(struct coord_req *req, struct coord_replica *self,
+                              unsigned live)
+{
+	struct coord *c = req->c;
+	int rc = 0;
+
+	if (req->pw > live) {
+		/* Not enough primaries up: write nothing anywhere. */
+		c->stats.pw_refused++;
+		req->needed = req->pw;
+		req->acked = 0;
+		coord_answer(req, RKV_EQUORUM, NULL);
+		return;
+	}
+	if (self == NULL) {
+		req->kind = COORD_FORWARD;
+		c->stats.forwarded++;
+		coord_forward_next(req);
+		return;
+	}
+	c->stats.coordinated_writes++;
+	rc = store_update(c->store, req->partition, req->key, req->klen,
+	                  &req->ctx, &req->value, coord_local_written, self);
+	if (rc == 0)
+		req->outstanding++;
+	else
+		coord_answer(req, rc, NULL);
 }
 
 static void coord_start(evutil_socket_t fd, short what, void *arg)
 {
 	struct coord_req *req = arg;
 	struct coord *c = req->c;
-	struct cluster_target t[CLUSTER_MAX_N];
 	struct timeval tv = {req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000};
 	struct coord_replica *self = NULL;
+	unsigned live = 0;
 	(void)fd;
 	(void)what;
 
@@ -479,38 +710,19 @@ static void coord_start(evutil_socket_t fd, short what, void *arg)
 		coord_maybe_done(req);
 		return;
 	}
-	req->n = cluster_preflist(c->cluster, req->partition, t);
-	for (size_t i = 0; i < req->n; i++) {
-		req->rep[i].req = req;
-		req->rep[i].member = t[i].member;
-		req->rep[i].self = cluster_member(c->cluster, t[i].member)->self;
-		/* Held down: failed now, so nothing waits for it. */
-		req->rep[i].down = !t[i].up && !req->rep[i].self;
-		req->rep[i].replied = req->rep[i].down;
-		if (req->rep[i].self)
-			self = &req->rep[i];
-	}
+	self = coord_preflist(req, &live);
 	unsigned quorum = (unsigned)cluster_n(c->cluster) / 2 + 1;
 	req->needed = req->w ? req->w : quorum;
+	if (req->needed < req->pw) /* as Riak: W is at least PW */
+		req->needed = req->pw;
 	req->state = COORD_FANOUT;
 	evtimer_add(req->timer, &tv);
 
 	if (req->kind == COORD_READ) {
 		c->stats.coordinated_reads++;
 		coord_fanout_read(req);
-	} else if (self == NULL) {
-		req->kind = COORD_FORWARD;
-		c->stats.forwarded++;
-		coord_forward_next(req);
 	} else {
-		c->stats.coordinated_writes++;
-		int rc = store_update(c->store, req->partition, req->key,
-				      req->klen, &req->ctx, &req->value,
-				      coord_local_written, self);
-		if (rc == 0)
-			req->outstanding++;
-		else
-			coord_answer(req, rc, NULL);
+		coord_start_write(req, self, live);
 	}
 	req->state = COORD_AWAIT;
 	if (req->kind == COORD_READ)
@@ -576,6 +788,7 @@ int coord_put(struct coord *c, const struct coord_write *wr,
 
 	if (req == NULL)
 		return RKV_EUNAVAIL;
+	req->pw = wr->pw;
 	if (dvv_value_copy(&req->value, wr->value) != 0)
 		goto fail;
 	if (nctx > 0) {
@@ -676,11 +889,19 @@ static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
 	struct coord_serving *s = NULL;
 	int rc = msg_decode_replicate(c->mc, peer, body, len, &m);
 
+	bool hint = false;
+
 	if (rc == 0 && !coord_partition_ok(c, m.partition, m.key, m.klen))
 		rc = RKV_EINVAL;
+	/* A hint naming us is simply our copy. */
+	hint = rc == 0 && m.hint_for[0] != '\0' &&
+	       strcmp(m.hint_for, cluster_member(c->cluster, 0)->name) != 0;
 	if (rc == 0 && (s = coord_serving_new(c, to)) == NULL)
 		rc = RKV_ENOMEM;
-	if (rc == 0)
+	if (rc == 0 && hint)
+		rc = store_hint(c->store, m.hint_for, m.partition, m.key,
+		                m.klen, m.obj, coord_served_merge, s);
+	else if (rc == 0)
 		rc = store_merge(c->store, m.partition, m.key, m.klen, m.obj,
 				 coord_served_merge, s);
 	if (rc != 0)
@@ -703,7 +924,7 @@ static int coord_serve_fetch(struct coord *c, const struct rpc_reply_to *to,
 	if (rc != 0)
 		return rc;
 	c->stats.replica_reads++;
-	st.status = store_get(c->store, m.partition, m.key, m.klen, &st.obj);
+	st.status = coord_local_read(c, m.partition, m.key, m.klen, &st.obj);
 	coord_reply_status(c, to, &st);
 	msg_clear_status(&st);
 	return 0;
@@ -716,12 +937,17 @@ static int coord_serve_forward(struct coord *c, const struct rpc_reply_to *to,
 	struct msg_forward m = {0};
 	struct coord_serving *s = NULL;
 	int rc = msg_decode_forward(c->mc, peer, body, len, &m);
-	struct coord_write wr = {.key = m.key, .klen = m.klen, .ctx = &m.ctx,
-				 .value = &m.value, .w = m.w,
-				 .timeout_ms = m.timeout_ms};
+	struct coord_write wr = {.key = m.key,
+	                         .klen = m.klen,
+	                         .ctx = &m.ctx,
+	                         .value = &m.value,
+	                         .w = m.w,
+	                         .pw = m.pw,
+	                         .timeout_ms = m.timeout_ms};
 
-	if (rc == 0 && (m.klen == 0 || m.klen > STORE_MAX_KEY || m.w > CLUSTER_MAX_N ||
-			m.timeout_ms == 0))
+	if (rc == 0 &&
+	    (m.klen == 0 || m.klen > STORE_MAX_KEY || m.w > CLUSTER_MAX_N ||
+	     m.pw > CLUSTER_MAX_N || m.timeout_ms == 0))
 		rc = RKV_EINVAL;
 	if (rc == 0 && (s = coord_serving_new(c, to)) == NULL)
 		rc = RKV_ENOMEM;

@@ -5,13 +5,26 @@
  * the resulting object to the other replicas, which merge it (dvv_sync).
  * The client is answered once W replicas (the coordinator included) have
  * the write durably, or with RKV_EQUORUM and the counts when that can no
- * longer happen or the timeout passes. A node that is not a replica of the
- * key forwards the write to the first replica that answers.
+ * longer happen or the timeout passes. A node that is not a live primary
+ * of the key forwards the write to the first live primary that answers:
+ * only primaries mint dots, since only they keep their copy for good.
  *
- * Reads go to every replica; the client is answered with the merge of the
- * first R replies. The coordinator then waits (bounded by the timeout) for
- * the other replies and sends the merge of all of them to every replica
- * whose copy was behind or missing: read repair.
+ * SLOPPY QUORUM. A primary the failure detector holds down is replaced by
+ * a fallback (cluster_preflist), and so is a primary whose call fails
+ * fast (connection refused: RKV_EUNAVAIL from rpc) by the next owner on
+ * the walk (cluster_next_fallback). A fallback receives the write as a
+ * hint naming the primary (MSG_REPLICATE with hint_for) and its ack
+ * counts toward W, as in Dynamo and Riak. PW, the number of primaries that
+ * must ack (0 by default), makes the quorum strict: a write is refused up
+ * front, writing nothing, when fewer than PW primaries are up, and fails
+ * with RKV_EQUORUM when fewer than PW primaries acknowledged it.
+ *
+ * Reads go to every replica, fallbacks included (they answer from their
+ * hints, so a key written during an outage is readable during it); the
+ * client is answered with the merge of the first R replies. The
+ * coordinator then waits (bounded by the timeout) for the other replies
+ * and sends the merge of all of them to every primary whose copy was
+ * behind or missing: read repair (fallbacks are left to their hints).
  *
  * Also the server side of the replica messages (MSG_REPLICATE, MSG_FETCH,
  * MSG_FORWARD): coord_on_request is the rpc request handler.
@@ -35,8 +48,9 @@
 struct coord;
 
 /* The outcome a client sees. needed/acked are the quorum and what was
- * reached (for RKV_EQUORUM); obj is the merged (read) or written (write)
- * object, valid during the callback only, NULL unless status is 0. */
+ * reached (for RKV_EQUORUM); when W was reached but PW was not, they are
+ * PW and the primaries that acknowledged. obj is the merged (read) or written
+ * (write) object, valid during the callback only, NULL unless status is 0. */
 struct coord_result {
 	int status;
 	unsigned needed, acked;
@@ -51,6 +65,7 @@ struct coord_write {
 	const struct dvv_vv *ctx;     /* may be NULL */
 	const struct dvv_value *value; /* tombstone for deletes */
 	unsigned w;                   /* 0 = quorum */
+	unsigned pw;                  /* primaries that must ack; 0 = none */
 	unsigned timeout_ms;
 };
 
@@ -58,6 +73,10 @@ struct coord_stats {
 	uint64_t coordinated_writes, coordinated_reads, forwarded;
 	uint64_t replica_writes, replica_reads; /* served for other coordinators */
 	uint64_t read_repairs;                  /* objects sent by read repair */
+	uint64_t fallback_writes; /* objects sent to fallbacks as hints */
+	uint64_t fallback_reads;  /* reads asked of fallbacks */
+	uint64_t fail_fast;       /* replicas replaced after failing fast */
+	uint64_t pw_refused;      /* writes refused up front for PW */
 	uint64_t active;
 };
 
@@ -79,7 +98,8 @@ void coord_free(struct coord *c);
 
 /* coord_put -- coordinate a write; inputs are copied. done runs exactly
  * once, never from inside this call. 0, or RKV_EUNAVAIL / RKV_ENOMEM
- * (done will not run). */
+ * (done will not run). A pw above the replicas the key has is answered
+ * RKV_EQUORUM (the API refuses pw above n_val itself, with 400). */
 int coord_put(struct coord *c, const struct coord_write *wr,
 	      coord_done_fn *done, void *arg);
 

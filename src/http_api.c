@@ -70,11 +70,16 @@ static const int api_counted_statuses[] = {200, 204, 300, 400, 404,
 					    405, 413, 500, 503};
 #define API_NSTATUS (sizeof(api_counted_statuses) / sizeof(int))
 
+/* /stats lists this many of the partitions this node coordinated most
+ * requests for: how a skewed load lands on the ring. */
+#define API_HOT_PARTITIONS 8
+
 struct api_stats {
 	uint64_t requests;
 	uint64_t by_op[API_OP_COUNT];
 	uint64_t by_status[API_NSTATUS + 1]; /* last: any other status */
 	struct histogram latency_us[API_OP_COUNT];
+	uint64_t *partition_ops; /* ring_size counters of /kv requests */
 };
 
 struct http_api {
@@ -105,6 +110,7 @@ struct api_req {
  * against n_val by the layer that knows the replicas). */
 struct kv_params {
 	unsigned r, w;
+	unsigned pw; /* primaries that must ack a write; 0 = none */
 	unsigned timeout_ms;
 	bool local; /* replica=local: this node's copy only */
 };
@@ -201,6 +207,22 @@ static int kv_parse_quorum(const char *text, unsigned n_val, unsigned all,
 	return 0;
 }
 
+/* pw: "0", "one", "quorum", "all" or 0..n_val -- a count of primaries,
+ * so "quorum" is resolved here, against the replicas the key has. */
+static int kv_parse_pw(const char *text, unsigned n_val, unsigned all,
+                       unsigned *out)
+{
+	if (strcmp(text, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (kv_parse_quorum(text, n_val, all, out) != 0)
+		return RKV_EINVAL;
+	if (*out == 0) /* "quorum" */
+		*out = all / 2 + 1;
+	return 0;
+}
+
 /* Fills *p from the query string; on error writes the offending
  * parameter's name into bad. */
 static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
@@ -228,6 +250,8 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 			rc = kv_parse_quorum(kv->value, n_val, all, &p->r);
 		} else if (strcmp(kv->key, "w") == 0) {
 			rc = kv_parse_quorum(kv->value, n_val, all, &p->w);
+		} else if (strcmp(kv->key, "pw") == 0) {
+			rc = kv_parse_pw(kv->value, n_val, all, &p->pw);
 		} else if (strcmp(kv->key, "timeout") == 0) {
 			char *end;
 			unsigned long t = strtoul(kv->value, &end, 10);
@@ -245,7 +269,8 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 	}
 	/* *bad points into q, which is freed below: copy what we report. */
 	if (rc != 0) {
-		static const char *const known[] = {"r", "w", "timeout", "replica"};
+		static const char *const known[] = {"r", "w", "pw", "timeout",
+		                                    "replica"};
 		const char *name = "unknown";
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			if (strcmp(*bad, known[i]) == 0)
@@ -381,7 +406,7 @@ static void api_reply_object(struct api_req *ar, const struct dvv *obj)
 static uint32_t api_partition(const struct api_req *ar)
 {
 	return ring_partition_of(ar->key, ar->klen,
-				 (uint32_t)ar->api->conf->ring_size);
+	                         cluster_ring_size(ar->api->d.cluster));
 }
 
 /* replica=local: this node's own copy, straight from the store. */
@@ -522,9 +547,13 @@ static void kv_write(struct api_req *stack_ar, const struct kv_params *p,
 		api_status_error(stack_ar, RKV_ENOMEM);
 		goto done;
 	}
-	struct coord_write wr = {.key = ar->key, .klen = ar->klen, .ctx = &ctx,
-				 .value = &v, .w = p->w,
-				 .timeout_ms = p->timeout_ms};
+	struct coord_write wr = {.key = ar->key,
+	                         .klen = ar->klen,
+	                         .ctx = &ctx,
+	                         .value = &v,
+	                         .w = p->w,
+	                         .pw = p->pw,
+	                         .timeout_ms = p->timeout_ms};
 	rc = coord_put(api->d.coord, &wr, kv_write_done, ar);
 	if (rc != 0) {
 		api_status_error(ar, rc);
@@ -580,6 +609,15 @@ static void kv_route(struct api_req *ar, const char *raw_key)
 			  ",\"parameter\":\"replica\"");
 		return;
 	}
+	if (params.pw > 0 && ar->op == API_OP_GET) {
+		api_error(ar, 400, "pw is for writes only",
+		          ",\"parameter\":\"pw\"");
+		return;
+	}
+	uint32_t partition = api_partition(ar);
+	if (partition <
+	    api->conf->ring_size) /* the cluster checked they agree */
+		api->stats.partition_ops[partition]++;
 	if (ar->op == API_OP_GET)
 		kv_get(ar, &params);
 	else
@@ -587,6 +625,37 @@ static void kv_route(struct api_req *ar, const char *raw_key)
 }
 
 /* --- /ping and /stats ------------------------------------------------- */
+
+/* "partitions_hot": the API_HOT_PARTITIONS busiest partitions, busiest
+ * first, found by repeated selection (Q is small and /stats is rare). */
+static void api_hot_partitions_json(const struct http_api *api,
+                                    struct evbuffer *b)
+{
+	uint32_t q = (uint32_t)api->conf->ring_size;
+	uint32_t picked[API_HOT_PARTITIONS];
+	size_t npicked = 0;
+
+	evbuffer_add_printf(b, "\"partitions_hot\":[");
+	while (npicked < API_HOT_PARTITIONS) {
+		uint32_t best = q;
+		for (uint32_t p = 0; p < q; p++) {
+			bool taken = false;
+			for (size_t i = 0; i < npicked; i++)
+				taken |= picked[i] == p;
+			if (!taken && api->stats.partition_ops[p] > 0 &&
+			    (best == q || api->stats.partition_ops[p] >
+			                      api->stats.partition_ops[best]))
+				best = p;
+		}
+		if (best == q)
+			break;
+		evbuffer_add_printf(
+		    b, "%s{\"partition\":%u,\"ops\":%" PRIu64 "}",
+		    npicked ? "," : "", best, api->stats.partition_ops[best]);
+		picked[npicked++] = best;
+	}
+	evbuffer_add_printf(b, "],");
+}
 
 static void api_stats_json(struct http_api *api, struct evbuffer *b)
 {
@@ -620,8 +689,10 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 			histogram_percentile(h, 50), histogram_percentile(h, 95),
 			histogram_percentile(h, 99), histogram_max(h));
 	}
+	evbuffer_add_printf(b, "},");
+	api_hot_partitions_json(api, b);
 	evbuffer_add_printf(b,
-			    "},\"keys\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
+			    "\"keys\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
 			    ",\"commits\":%" PRIu64 ",\"mutations\":%" PRIu64
 			    ",\"node_id\":\"%016" PRIx64 "\",\"in_flight\":%u,",
 			    ss.keys, ss.disk_bytes, ss.commits, ss.mutations,
@@ -629,24 +700,35 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	/* "coordinated" and "replica_ops" are what ringkv-bench's skew report
 	 * reads: how the load lands on each node. */
 	evbuffer_add_printf(
-		b,
-		"\"coordinated\":%" PRIu64 ",\"replica_ops\":%" PRIu64
-		",\"coordinated_writes\":%" PRIu64 ",\"coordinated_reads\":%" PRIu64
-		",\"forwarded\":%" PRIu64 ",\"read_repairs\":%" PRIu64
-		",\"rpc\":{\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
-		",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-		",\"conns_open\":%" PRIu64 ",\"conns_refused\":%" PRIu64
-		",\"calls_timed_out\":%" PRIu64 ",\"pending\":%" PRIu64 "},",
-		cs.coordinated_writes + cs.coordinated_reads + cs.forwarded,
-		cs.replica_writes + cs.replica_reads, cs.coordinated_writes,
-		cs.coordinated_reads, cs.forwarded, cs.read_repairs, rs.frames_in,
-		rs.frames_out, rs.bytes_in, rs.bytes_out, rs.conns_open,
-		rs.conns_refused, rs.calls_timed_out, rs.pending);
+	    b,
+	    "\"coordinated\":%" PRIu64 ",\"replica_ops\":%" PRIu64
+	    ",\"coordinated_writes\":%" PRIu64 ",\"coordinated_reads\":%" PRIu64
+	    ",\"forwarded\":%" PRIu64 ",\"read_repairs\":%" PRIu64
+	    ",\"fallback_writes\":%" PRIu64 ",\"fallback_reads\":%" PRIu64
+	    ",\"fail_fast\":%" PRIu64 ",\"pw_refused\":%" PRIu64
+	    ",\"rpc\":{\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
+	    ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+	    ",\"conns_open\":%" PRIu64 ",\"conns_refused\":%" PRIu64
+	    ",\"calls_timed_out\":%" PRIu64 ",\"pending\":%" PRIu64 "},",
+	    cs.coordinated_writes + cs.coordinated_reads + cs.forwarded,
+	    cs.replica_writes + cs.replica_reads, cs.coordinated_writes,
+	    cs.coordinated_reads, cs.forwarded, cs.read_repairs,
+	    cs.fallback_writes, cs.fallback_reads, cs.fail_fast, cs.pw_refused,
+	    rs.frames_in, rs.frames_out, rs.bytes_in, rs.bytes_out,
+	    rs.conns_open, rs.conns_refused, rs.calls_timed_out, rs.pending);
 	cluster_gossip_json(api->d.cluster, b);
+	evbuffer_add_printf(b, ",");
+	handoff_stats_json(api->d.handoff, b);
 	evbuffer_add_printf(b, "}\n");
 }
 
-enum api_page { API_PAGE_PING, API_PAGE_STATS, API_PAGE_RING, API_PAGE_MEMBERS };
+enum api_page {
+	API_PAGE_PING,
+	API_PAGE_STATS,
+	API_PAGE_RING,
+	API_PAGE_MEMBERS,
+	API_PAGE_HANDOFF,
+};
 
 static void api_simple_get(struct api_req *ar, enum api_page page)
 {
@@ -677,6 +759,9 @@ static void api_simple_get(struct api_req *ar, enum api_page page)
 	case API_PAGE_MEMBERS:
 		cluster_members_json(ar->api->d.cluster, body);
 		break;
+	case API_PAGE_HANDOFF:
+		handoff_json(ar->api->d.handoff, body);
+		break;
 	}
 	api_send(ar, 200, "OK", body);
 	evbuffer_free(body);
@@ -700,6 +785,8 @@ static void api_route(struct evhttp_request *req, void *arg)
 		api_simple_get(&ar, API_PAGE_RING);
 	else if (strcmp(path, "/members") == 0)
 		api_simple_get(&ar, API_PAGE_MEMBERS);
+	else if (strcmp(path, "/handoff") == 0)
+		api_simple_get(&ar, API_PAGE_HANDOFF);
 	else
 		api_error(&ar, 404, "no such path", NULL);
 	free(ar.key);
@@ -730,6 +817,12 @@ struct http_api *http_api_new(struct event_base *base,
 	rng_init(&api->rng, seed);
 	for (int i = 0; i < API_OP_COUNT; i++)
 		histogram_init(&api->stats.latency_us[i]);
+	api->stats.partition_ops = calloc(conf->ring_size, sizeof(uint64_t));
+	if (api->stats.partition_ops == NULL) {
+		evhttp_free(api->http);
+		free(api);
+		return NULL;
+	}
 	/* Every method reaches api_route so that a wrong one gets our 405
 	 * rather than evhttp's bare 501. */
 	evhttp_set_allowed_methods(
@@ -797,5 +890,6 @@ void http_api_free(struct http_api *api)
 	if (api == NULL)
 		return;
 	evhttp_free(api->http);
+	free(api->stats.partition_ops);
 	free(api);
 }

@@ -7,7 +7,8 @@
  * {"error": "...", ...}; nothing is changed by a request that is refused.
  *
  * Routes: GET|PUT|DELETE /kv/{key} (key = URL-decoded bytes), GET /ping,
- * GET /stats, GET /ring, GET /members. See docs/http-api.md.
+ * GET /stats, GET /ring, GET /members, GET /handoff. See
+ * docs/http-api.md.
  */
 #ifndef RKV_HTTP_API_H
 #define RKV_HTTP_API_H
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "cluster.h"
 #include "coord.h"
+#include "handoff.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -33,6 +35,7 @@ struct http_api_deps {
 	struct coord *coord;
 	struct cluster *cluster;
 	struct rpc *rpc;
+	struct handoff *handoff;
 };
 
 /* http_api_new -- an API on `base`; deps is copied. NULL on ENOMEM. */

@@ -82,7 +82,9 @@
 	X(MSG_SCHEMA_FORWARD, forward)                                         \
 	X(MSG_SCHEMA_FORWARD_REPLY, forward_reply)                             \
 	X(MSG_SCHEMA_GOSSIP, gossip)                                           \
-	X(MSG_SCHEMA_GOSSIP_REPLY, gossip_reply)
+	X(MSG_SCHEMA_GOSSIP_REPLY, gossip_reply)                               \
+	X(MSG_SCHEMA_HINT, hint)                                               \
+	X(MSG_SCHEMA_HINT_REPLY, hint_reply)
 
 enum msg_schema_id {
 #define MSG_SCHEMA_ENUM(id, stem) id,
@@ -120,7 +122,7 @@ static const char *const msg_schema_texts[MSG_SCHEMA_COUNT] = {
 enum { ENV_SCHEMAS, ENV_BODY, ENV_NFIELDS };
 enum { INFO_STEM, INFO_FINGERPRINT, INFO_JSON, INFO_NFIELDS };
 enum { HB_CLUSTER, HB_NAME, HB_ADDR, HB_NODE_ID, HB_NFIELDS };
-enum { REP_PARTITION, REP_KEY, REP_OBJECT, REP_NFIELDS };
+enum { REP_PARTITION, REP_KEY, REP_OBJECT, REP_HINT_FOR, REP_NFIELDS };
 enum { FETCH_PARTITION, FETCH_KEY, FETCH_NFIELDS };
 enum {
 	FWD_KEY,
@@ -132,6 +134,8 @@ enum {
 	FWD_NFIELDS
 };
 enum { CTX_ID, CTX_COUNTER, CTX_NFIELDS };
+enum { HINT_TARGET, HINT_TARGET_ID, HINT_ENTRIES, HINT_NFIELDS };
+enum { HE_PARTITION, HE_KEY, HE_OBJECT, HE_NFIELDS };
 enum { VAL_DATA, VAL_CTYPE, VAL_TIMESTAMP, VAL_TOMBSTONE, VAL_NFIELDS };
 enum { ST_STATUS, ST_NEEDED, ST_ACKED, ST_OBJECT, ST_NFIELDS };
 enum { ST_OBJECT_NULL, ST_OBJECT_BYTES }; /* branches of "object" */
@@ -159,7 +163,10 @@ static const char *const env_fields[] = {"schemas", "body"};
 static const char *const info_fields[] = {"stem", "fingerprint", "json"};
 static const char *const hb_fields[] = {"cluster_name", "name", "rpc_addr",
                                         "node_id"};
-static const char *const rep_fields[] = {"partition", "key", "object"};
+static const char *const rep_fields[] = {"partition", "key", "object",
+                                         "hint_for"};
+static const char *const hint_fields[] = {"target", "target_id", "hints"};
+static const char *const he_fields[] = {"partition", "key", "object"};
 static const char *const fetch_fields[] = {"partition", "key"};
 static const char *const fwd_fields[] = {"key", "context", "value",
                                          "w",   "pw",      "timeout_ms"};
@@ -284,6 +291,7 @@ static enum msg_schema_id msg_reply_schema(uint8_t type)
 	case MSG_REPLICATE: return MSG_SCHEMA_REPLICATE_REPLY;
 	case MSG_FETCH: return MSG_SCHEMA_FETCH_REPLY;
 	case MSG_FORWARD: return MSG_SCHEMA_FORWARD_REPLY;
+	case MSG_HINT: return MSG_SCHEMA_HINT_REPLY;
 	default: return MSG_SCHEMA_COUNT;
 	}
 }
@@ -1617,6 +1625,9 @@ static int msg_check_schemas(struct msg_codec *mc)
 {
 	avro_schema_t env = mc->env.schema;
 	avro_schema_t fwd = mc->slots[MSG_SCHEMA_FORWARD].schema;
+	avro_schema_t hint = mc->slots[MSG_SCHEMA_HINT].schema;
+	static const uint8_t replied[] = {MSG_REPLICATE, MSG_FETCH, MSG_FORWARD,
+	                                  MSG_HINT};
 	int rc = 0;
 
 	rc |= msg_check_record(env, env_fields, ENV_NFIELDS);
@@ -1633,9 +1644,13 @@ static int msg_check_schemas(struct msg_codec *mc)
 	                       CTX_NFIELDS);
 	rc |= msg_check_record(msg_sub_record(fwd, FWD_VALUE), val_fields,
 	                       VAL_NFIELDS);
-	for (uint8_t t = MSG_REPLICATE; t <= MSG_FORWARD; t++)
-		rc |= msg_check_record(mc->slots[msg_reply_schema(t)].schema,
-		                       st_fields, ST_NFIELDS);
+	rc |= msg_check_record(hint, hint_fields, HINT_NFIELDS);
+	rc |= msg_check_record(msg_sub_record(hint, HINT_ENTRIES), he_fields,
+	                       HE_NFIELDS);
+	for (size_t i = 0; i < sizeof(replied); i++)
+		rc |= msg_check_record(
+		    mc->slots[msg_reply_schema(replied[i])].schema, st_fields,
+		    ST_NFIELDS);
 	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP].schema, false);
 	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP_REPLY].schema, true);
 	return rc != 0 ? RKV_EINVAL : 0;
@@ -1912,7 +1927,8 @@ int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,
 
 	*out = NULL;
 	*len = 0;
-	if (!msg_key_ok(m->key, m->klen) || m->obj == NULL)
+	if (!msg_key_ok(m->key, m->klen) || m->obj == NULL ||
+	    !msg_name_ok(m->hint_for))
 		return RKV_EINVAL;
 	rc = codec_object_encode(mc->codec, m->obj, &obj, &olen);
 	if (rc != 0)
@@ -1920,7 +1936,8 @@ int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,
 	avro_value_reset(v);
 	if (msg_set_long(v, REP_PARTITION, m->partition) != 0 ||
 	    msg_lend_field(v, REP_KEY, m->key, m->klen) != 0 ||
-	    msg_lend_field(v, REP_OBJECT, obj, olen) != 0)
+	    msg_lend_field(v, REP_OBJECT, obj, olen) != 0 ||
+	    msg_lend_string(v, REP_HINT_FOR, m->hint_for) != 0)
 		rc = RKV_ENOMEM;
 	rc = msg_finish(mc, MSG_SCHEMA_REPLICATE, rc, out, len);
 	free(obj);
@@ -1942,6 +1959,9 @@ int msg_decode_replicate(struct msg_codec *mc, const struct msg_peer *peer,
 		rc = msg_in_bytes(&in, rep_fields[REP_KEY], &m->key, &m->klen);
 	if (rc == 0 && m->klen > MSG_MAX_KEY)
 		rc = RKV_ECORRUPT;
+	if (rc == 0)
+		rc = msg_get_name(in.value, REP_HINT_FOR, m->hint_for,
+		                  MSG_MAX_NAME);
 	if (rc == 0)
 		rc = msg_field(in.value, REP_OBJECT, &f);
 	if (rc == 0)
@@ -2447,4 +2467,165 @@ void msg_clear_gossip(struct msg_gossip *m)
 	m->owned = NULL;
 	m->members = NULL;
 	m->nmembers = 0;
+}
+
+/* --- HINT ----------------------------------------------------------------- */
+
+static int msg_hint_entry_put(struct msg_codec *mc, avro_value_t *list,
+                              const struct msg_hint_entry *e, uint8_t **obj)
+{
+	avro_value_t item;
+	size_t olen = 0;
+	int rc = codec_object_encode(mc->codec, e->obj, obj, &olen);
+
+	if (rc != 0)
+		return rc;
+	if (avro_value_append(list, &item, NULL) != 0 ||
+	    msg_set_long(&item, HE_PARTITION, e->partition) != 0 ||
+	    msg_lend_field(&item, HE_KEY, e->key, e->klen) != 0 ||
+	    msg_lend_field(&item, HE_OBJECT, *obj, olen) != 0)
+		return RKV_ENOMEM;
+	return 0;
+}
+
+/* The objects are encoded into objs[] (one buffer each, lent to the value
+ * until msg_finish resets it; the caller frees them). */
+static int msg_hint_put(struct msg_codec *mc, avro_value_t *v,
+                        const struct msg_hint *m, uint8_t **objs)
+{
+	avro_value_t list;
+	int rc = 0;
+
+	if (msg_lend_string(v, HINT_TARGET, m->target) != 0 ||
+	    msg_set_long(v, HINT_TARGET_ID, (int64_t)m->target_id) != 0 ||
+	    avro_value_get_by_index(v, HINT_ENTRIES, &list, NULL) != 0)
+		return RKV_ENOMEM;
+	for (size_t i = 0; i < m->n && rc == 0; i++)
+		rc = msg_hint_entry_put(mc, &list, &m->entries[i], &objs[i]);
+	return rc;
+}
+
+int msg_encode_hint(struct msg_codec *mc, const struct msg_hint *m,
+                    uint8_t **out, size_t *len)
+{
+	avro_value_t *v = &mc->slots[MSG_SCHEMA_HINT].value;
+	uint8_t **objs = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!msg_name_ok(m->target) || m->target[0] == '\0' || m->n == 0 ||
+	    m->n > MSG_MAX_HINTS || m->entries == NULL)
+		return RKV_EINVAL;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct msg_hint_entry *e = &m->entries[i];
+		if (e->klen == 0 || !msg_key_ok(e->key, e->klen) ||
+		    e->obj == NULL)
+			return RKV_EINVAL;
+	}
+	objs = calloc(m->n, sizeof(*objs));
+	if (objs == NULL)
+		return RKV_ENOMEM;
+	avro_value_reset(v);
+	rc = msg_finish(mc, MSG_SCHEMA_HINT, msg_hint_put(mc, v, m, objs), out,
+	                len);
+	for (size_t i = 0; i < m->n; i++)
+		free(objs[i]);
+	free(objs);
+	return rc;
+}
+
+/* A hint entry's key: its bytes inside Avro's value (copied out by the
+ * caller before the value is reset). */
+static int msg_hint_key(avro_value_t *item, const void **key, size_t *klen)
+{
+	avro_value_t f;
+
+	if (msg_field(item, HE_KEY, &f) != 0 ||
+	    avro_value_get_bytes(&f, key, klen) != 0 || *klen == 0 ||
+	    *klen > MSG_MAX_KEY)
+		return RKV_ECORRUPT;
+	return 0;
+}
+
+/* The entries: sized first, so one allocation holds them and their keys. */
+static int msg_hint_entries_get(struct msg_codec *mc, avro_value_t *v,
+                                struct msg_hint *m)
+{
+	avro_value_t list, item, f;
+	const void *key = NULL;
+	size_t n = 0, klen = 0, pool = 0;
+	uint8_t *p = NULL;
+
+	if (msg_field(v, HINT_ENTRIES, &list) != 0 ||
+	    avro_value_get_size(&list, &n) != 0 || n == 0 || n > MSG_MAX_HINTS)
+		return RKV_ECORRUPT;
+	for (size_t i = 0; i < n; i++) {
+		if (avro_value_get_by_index(&list, i, &item, NULL) != 0 ||
+		    msg_hint_key(&item, &key, &klen) != 0)
+			return RKV_ECORRUPT;
+		pool += klen;
+	}
+	m->owned = calloc(1, n * sizeof(*m->entries) + pool);
+	if (m->owned == NULL)
+		return RKV_ENOMEM;
+	m->entries = m->owned;
+	m->n = n;
+	p = (uint8_t *)(m->entries + n);
+	for (size_t i = 0; i < n; i++) {
+		struct msg_hint_entry *e = &m->entries[i];
+		int rc = avro_value_get_by_index(&list, i, &item, NULL) != 0
+		             ? RKV_ECORRUPT
+		             : msg_get_u32(&item, HE_PARTITION, &e->partition);
+		if (rc == 0)
+			rc = msg_hint_key(&item, &key, &klen);
+		if (rc == 0)
+			rc = msg_field(&item, HE_OBJECT, &f);
+		if (rc == 0)
+			rc = msg_get_object(mc, &f, &e->obj);
+		if (rc != 0)
+			return rc;
+		memcpy(p, key, klen);
+		e->key = p;
+		e->klen = klen;
+		p += klen;
+	}
+	return 0;
+}
+
+int msg_decode_hint(struct msg_codec *mc, const struct msg_peer *peer,
+                    const void *buf, size_t len, struct msg_hint *m)
+{
+	struct msg_in in;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	rc = msg_in_read(mc, peer, MSG_SCHEMA_HINT, buf, len, &in);
+	if (rc == 0)
+		rc = msg_get_name(in.value, HINT_TARGET, m->target,
+		                  MSG_MAX_NAME);
+	if (rc == 0 && m->target[0] == '\0')
+		rc = RKV_ECORRUPT;
+	if (rc == 0)
+		rc = msg_get_u64(in.value, HINT_TARGET_ID, &m->target_id);
+	if (rc == 0)
+		rc = msg_hint_entries_get(mc, in.value, m);
+	msg_in_done(mc, peer, MSG_SCHEMA_HINT);
+	if (rc != 0) {
+		msg_clear_hint(m);
+		memset(m, 0, sizeof(*m));
+	}
+	return rc;
+}
+
+void msg_clear_hint(struct msg_hint *m)
+{
+	if (m->owned == NULL)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		dvv_free(m->entries[i].obj);
+	free(m->owned);
+	m->owned = NULL;
+	m->entries = NULL;
+	m->n = 0;
 }

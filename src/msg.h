@@ -32,12 +32,13 @@
 
 /* X(name, number, schema file stem) -- request types; replies are
  * number | MSG_REPLY_BIT and use the schema "<stem>_reply". */
-#define MSG_TYPE_TABLE(X)                                                    \
-	X(MSG_HELLO, 1, hello)                                               \
-	X(MSG_REPLICATE, 2, replicate)                                       \
-	X(MSG_FETCH, 3, fetch)                                               \
-	X(MSG_FORWARD, 4, forward)                                           \
-	X(MSG_GOSSIP, 5, gossip)
+#define MSG_TYPE_TABLE(X)                                                      \
+	X(MSG_HELLO, 1, hello)                                                 \
+	X(MSG_REPLICATE, 2, replicate)                                         \
+	X(MSG_FETCH, 3, fetch)                                                 \
+	X(MSG_FORWARD, 4, forward)                                             \
+	X(MSG_GOSSIP, 5, gossip)                                               \
+	X(MSG_HINT, 6, hint)
 
 enum msg_type {
 #define MSG_TYPE_ENUM(name, num, stem) name = (num),
@@ -47,6 +48,7 @@ enum msg_type {
 
 #define MSG_MAX_NAME 255
 #define MSG_MAX_KEY 65536
+#define MSG_MAX_HINTS 1024 /* entries in one MSG_HINT */
 
 /* MSG_HELLO: the first frame on every connection, both directions. The
  * schema list is filled and read by msg.c itself. */
@@ -58,12 +60,19 @@ struct msg_hello {
 };
 
 /* MSG_REPLICATE: "sync this object into your copy" (replication after a
- * coordinated write, read repair, handoff). Reply: struct msg_status. */
+ * coordinated write, read repair). Reply: struct msg_status.
+ *
+ * hint_for (sloppy quorum): empty when the receiver is a primary of the
+ * key; otherwise the receiver is a fallback standing in for the primary
+ * of that name, and keeps the object as a hint for it (src/handoff.h)
+ * instead of as its own copy. An older peer's REPLICATE decodes with
+ * hint_for empty. */
 struct msg_replicate {
 	uint32_t partition;
 	const uint8_t *key; /* decode: points into the frame body */
 	size_t klen;
 	struct dvv *obj;    /* decode: owned by the message (msg_clear) */
+	char hint_for[MSG_MAX_NAME + 1]; /* NUL-terminated, "" = none */
 };
 
 /* MSG_FETCH: "send me your copy". Reply: struct msg_status with obj set
@@ -115,6 +124,32 @@ struct msg_gossip {
 	void *owned; /* decode: members and their strings (msg_clear_gossip) */
 };
 
+/* MSG_HINT: hinted handoff -- "these objects were written while you were
+ * down; sync them into your store". Sent by the node holding the hints to
+ * the primary they name, which refuses the whole batch (an error status)
+ * unless `target` is its own name, target_id is 0 or its own node id, and
+ * it is a primary of every entry's partition. Reply: struct msg_status,
+ * status 0 once every object is durable there (needed = entries, acked =
+ * objects stored).
+ *
+ * Encoding, the caller's pointers are only read; 1..MSG_MAX_HINTS entries,
+ * each key 1..MSG_MAX_KEY bytes and a valid object. Decoding, the entries,
+ * their keys and objects are owned by the message (msg_clear_hint). */
+struct msg_hint_entry {
+	uint32_t partition;
+	const uint8_t *key;
+	size_t klen;
+	struct dvv *obj;
+};
+
+struct msg_hint {
+	char target[MSG_MAX_NAME + 1]; /* NUL-terminated, not empty */
+	uint64_t target_id;            /* 0 = unknown to the sender */
+	struct msg_hint_entry *entries;
+	size_t n;
+	void *owned; /* decode: entries and key bytes (msg_clear_hint) */
+};
+
 /* Every reply: an RKV status, the quorum counts of a failed write, and an
  * object where the request type returns one. */
 struct msg_status {
@@ -142,6 +177,10 @@ int msg_encode_fetch(struct msg_codec *mc, const struct msg_fetch *m,
 		     uint8_t **out, size_t *len);
 int msg_encode_forward(struct msg_codec *mc, const struct msg_forward *m,
 		       uint8_t **out, size_t *len);
+/* msg_encode_hint -- RKV_EINVAL also for an empty target, no entries or
+ * more than MSG_MAX_HINTS, an empty key. */
+int msg_encode_hint(struct msg_codec *mc, const struct msg_hint *m,
+                    uint8_t **out, size_t *len);
 int msg_encode_status(struct msg_codec *mc, uint8_t type,
 		      const struct msg_status *m, uint8_t **out, size_t *len);
 /* msg_encode_gossip -- type MSG_GOSSIP for a request, MSG_GOSSIP |
@@ -173,6 +212,9 @@ int msg_decode_fetch(struct msg_codec *mc, const struct msg_peer *peer,
 		     const void *buf, size_t len, struct msg_fetch *m);
 int msg_decode_forward(struct msg_codec *mc, const struct msg_peer *peer,
 		       const void *buf, size_t len, struct msg_forward *m);
+/* msg_decode_hint -- RKV_ECORRUPT also for what msg_encode_hint refuses. */
+int msg_decode_hint(struct msg_codec *mc, const struct msg_peer *peer,
+                    const void *buf, size_t len, struct msg_hint *m);
 int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
 		      uint8_t type, const void *buf, size_t len,
 		      struct msg_status *m);
@@ -186,5 +228,6 @@ void msg_clear_replicate(struct msg_replicate *m);
 void msg_clear_forward(struct msg_forward *m);
 void msg_clear_status(struct msg_status *m);
 void msg_clear_gossip(struct msg_gossip *m);
+void msg_clear_hint(struct msg_hint *m);
 
 #endif

@@ -6,15 +6,17 @@
  * second node on the same directory fails before touching a port; the
  * internode listener is bound before the cluster view is built, because
  * the node's own name is its bound rpc address; gossip rounds start once
- * the view and the coordinator exist; the "ready" line is printed only
- * once requests are accepted, because scripts and tests wait for it.
+ * the view and the coordinator exist, and hinted handoff's ticks with
+ * them; the "ready" line is printed only once requests are accepted,
+ * because scripts and tests wait for it.
  *
  * Shutdown (SIGTERM or SIGINT): stop accepting, let in-flight requests
  * finish and answer them, give replies a moment to flush, then tear down
- * in the order coord.h and gossip_io.h ask for (stop gossip, which stores
- * the member table and ring a last time, stop the coordinator, close the
- * transport -- whose last callbacks still find gossip and coordinator --
- * close the store, which syncs) and exit 0. A second signal,
+ * in the order coord.h, gossip_io.h and handoff.h ask for (stop gossip,
+ * which stores the member table and ring a last time, stop the
+ * coordinator and handoff, close the transport -- whose last callbacks
+ * still find gossip, coordinator and handoff -- close the store, which
+ * syncs and runs the last hint removals) and exit 0. A second signal,
  * or a drain that takes longer than SHUTDOWN_DEADLINE_S, exits at once;
  * acknowledged writes are durable either way.
  */
@@ -23,6 +25,7 @@
 #include "conf.h"
 #include "coord.h"
 #include "gossip_io.h"
+#include "handoff.h"
 #include "http_api.h"
 #include "logging.h"
 #include "msg.h"
@@ -50,6 +53,7 @@ struct node {
 	struct cluster *cluster;
 	struct coord *coord;
 	struct gossip_io *gossip;
+	struct handoff *handoff;
 	struct http_api *api;
 	struct event *sigterm, *sigint;
 	bool stopping;
@@ -89,6 +93,8 @@ static void node_on_request(void *arg, const struct rpc_reply_to *to,
 	struct node *n = arg;
 	if (to->type == MSG_GOSSIP)
 		gossip_io_on_request(n->gossip, to, peer, from, body, len);
+	else if (to->type == MSG_HINT)
+		handoff_on_request(n->handoff, to, peer, from, body, len);
 	else
 		coord_on_request(n->coord, to, peer, from, body, len);
 }
@@ -138,8 +144,28 @@ static int node_start_cluster(struct node *n)
 	rc = gossip_io_new(&n->gossip, &go);
 	if (rc == 0)
 		rc = gossip_io_start(n->gossip);
-	if (rc != 0)
+	if (rc != 0) {
 		log_error("cannot start gossip: %s", rkv_strerror(rc));
+		return rc;
+	}
+	/* Handoff ticks with gossip (conf keeps the interval at or above
+	 * HANDOFF_MIN_TICK_MS): a target is looked at as soon as a round may
+	 * have seen it up. */
+	struct handoff_options ho = {
+	    .base = n->base,
+	    .store = n->store,
+	    .cluster = n->cluster,
+	    .rpc = n->rpc,
+	    .mc = n->mc,
+	    .tick_ms = n->conf.gossip_interval_ms > HANDOFF_MAX_TICK_MS
+	                   ? HANDOFF_MAX_TICK_MS
+	                   : (unsigned)n->conf.gossip_interval_ms,
+	};
+	rc = handoff_new(&n->handoff, &ho);
+	if (rc == 0)
+		rc = handoff_start(n->handoff);
+	if (rc != 0)
+		log_error("cannot start hinted handoff: %s", rkv_strerror(rc));
 	return rc;
 }
 
@@ -156,6 +182,11 @@ static int node_start(struct node *n)
 
 	if (cfg == NULL)
 		return RKV_ENOMEM;
+	/* evhttp flips read and write interest several times per request;
+	 * the changelist folds those into one epoll_ctl per descriptor and
+	 * loop turn (unsafe only with dup()ed descriptors, which we never
+	 * hand to libevent). */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	n->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (n->base == NULL || event_base_priority_init(n->base, RKV_EV_PRIORITIES) != 0)
@@ -178,8 +209,13 @@ static int node_start(struct node *n)
 	if (rc != 0)
 		return rc;
 	struct http_api_deps deps = {
-		.conf = &n->conf, .store = n->store, .codec = n->codec,
-		.coord = n->coord, .cluster = n->cluster, .rpc = n->rpc,
+	    .conf = &n->conf,
+	    .store = n->store,
+	    .codec = n->codec,
+	    .coord = n->coord,
+	    .cluster = n->cluster,
+	    .rpc = n->rpc,
+	    .handoff = n->handoff,
 	};
 	n->api = http_api_new(n->base, &deps);
 	if (n->api == NULL)
@@ -212,10 +248,12 @@ static void node_stop(struct node *n)
 	gossip_io_stop(n->gossip);
 	if (n->coord != NULL)
 		coord_stop(n->coord);
+	handoff_stop(n->handoff);
 	rpc_free(n->rpc);
 	store_close(n->store);
 	gossip_io_free(n->gossip);
 	coord_free(n->coord);
+	handoff_free(n->handoff);
 	cluster_free(n->cluster);
 	http_api_free(n->api);
 	msg_codec_free(n->mc);

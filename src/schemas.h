@@ -18,5 +18,7 @@ extern const char rkv_schema_msg_forward[];
 extern const char rkv_schema_msg_forward_reply[];
 extern const char rkv_schema_msg_gossip[];
 extern const char rkv_schema_msg_gossip_reply[];
+extern const char rkv_schema_msg_hint[];
+extern const char rkv_schema_msg_hint_reply[];
 
 #endif

@@ -45,6 +45,16 @@
  * between batches (which would stop LMDB from reusing freed pages) and the
  * scan callback may read and write the store meanwhile.
  *
+ * Hints. A fallback keeps what it receives for a down primary in the
+ * "hints" database (store.h has the layout), through the same queue and
+ * group commit as every other mutation: a hint is as durable as the write
+ * it acknowledges. Handoff deletes a hint with a compare-and-delete
+ * (STORE_OP_HINT_DELETE): it goes only if it still equals what the primary
+ * acknowledged, so a write merged into it meanwhile is never lost. The
+ * count of hints per primary is kept in memory (counted once at open, then
+ * moved by each committed hint op) because /stats and handoff ask for it
+ * all the time and LMDB can only count a whole database.
+ *
  * One process per directory: LMDB's own lock file is shared between
  * processes by design, so an exclusive flock on <dir>/LOCK is what stops a
  * second ringkvd from writing the same objects under another node id.
@@ -84,8 +94,7 @@ static_assert(sizeof(XXH128_canonical_t) == STORE_KEY_HASH,
               "a long key's slot ends in a whole XXH3-128");
 static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 
-/* Named databases: "objects" and "meta" now; room for hints, ring and
- * members. */
+/* Named databases: "objects", "meta" and "hints"; room for more. */
 #define STORE_MAX_DBS          8
 #define STORE_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 
@@ -100,11 +109,14 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
  * into the object key space (and into the key count and range scans). */
 static const char store_objects_db[] = "objects";
 static const char store_meta_db[] = "meta";
+static const char store_hints_db[] = "hints";
 static const char store_meta_node_id[] = "node_id";
 
 enum store_op_kind {
-	STORE_OP_UPDATE, /* dvv_update(stored, ctx, node id, value) */
-	STORE_OP_MERGE,  /* dvv_sync(stored, obj) */
+	STORE_OP_UPDATE,      /* dvv_update(stored, ctx, node id, value) */
+	STORE_OP_MERGE,       /* dvv_sync(stored, obj) */
+	STORE_OP_HINT,        /* hints: dvv_sync(stored hint, obj) */
+	STORE_OP_HINT_DELETE, /* hints: delete if it still equals obj */
 };
 
 /* One queued mutation; the database key (and a long user key) are stored
@@ -121,8 +133,19 @@ struct store_op {
 	void *arg;
 	const uint8_t *key; /* the user key: in dkey, or after it if long */
 	size_t klen;
+	const char *target; /* hint ops: the primary's name, after the key */
+	struct store_hint_target *t; /* hint ops: its entry */
+	int hint_delta; /* hint ops: change of t->pending if committed */
 	size_t dklen;
-	uint8_t dkey[]; /* big-endian partition ++ slot [++ long user key] */
+	uint8_t dkey[]; /* the database key [++ user key] [++ target] */
+};
+
+/* One node this store holds hints for. Entries are only appended, so
+ * their addresses and names stay valid until store_close. */
+struct store_hint_target {
+	char name[STORE_MAX_HINT_TARGET + 1];
+	uint64_t tag;     /* the first 8 bytes of its hints' database keys */
+	uint64_t pending; /* hints committed */
 };
 
 struct store_queue {
@@ -139,6 +162,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi objects_dbi;
 	MDB_dbi meta_dbi;
+	MDB_dbi hints_dbi;
 	MDB_txn *rtxn; /* reusable read txn, reset between reads */
 	uint64_t node_id;
 	bool sync_batch;
@@ -149,6 +173,13 @@ struct store {
 	struct store_queue queue;
 	uint64_t commits;
 	uint64_t mutations;
+	/* hints: per target, the total, queued ops, committed writes */
+	struct store_hint_target **targets;
+	size_t ntargets, tcap;
+	uint64_t hints;
+	size_t hint_ops_queued;
+	uint64_t hint_writes;
+	bool hint_corrupt_logged;
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -328,6 +359,219 @@ static void store_log_collision(struct store *s, const uint8_t *dkey,
 	         text, s->dir);
 }
 
+/* --- hints: keys, records, targets ---------------------------------------- */
+
+#define STORE_FORMAT_HINT 3 /* hint: target ++ key ++ Avro ++ sum */
+#define STORE_HINT_TAG    8 /* big-endian XXH3-64 of the target name */
+#define STORE_HINT_PREFIX (STORE_HINT_TAG + STORE_PREFIX)
+#define STORE_HINT_HEAD   (STORE_HINT_INLINE_KEY - STORE_KEY_HASH)
+
+static int store_lmdb_fail(struct store *s, const char *what, int rc);
+
+static_assert(STORE_HINT_PREFIX + STORE_HINT_INLINE_KEY == STORE_DKEY_MAX,
+              "a hint's database key fits LMDB's maximum");
+static_assert(STORE_MAX_HINT_TARGET <= UINT8_MAX,
+              "a hint record has a u8 target length");
+static_assert(sizeof(((struct store_hint_pos *)0)->dkey) == STORE_DKEY_MAX,
+              "a scan position holds a whole database key");
+
+/* A ring name: 1..STORE_MAX_HINT_TARGET bytes, none below 0x21 or 0x7f. */
+static bool store_hint_name_ok(const char *name)
+{
+	size_t n = 0;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, STORE_MAX_HINT_TARGET + 1);
+	if (n == 0 || n > STORE_MAX_HINT_TARGET)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x21 || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static uint64_t store_hint_tag(const char *name, size_t len)
+{
+	return XXH3_64bits(name, len);
+}
+
+/* The hints database key of (tag, partition, key) into dkey (room for
+ * STORE_DKEY_MAX bytes); returns its length. */
+static size_t store_hint_dkey(uint64_t tag, uint32_t partition, const void *key,
+                              size_t klen, uint8_t *dkey)
+{
+	XXH128_canonical_t sum;
+	uint8_t *slot = dkey + STORE_HINT_PREFIX;
+
+	store_be64(dkey, tag);
+	store_be32(dkey + STORE_HINT_TAG, partition);
+	if (klen <= STORE_HINT_INLINE_KEY) {
+		if (klen > 0)
+			memcpy(slot, key, klen);
+		return STORE_HINT_PREFIX + klen;
+	}
+	memcpy(slot, key, STORE_HINT_HEAD);
+	XXH128_canonicalFromHash(&sum, XXH3_128bits(key, klen));
+	memcpy(slot + STORE_HINT_HEAD, sum.digest, STORE_KEY_HASH);
+	return STORE_DKEY_MAX;
+}
+
+/* A stored hint, taken apart; the pointers are into the value. */
+struct store_hint_rec {
+	const char *name; /* not NUL-terminated */
+	size_t nlen;
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *avro;
+	size_t alen;
+};
+
+/* Check a hint's checksum and framing. 0 or RKV_ECORRUPT. */
+static int store_hint_parse(const MDB_val *v, struct store_hint_rec *r)
+{
+	const uint8_t *p = v->mv_data;
+	size_t n = v->mv_size;
+	size_t o = 2;
+
+	memset(r, 0, sizeof(*r));
+	if (n < 2 + STORE_KLEN_BYTES + STORE_SUM_BYTES)
+		return RKV_ECORRUPT;
+	n -= STORE_SUM_BYTES;
+	if (p[0] != STORE_FORMAT_HINT ||
+	    XXH3_64bits(p, n) != store_get_le64(p + n))
+		return RKV_ECORRUPT;
+	r->nlen = p[1];
+	if (r->nlen == 0 || o + r->nlen + STORE_KLEN_BYTES > n)
+		return RKV_ECORRUPT;
+	r->name = (const char *)p + o;
+	o += r->nlen;
+	r->klen = store_get_le32(p + o);
+	o += STORE_KLEN_BYTES;
+	if (r->klen == 0 || r->klen > STORE_MAX_KEY || r->klen > n - o)
+		return RKV_ECORRUPT;
+	r->key = p + o;
+	o += r->klen;
+	r->avro = p + o;
+	r->alen = n - o;
+	return 0;
+}
+
+static bool store_hint_rec_is(const struct store_hint_rec *r,
+                              const char *target, const void *key, size_t klen)
+{
+	return r->nlen == strlen(target) &&
+	       memcmp(r->name, target, r->nlen) == 0 && r->klen == klen &&
+	       memcmp(r->key, key, klen) == 0;
+}
+
+static void store_hint_log_corrupt(struct store *s, const MDB_val *k)
+{
+	const uint8_t *d = k->mv_data;
+
+	log_error("store: corrupt hint in %s (tag %016llx, partition %u): "
+	          "checksum or decode failed; it is never handed off",
+	          s->dir,
+	          (unsigned long long)(k->mv_size >= STORE_HINT_TAG
+	                                   ? store_get_be64(d)
+	                                   : 0),
+	          k->mv_size >= STORE_HINT_PREFIX
+	              ? (unsigned)store_get_be32(d + STORE_HINT_TAG)
+	              : 0u);
+}
+
+static struct store_hint_target *store_hint_find(const struct store *s,
+                                                 const char *name)
+{
+	for (size_t i = 0; i < s->ntargets; i++) {
+		if (strcmp(s->targets[i]->name, name) == 0)
+			return s->targets[i];
+	}
+	return NULL;
+}
+
+/* The entry of a target, appended if new; NULL with *rc set when the
+ * table is full (RKV_EUNAVAIL) or memory ran out. name is valid. */
+static struct store_hint_target *
+store_hint_target_get(struct store *s, const char *name, size_t nlen, int *rc)
+{
+	char buf[STORE_MAX_HINT_TARGET + 1];
+	struct store_hint_target *t = NULL;
+
+	memcpy(buf, name, nlen);
+	buf[nlen] = '\0';
+	t = store_hint_find(s, buf);
+	if (t != NULL)
+		return t;
+	if (s->ntargets == STORE_MAX_HINT_TARGETS) {
+		*rc = RKV_EUNAVAIL;
+		return NULL;
+	}
+	if (s->ntargets == s->tcap) {
+		size_t cap = s->tcap ? s->tcap * 2 : 8;
+		struct store_hint_target **m =
+		    realloc(s->targets, cap * sizeof(*m));
+		if (m == NULL) {
+			*rc = RKV_ENOMEM;
+			return NULL;
+		}
+		s->targets = m;
+		s->tcap = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		*rc = RKV_ENOMEM;
+		return NULL;
+	}
+	memcpy(t->name, buf, nlen + 1);
+	t->tag = store_hint_tag(buf, nlen);
+	s->targets[s->ntargets++] = t;
+	return t;
+}
+
+/* Count the hints of every target (at open): one walk of the database. A
+ * corrupt record is logged and left uncounted. */
+static int store_hints_load(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k = {0, NULL}, v = {0, NULL};
+	struct store_hint_rec rec;
+	int rc = mdb_cursor_open(txn, s->hints_dbi, &cur);
+	int err = 0;
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && err == 0) {
+		struct store_hint_target *t = NULL;
+		if (k.mv_size < STORE_HINT_PREFIX ||
+		    store_hint_parse(&v, &rec) != 0 ||
+		    store_get_be64(k.mv_data) !=
+		        store_hint_tag(rec.name, rec.nlen)) {
+			store_hint_log_corrupt(s, &k);
+		} else if ((t = store_hint_target_get(s, rec.name, rec.nlen,
+		                                      &err)) != NULL) {
+			t->pending++;
+			s->hints++;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (err != 0) {
+		log_error("store: cannot count the hints in %s: %s", s->dir,
+		          rkv_strerror(err));
+		return err;
+	}
+	if (rc != MDB_NOTFOUND)
+		return store_lmdb_fail(s, "counting hints", rc);
+	if (s->hints > 0)
+		log_info("store: %llu hint(s) for %zu node(s) in %s",
+		         (unsigned long long)s->hints, s->ntargets, s->dir);
+	return 0;
+}
+
 /* --- opening -------------------------------------------------------------- */
 
 /* mkdir -p: every missing component of dir, mode 0755. */
@@ -454,7 +698,8 @@ static int store_node_id_load(struct store *s, MDB_txn *txn)
 	return rc == 0 ? 0 : store_lmdb_fail(s, "storing node id", rc);
 }
 
-/* Open both databases and load (or create, once) the node id. */
+/* Open the databases, load (or create, once) the node id and count the
+ * hints. */
 static int store_meta_init(struct store *s)
 {
 	MDB_txn *txn = NULL;
@@ -465,11 +710,16 @@ static int store_meta_init(struct store *s)
 		                  &s->objects_dbi);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, store_meta_db, MDB_CREATE, &s->meta_dbi);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, store_hints_db, MDB_CREATE,
+		                  &s->hints_dbi);
 	if (rc != 0) {
 		rc = store_lmdb_fail(s, "opening the databases", rc);
 		goto fail;
 	}
 	rc = store_node_id_load(s, txn);
+	if (rc == 0)
+		rc = store_hints_load(s, txn);
 	if (rc != 0)
 		goto fail;
 	rc = mdb_txn_commit(txn);
@@ -688,6 +938,121 @@ fail:
 	return rc;
 }
 
+/* A hint record for op, assembled in the page (MDB_RESERVE). */
+static int store_hint_put(struct store *s, MDB_txn *txn,
+                          const struct store_op *op, const uint8_t *avro,
+                          size_t len)
+{
+	size_t tlen = strlen(op->target);
+	size_t head = 2 + tlen + STORE_KLEN_BYTES + op->klen;
+	MDB_val k = {op->dklen, (void *)op->dkey};
+	MDB_val v = {.mv_size = head + len + STORE_SUM_BYTES, .mv_data = NULL};
+	uint8_t *p = NULL;
+	int rc = mdb_put(txn, s->hints_dbi, &k, &v, MDB_RESERVE);
+
+	if (rc != 0)
+		return rc;
+	p = v.mv_data;
+	p[0] = STORE_FORMAT_HINT;
+	p[1] = (uint8_t)tlen;
+	memcpy(p + 2, op->target, tlen);
+	store_le32(p + 2 + tlen, (uint32_t)op->klen);
+	memcpy(p + 2 + tlen + STORE_KLEN_BYTES, op->key, op->klen);
+	memcpy(p + head, avro, len);
+	store_le64(p + head + len, XXH3_64bits(p, head + len));
+	return 0;
+}
+
+/* The stored hint of op into *cur, NULL when there is none. Errors as
+ * store_load. *old points into the page (valid until the next write). */
+static int store_hint_load(struct store *s, MDB_txn *txn, struct store_op *op,
+                           struct dvv **cur, struct store_hint_rec *old,
+                           int *lmdb_rc)
+{
+	MDB_val k = {op->dklen, op->dkey};
+	MDB_val v = {0, NULL};
+	int rc = mdb_get(txn, s->hints_dbi, &k, &v);
+
+	*cur = NULL;
+	memset(old, 0, sizeof(*old));
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0) {
+		*lmdb_rc = rc;
+		return RKV_EIO;
+	}
+	rc = store_hint_parse(&v, old);
+	if (rc == 0 && !store_hint_rec_is(old, op->target, op->key, op->klen)) {
+		log_warn("store: the slot of a hint for %s in %s holds another "
+		         "target's or key's hint; not written",
+		         op->target, s->dir);
+		return RKV_EINVAL;
+	}
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, old->avro, old->alen, cur);
+	if (rc == RKV_ECORRUPT)
+		store_hint_log_corrupt(s, &k);
+	return rc;
+}
+
+/* Apply a hint op inside txn (see store_apply). */
+static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
+                            int *lmdb_rc)
+{
+	struct store_hint_rec old;
+	struct dvv *cur = NULL;
+	uint8_t *avro = NULL;
+	size_t len = 0;
+	MDB_val k = {op->dklen, op->dkey};
+	int rc = store_hint_load(s, txn, op, &cur, &old, lmdb_rc);
+
+	if (rc != 0)
+		goto fail;
+	if (op->kind == STORE_OP_HINT_DELETE) {
+		if (cur != NULL && !dvv_equal(cur, op->obj)) {
+			op->result = cur; /* changed since it was sent: kept */
+			return 0;
+		}
+		if (cur == NULL)
+			return 0; /* gone already */
+		dvv_free(cur);
+		*lmdb_rc = mdb_del(txn, s->hints_dbi, &k, NULL);
+		if (*lmdb_rc != 0)
+			return RKV_EIO;
+		op->hint_delta = -1;
+		return 0;
+	}
+	if (cur == NULL) {
+		cur = dvv_new();
+		op->hint_delta = 1;
+		if (cur == NULL) {
+			rc = RKV_ENOMEM;
+			goto fail;
+		}
+	}
+	rc = dvv_sync(cur, op->obj);
+	if (rc == 0)
+		rc = codec_object_encode(s->codec, cur, &avro, &len);
+	if (rc != 0)
+		goto fail;
+	if (old.avro == NULL || old.alen != len ||
+	    memcmp(old.avro, avro, len) != 0)
+		*lmdb_rc = store_hint_put(s, txn, op, avro, len);
+	if (*lmdb_rc != 0) {
+		rc = RKV_EIO;
+		goto fail;
+	}
+	free(avro);
+	op->result = cur;
+	return 0;
+
+fail:
+	op->hint_delta = 0;
+	free(avro);
+	dvv_free(cur);
+	return rc;
+}
+
 /* Run the callbacks of a finished batch, in queue order, and free it.
  * batch_status replaces the status of ops that had succeeded (the commit
  * failed after they were applied). */
@@ -700,6 +1065,15 @@ static void store_finish(struct store *s, struct store_op *batch,
 		batch = op->next;
 		if (status == 0)
 			s->mutations++;
+		if (op->t != NULL) {
+			s->hint_ops_queued--;
+			if (status == 0) {
+				op->t->pending +=
+				    (uint64_t)(int64_t)op->hint_delta;
+				s->hints += (uint64_t)(int64_t)op->hint_delta;
+				s->hint_writes += op->kind == STORE_OP_HINT;
+			}
+		}
 		op->cb(status, status == 0 ? op->result : NULL, op->arg);
 		store_op_free(op);
 	}
@@ -724,7 +1098,9 @@ static void store_commit(struct store *s)
 		goto fail;
 	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
 	     op = op->next)
-		op->status = store_apply(s, txn, op, &lmdb_rc);
+		op->status = op->t != NULL
+		                 ? store_hint_apply(s, txn, op, &lmdb_rc)
+		                 : store_apply(s, txn, op, &lmdb_rc);
 	if (lmdb_rc != 0)
 		goto fail;
 	lmdb_rc = mdb_txn_commit(txn);
@@ -935,6 +1311,8 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	memset(out, 0, sizeof(*out));
 	out->commits = s->commits;
 	out->mutations = s->mutations;
+	out->hints = s->hints;
+	out->hint_writes = s->hint_writes;
 	if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
 		out->disk_bytes =
 		    (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
@@ -1293,6 +1671,305 @@ fail:
 	return rc == ENOMEM ? RKV_ENOMEM : RKV_EIO;
 }
 
+/* --- hints ---------------------------------------------------------------- */
+
+/* A new hint op for the queue, or NULL with *rc set: the database key,
+ * then the user key, then the target name, inline after the op. */
+static struct store_op *store_hint_op_new(struct store *s, const char *target,
+                                          uint32_t partition, const void *key,
+                                          size_t klen, int *rc)
+{
+	struct store_hint_target *t = NULL;
+	struct store_op *op = NULL;
+	size_t tlen = 0;
+
+	*rc = 0;
+	if (s->closing)
+		*rc = RKV_ESHUTDOWN;
+	else if (!store_hint_name_ok(target) || (key == NULL && klen > 0))
+		*rc = RKV_EINVAL;
+	else if (klen > STORE_MAX_KEY)
+		*rc = RKV_ETOOBIG;
+	else if (s->queue.n >= STORE_MAX_PENDING)
+		*rc = RKV_EUNAVAIL;
+	if (*rc != 0)
+		return NULL;
+	tlen = strlen(target);
+	t = store_hint_target_get(s, target, tlen, rc);
+	if (t == NULL)
+		return NULL;
+	op = calloc(1, sizeof(*op) + STORE_DKEY_MAX + klen + tlen + 1);
+	if (op == NULL) {
+		*rc = RKV_ENOMEM;
+		return NULL;
+	}
+	op->dklen = store_hint_dkey(t->tag, partition, key, klen, op->dkey);
+	op->key = op->dkey + op->dklen;
+	op->klen = klen;
+	if (klen > 0)
+		memcpy(op->dkey + op->dklen, key, klen);
+	op->target = (const char *)op->dkey + op->dklen + klen;
+	memcpy(op->dkey + op->dklen + klen, target, tlen + 1);
+	op->t = t;
+	return op;
+}
+
+static int store_hint_queue(struct store *s, enum store_op_kind kind,
+                            const char *target, uint32_t partition,
+                            const void *key, size_t klen, const struct dvv *obj,
+                            store_done_fn *cb, void *arg)
+{
+	int rc = 0;
+	struct store_op *op = NULL;
+
+	if (obj == NULL || dvv_validate(obj) != 0)
+		return RKV_EINVAL;
+	if (kind == STORE_OP_HINT &&
+	    s->hints + s->hint_ops_queued >= STORE_MAX_HINTS)
+		return RKV_EUNAVAIL;
+	op = store_hint_op_new(s, target, partition, key, klen, &rc);
+	if (op == NULL)
+		return rc;
+	op->kind = kind;
+	op->obj = dvv_dup(obj);
+	if (op->obj == NULL) {
+		store_op_free(op);
+		return RKV_ENOMEM;
+	}
+	s->hint_ops_queued++;
+	store_enqueue(s, op, cb, arg);
+	return 0;
+}
+
+int store_hint(struct store *s, const char *target, uint32_t partition,
+               const void *key, size_t klen, const struct dvv *obj,
+               store_done_fn *cb, void *arg)
+{
+	return store_hint_queue(s, STORE_OP_HINT, target, partition, key, klen,
+	                        obj, cb, arg);
+}
+
+int store_hint_delete(struct store *s, const char *target, uint32_t partition,
+                      const void *key, size_t klen, const struct dvv *sent,
+                      store_done_fn *cb, void *arg)
+{
+	return store_hint_queue(s, STORE_OP_HINT_DELETE, target, partition, key,
+	                        klen, sent, cb, arg);
+}
+
+/* One target's hint for a key, read in s->rtxn (begun by the caller). */
+static int store_hint_read(struct store *s, const struct store_hint_target *t,
+                           uint32_t partition, const void *key, size_t klen,
+                           struct dvv **out)
+{
+	uint8_t dkey[STORE_DKEY_MAX];
+	MDB_val k = {0, dkey};
+	MDB_val v = {0, NULL};
+	struct store_hint_rec rec;
+	int rc = 0;
+
+	k.mv_size = store_hint_dkey(t->tag, partition, key, klen, dkey);
+	rc = mdb_get(s->rtxn, s->hints_dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return RKV_ENOTFOUND;
+	if (rc != 0)
+		return store_lmdb_fail(s, "reading a hint", rc);
+	rc = store_hint_parse(&v, &rec);
+	if (rc == 0 && !store_hint_rec_is(&rec, t->name, key, klen))
+		return RKV_ENOTFOUND;
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, rec.avro, rec.alen, out);
+	if (rc == RKV_ECORRUPT)
+		store_hint_log_corrupt(s, &k);
+	return rc;
+}
+
+/* Every target's hint for a key, synced into *acc (created on the first
+ * one found). */
+static int store_hint_read_all(struct store *s, uint32_t partition,
+                               const void *key, size_t klen, struct dvv **acc)
+{
+	for (size_t i = 0; i < s->ntargets; i++) {
+		struct dvv *one = NULL;
+		int rc = 0;
+		if (s->targets[i]->pending == 0)
+			continue;
+		rc = store_hint_read(s, s->targets[i], partition, key, klen,
+		                     &one);
+		if (rc == RKV_ENOTFOUND)
+			continue;
+		if (rc == 0 && *acc == NULL) {
+			*acc = one;
+			continue;
+		}
+		if (rc == 0)
+			rc = dvv_sync(*acc, one);
+		dvv_free(one);
+		if (rc != 0)
+			return rc;
+	}
+	return *acc != NULL ? 0 : RKV_ENOTFOUND;
+}
+
+int store_hint_get(struct store *s, const char *target, uint32_t partition,
+                   const void *key, size_t klen, struct dvv **out)
+{
+	const struct store_hint_target *t = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (target != NULL && !store_hint_name_ok(target))
+		return RKV_EINVAL;
+	if (klen > STORE_MAX_KEY || (key == NULL && klen > 0))
+		return RKV_ENOTFOUND;
+	if (target != NULL) {
+		t = store_hint_find(s, target);
+		if (t == NULL || t->pending == 0)
+			return RKV_ENOTFOUND;
+	} else if (s->hints == 0) {
+		return RKV_ENOTFOUND; /* the common case: no read at all */
+	}
+	rc = store_read_begin(s);
+	if (rc != 0)
+		return rc;
+	rc = t != NULL ? store_hint_read(s, t, partition, key, klen, out)
+	               : store_hint_read_all(s, partition, key, klen, out);
+	mdb_txn_reset(s->rtxn);
+	if (rc != 0) {
+		dvv_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+void store_hint_pos_init(struct store_hint_pos *pos)
+{
+	memset(pos, 0, sizeof(*pos));
+}
+
+/* Put the cursor on the first hint of prefix after *pos. LMDB codes. */
+static int store_hint_seek(MDB_cursor *cur, const uint8_t *prefix,
+                           const struct store_hint_pos *pos, MDB_val *k,
+                           MDB_val *v)
+{
+	int rc = 0;
+
+	k->mv_size = pos->started ? pos->len : STORE_HINT_TAG;
+	k->mv_data = (void *)(pos->started ? pos->dkey : prefix);
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	if (rc == 0 && pos->started && k->mv_size == pos->len &&
+	    memcmp(k->mv_data, pos->dkey, pos->len) == 0)
+		rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+	return rc;
+}
+
+/* Hand one hint to fn, skip it (another target sharing the tag), or skip
+ * it as corrupt (logged, counted). 0, fn's value or RKV_ENOMEM. */
+static int store_hint_visit(struct store *s, const char *target,
+                            const MDB_val *k, const MDB_val *v,
+                            store_hint_fn *fn, void *arg,
+                            struct store_scan_result *res)
+{
+	struct store_hint_rec rec;
+	struct dvv *obj = NULL;
+	size_t tlen = strlen(target);
+	int rc = k->mv_size >= STORE_HINT_PREFIX ? store_hint_parse(v, &rec)
+	                                         : RKV_ECORRUPT;
+
+	if (rc == 0 &&
+	    (rec.nlen != tlen || memcmp(rec.name, target, tlen) != 0))
+		return 0;
+	if (rc == 0)
+		rc = codec_object_decode(s->codec, rec.avro, rec.alen, &obj);
+	if (rc == RKV_ECORRUPT) {
+		store_hint_log_corrupt(s, k);
+		res->corrupt++;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	rc = fn(store_get_be32((const uint8_t *)k->mv_data + STORE_HINT_TAG),
+	        rec.key, rec.klen, obj, arg);
+	dvv_free(obj);
+	if (rc == 0)
+		res->items++;
+	return rc;
+}
+
+int store_hint_scan(struct store *s, const char *target,
+                    struct store_hint_pos *pos, size_t max_items,
+                    size_t max_bytes, store_hint_fn *fn, void *arg,
+                    struct store_scan_result *res)
+{
+	uint8_t prefix[STORE_HINT_TAG];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {0, NULL}, v = {0, NULL};
+	size_t visited = 0;
+	int lrc = 0;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!store_hint_name_ok(target) || max_items == 0 || max_bytes == 0 ||
+	    (pos->started &&
+	     (pos->len < STORE_HINT_TAG || pos->len > STORE_DKEY_MAX)))
+		return RKV_EINVAL;
+	store_be64(prefix, store_hint_tag(target, strlen(target)));
+	if (pos->started && memcmp(pos->dkey, prefix, STORE_HINT_TAG) != 0)
+		return RKV_EINVAL;
+	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (lrc == 0)
+		lrc = mdb_cursor_open(txn, s->hints_dbi, &cur);
+	if (lrc == 0)
+		lrc = store_hint_seek(cur, prefix, pos, &k, &v);
+	while (lrc == 0 && k.mv_size >= STORE_HINT_TAG &&
+	       memcmp(k.mv_data, prefix, STORE_HINT_TAG) == 0) {
+		if (visited == max_items || res->bytes >= max_bytes) {
+			res->more = true;
+			break;
+		}
+		rc = store_hint_visit(s, target, &k, &v, fn, arg, res);
+		if (rc != 0)
+			break;
+		pos->started = true;
+		pos->len = k.mv_size;
+		memcpy(pos->dkey, k.mv_data, k.mv_size);
+		visited++;
+		res->bytes += k.mv_size + v.mv_size;
+		lrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == 0 && lrc != 0 && lrc != MDB_NOTFOUND)
+		rc = store_lmdb_fail(s, "hint scan", lrc);
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+size_t store_hint_target_count(const struct store *s)
+{
+	return s->ntargets;
+}
+
+const char *store_hint_target(const struct store *s, size_t i,
+                              uint64_t *pending)
+{
+	if (i >= s->ntargets)
+		return NULL;
+	if (pending != NULL)
+		*pending = s->targets[i]->pending;
+	return s->targets[i]->name;
+}
+
+uint64_t store_hint_pending(const struct store *s, const char *target)
+{
+	const struct store_hint_target *t =
+	    target != NULL ? store_hint_find(s, target) : NULL;
+
+	return t != NULL ? t->pending : 0;
+}
+
 /* --- closing -------------------------------------------------------------- */
 
 void store_close(struct store *s)
@@ -1320,6 +1997,9 @@ void store_close(struct store *s)
 	/* Closing the descriptor releases the flock. */
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	for (size_t i = 0; i < s->ntargets; i++)
+		free(s->targets[i]);
+	free(s->targets);
 	free(s->dir);
 	free(s);
 }

@@ -41,6 +41,23 @@
  * blobs of store_meta_put(), each stored as
  *   u8 1 ++ blob ++ u64 XXH3-64 of all the bytes before it (LE).
  *
+ * The "hints" sub-database holds hinted handoff's hints (src/handoff.h):
+ * objects this node, a fallback, keeps for a primary that was down. One
+ * hint per (target, partition, key), where the target is the primary's
+ * node name:
+ *
+ *   big-endian u64 XXH3-64(target) ++ big-endian u32 partition ++ slot
+ *     ->  u8 3 ++ u8 target length ++ target ++ u32 key length (LE)
+ *           ++ the whole user key ++ Avro object
+ *           ++ u64 XXH3-64 of all the bytes before it (LE)
+ *
+ * where the slot is the key itself up to STORE_HINT_INLINE_KEY bytes, else
+ * its first STORE_HINT_INLINE_KEY - 16 bytes ++ XXH3-128 (as for long
+ * keys above). So a target's hints are one key range, in (partition, slot)
+ * order, and a record proves whose and which key it is: two targets whose
+ * names share a hash share the range but never a record (a write landing
+ * on another target's or key's record is refused, RKV_EINVAL, logged).
+ *
  * Writes are asynchronous and group-committed: store_update()/store_merge()
  * queue a mutation; all mutations queued during one event-loop turn are
  * applied in one LMDB write transaction by an event at the lowest priority
@@ -101,6 +118,8 @@ struct store_stats {
 	uint64_t disk_bytes;  /* pages in use * page size */
 	uint64_t commits;     /* group-commit transactions so far */
 	uint64_t mutations;   /* mutations applied so far */
+	uint64_t hints;       /* hints held now, every target */
+	uint64_t hint_writes; /* store_hint mutations committed so far */
 };
 
 /* store_open -- open or create the store in opts->dir (and its missing
@@ -278,5 +297,95 @@ int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
  * (max_items 0), RKV_EIO (logged; nothing removed) or RKV_ENOMEM. */
 int store_partition_delete(struct store *s, uint32_t partition,
 			   size_t max_items, size_t *deleted, bool *more);
+
+/* --- hints (hinted handoff) ---------------------------------------------- */
+
+/* A target name is 1..STORE_MAX_HINT_TARGET bytes, none below 0x21 or
+ * 0x7f (a ring name). Keys up to STORE_HINT_INLINE_KEY bytes are their own
+ * slot in the hints database (LMDB's 511 bytes minus target hash and
+ * partition); longer ones (up to STORE_MAX_KEY) are hashed as on top. */
+#define STORE_MAX_HINT_TARGET 255
+#define STORE_HINT_INLINE_KEY 499
+/* Bounds of the hint "queue": hints held (plus those queued to be
+ * written) and distinct targets. Past them store_hint answers
+ * RKV_EUNAVAIL: the coordinator counts that fallback as failed, and the
+ * write still has its primaries and other fallbacks. */
+#define STORE_MAX_HINTS        ((uint64_t)1 << 24)
+#define STORE_MAX_HINT_TARGETS 4096
+
+/* store_hint -- queue hints[target][partition][key] = dvv_sync(that hint
+ * or empty, obj): what a fallback does with a write for a primary that is
+ * down. Group-committed with every other mutation; durable like them. cb
+ * gets the hint as committed. obj and target are copied. 0 if queued,
+ * else (cb never runs) RKV_EINVAL (bad target name, obj fails
+ * dvv_validate, key NULL with klen > 0), RKV_ETOOBIG (key longer than
+ * STORE_MAX_KEY), RKV_EUNAVAIL (queue full, STORE_MAX_HINTS or
+ * STORE_MAX_HINT_TARGETS reached), RKV_ESHUTDOWN or RKV_ENOMEM. In cb,
+ * RKV_EINVAL also means the slot holds another target's or key's record
+ * (logged; nothing written). */
+int store_hint(struct store *s, const char *target, uint32_t partition,
+               const void *key, size_t klen, const struct dvv *obj,
+               store_done_fn *cb, void *arg);
+
+/* store_hint_delete -- queue the removal of a hint once its primary has
+ * acknowledged it: the hint is removed only if it still equals `sent`
+ * (dvv_equal), the object that was handed off; a hint that changed since
+ * -- a write merged into it meanwhile -- is kept for the next handoff.
+ * cb's obj is NULL when the hint is gone (removed now, or absent), else
+ * the hint that was kept. Returns as store_hint (RKV_EUNAVAIL only for a
+ * full queue). */
+int store_hint_delete(struct store *s, const char *target, uint32_t partition,
+                      const void *key, size_t klen, const struct dvv *sent,
+                      store_done_fn *cb, void *arg);
+
+/* store_hint_get -- the committed hint of one target for a key, or with
+ * target NULL the dvv_sync of every target's hint for it (what a fallback
+ * answers a read with). *out is the caller's (dvv_free), NULL on error.
+ * 0, RKV_ENOTFOUND, RKV_EINVAL (bad target name), RKV_ECORRUPT (logged),
+ * RKV_EIO or RKV_ENOMEM. */
+int store_hint_get(struct store *s, const char *target, uint32_t partition,
+                   const void *key, size_t klen, struct dvv **out);
+
+/* Where a scan of one target's hints resumes: zero it (or
+ * store_hint_pos_init) to start at the first hint. A plain value naming
+ * the last database key visited. */
+struct store_hint_pos {
+	bool started;
+	size_t len;
+	uint8_t dkey[511];
+};
+
+void store_hint_pos_init(struct store_hint_pos *pos);
+
+/* store_hint_fn -- one hint of a scan; key[0..klen) and obj valid during
+ * the call only. Return 0 to go on; anything else stops the scan before
+ * this hint (*pos unchanged for it) and is returned by store_hint_scan. */
+typedef int store_hint_fn(uint32_t partition, const void *key, size_t klen,
+                          const struct dvv *obj, void *arg);
+
+/* store_hint_scan -- one bounded batch of target's hints from *pos, in
+ * (partition, slot) order, exactly as store_scan() walks a partition:
+ * max_items records or max_bytes stored bytes (the crossing record
+ * included), one snapshot of committed data for the call, corrupt records
+ * logged, counted in res->corrupt and skipped. res->more tells whether
+ * the target has hints after *pos. 0, fn's non-zero value, RKV_EINVAL
+ * (bad target, max_items or max_bytes 0), RKV_EIO or RKV_ENOMEM. */
+int store_hint_scan(struct store *s, const char *target,
+                    struct store_hint_pos *pos, size_t max_items,
+                    size_t max_bytes, store_hint_fn *fn, void *arg,
+                    struct store_scan_result *res);
+
+/* store_hint_target_count, store_hint_target -- the targets this store
+ * has held hints for since it opened (found in the database at open, or
+ * named by store_hint since), indices 0..count-1 in order of first
+ * appearance. store_hint_target gives entry i's name (valid until
+ * store_close) and its committed hint count in *pending (may be NULL);
+ * NULL for i out of range. */
+size_t store_hint_target_count(const struct store *s);
+const char *store_hint_target(const struct store *s, size_t i,
+                              uint64_t *pending);
+
+/* store_hint_pending -- committed hints for target (0 when none). */
+uint64_t store_hint_pending(const struct store *s, const char *target);
 
 #endif

@@ -46,6 +46,8 @@
 #include "ring/ring.h"
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -617,16 +619,11 @@ static void test_heal(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	test_seed = env != NULL
-	                ? strtoull(env, NULL, 0)
-	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	test_seed = test_seed_init("sim_gossip");
 	const char *mn = getenv("RKV_SIM_MAX_N");
 	if (mn != NULL)
 		max_n = (uint32_t)strtoul(mn, NULL, 10);
-	printf("sim_gossip: seed %" PRIu64 " (set RKV_SEED to replay), "
-	       "largest n %u (RKV_SIM_MAX_N)\n",
-	       test_seed, max_n);
+	printf("sim_gossip: largest n %u (RKV_SIM_MAX_N)\n", max_n);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spread),
 	    cmocka_unit_test(test_crash),

@@ -701,6 +701,6 @@ int main(void)
 	    cmocka_unit_test(test_admin_not_supported),
 	    cmocka_unit_test(test_timeout),
 	};
-	proc_deadline(120);
+	proc_deadline(60);
 	return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);
 }

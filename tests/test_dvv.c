@@ -25,6 +25,8 @@
 #include "ring/rng.h"
 #include "status.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1176,13 +1178,7 @@ static void test_random_histories(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	/* A fresh seed each run covers more cases; the printed one replays. */
-	test_seed = env != NULL
-	                ? strtoull(env, NULL, 0)
-	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("test_dvv: seed %" PRIu64 " (set RKV_SEED to replay)\n",
-	       test_seed);
+	test_seed = test_seed_init("test_dvv");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_new_is_empty),
 	    cmocka_unit_test(test_update_known_answers),

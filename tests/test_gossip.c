@@ -19,6 +19,8 @@
 #include "ring/ring.h"
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -1167,13 +1169,7 @@ static void test_peer_pick(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	/* A fresh seed each run covers more cases; the printed one replays. */
-	test_seed = env != NULL
-	                ? strtoull(env, NULL, 0)
-	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("test_gossip: seed %" PRIu64 " (set RKV_SEED to replay)\n",
-	       test_seed);
+	test_seed = test_seed_init("test_gossip");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_names),
 	    cmocka_unit_test(test_new_errors),

@@ -11,6 +11,8 @@
 #include "histogram.h"
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -324,12 +326,7 @@ static void test_monotonic(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed =
-	    env ? strtoull(env, NULL, 0)
-	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	test_seed = test_seed_init("test_histogram");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_empty),
 	    cmocka_unit_test(test_one_value),
@@ -343,8 +340,5 @@ int main(void)
 	    cmocka_unit_test(test_merge),
 	    cmocka_unit_test(test_monotonic),
 	};
-	printf("test_histogram: seed %" PRIu64 " (RKV_SEED=%" PRIu64
-	       " replays it)\n",
-	       test_seed, test_seed);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

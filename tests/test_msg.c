@@ -360,7 +360,8 @@ static void test_forward_roundtrip(void **state)
 static void test_status_roundtrip(void **state)
 {
 	struct msg_codec *mc = *state;
-	static const uint8_t types[] = {MSG_REPLICATE, MSG_FETCH, MSG_FORWARD};
+	static const uint8_t types[] = {MSG_REPLICATE, MSG_FETCH, MSG_FORWARD,
+	                                MSG_HINT};
 	struct msg_status m = {.status = RKV_EQUORUM, .needed = 3, .acked = 1};
 	struct msg_status back;
 	uint8_t *buf = NULL;
@@ -1214,6 +1215,198 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* --- sloppy quorum and hinted handoff ------------------------------------- */
+
+/* A REPLICATE to a fallback names the primary it stands in for. */
+static void test_replicate_hint_for(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_replicate m = {
+	    .partition = 9, .key = (const uint8_t *)"k", .klen = 1};
+	struct msg_replicate back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	m.obj = sample_object();
+	snprintf(m.hint_for, sizeof(m.hint_for), "127.0.0.1:8099");
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_decode_replicate(mc, NULL, buf, len, &back), 0);
+	assert_string_equal(back.hint_for, "127.0.0.1:8099");
+	assert_true(dvv_equal(back.obj, m.obj));
+	msg_clear_replicate(&back);
+	assert_hostile(mc, decode_replicate, buf, len, 8);
+	free(buf);
+
+	/* A name filling its array without a terminator is refused. */
+	memset(m.hint_for, 'h', sizeof(m.hint_for));
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), RKV_EINVAL);
+	dvv_free(m.obj);
+}
+
+/* The REPLICATE of a release before hinted handoff (no hint_for) still
+ * decodes, as a plain replica write. */
+static void test_replicate_from_older_release(void **state)
+{
+	static const char old_replicate[] =
+	    "{\"type\":\"record\",\"name\":\"Replicate\","
+	    "\"namespace\":\"ringkv.msg\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"bytes\"},"
+	    "{\"name\":\"object\",\"type\":\"bytes\"}]}";
+	struct msg_codec *mc = *state;
+	struct announce ann = {.stem = "replicate", .json = old_replicate};
+	struct msg_peer *peer = peer_announcing(mc, &ann, 1);
+	struct msg_replicate m = {
+	    .partition = 2, .key = (const uint8_t *)"old", .klen = 3};
+	struct msg_replicate back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	m.obj = sample_object();
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), 0);
+	/* An empty hint_for is its last byte (a zero length): without it,
+	 * the body is what the older release writes. */
+	assert_int_equal(buf[len - 1], 0);
+	assert_int_equal(msg_decode_replicate(mc, peer, buf, len - 1, &back),
+	                 0);
+	assert_int_equal(back.partition, 2);
+	assert_memory_equal(back.key, "old", 3);
+	assert_string_equal(back.hint_for, "");
+	assert_true(dvv_equal(back.obj, m.obj));
+	msg_clear_replicate(&back);
+	free(buf);
+	dvv_free(m.obj);
+	msg_peer_free(peer);
+}
+
+static int decode_hint(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_hint m;
+	int rc = msg_decode_hint(mc, NULL, buf, len, &m);
+
+	if (rc == 0) {
+		assert_true(m.n >= 1 && m.n <= MSG_MAX_HINTS);
+		assert_true(m.target[0] != '\0');
+		for (size_t i = 0; i < m.n; i++) {
+			assert_true(m.entries[i].klen >= 1);
+			assert_int_equal(dvv_validate(m.entries[i].obj), 0);
+		}
+		msg_clear_hint(&m);
+		assert_null(m.entries);
+	}
+	return rc;
+}
+
+static void test_hint_roundtrip(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t bin[] = {0x00, 0xff, 'x'};
+	struct msg_hint_entry e[3] = {
+	    {.partition = 0, .key = (const uint8_t *)"a", .klen = 1},
+	    {.partition = UINT32_MAX, .key = bin, .klen = sizeof(bin)},
+	    {.partition = 63, .key = (const uint8_t *)"user:7", .klen = 6}};
+	struct msg_hint m = {.target_id = UINT64_MAX, .entries = e, .n = 3};
+	struct msg_hint back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		e[i].obj = sample_object();
+	snprintf(m.target, sizeof(m.target), "127.0.0.1:8099");
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), 0);
+	for (int round = 0; round < 2; round++) { /* values are reused */
+		assert_int_equal(msg_decode_hint(mc, NULL, buf, len, &back), 0);
+		assert_string_equal(back.target, "127.0.0.1:8099");
+		assert_true(back.target_id == UINT64_MAX);
+		assert_int_equal(back.n, 3);
+		for (size_t i = 0; i < 3; i++) {
+			assert_int_equal(back.entries[i].partition,
+			                 e[i].partition);
+			assert_int_equal(back.entries[i].klen, e[i].klen);
+			assert_memory_equal(back.entries[i].key, e[i].key,
+			                    e[i].klen);
+			assert_true(dvv_equal(back.entries[i].obj, e[i].obj));
+		}
+		msg_clear_hint(&back);
+	}
+	assert_hostile(mc, decode_hint, buf, len, 7);
+	free(buf);
+	/* Its reply is the common status record. */
+	{
+		struct msg_status st = {.status = RKV_EINVAL, .needed = 3};
+		struct msg_status sb;
+		assert_int_equal(
+		    msg_encode_status(mc, MSG_HINT, &st, &buf, &len), 0);
+		assert_int_equal(
+		    msg_decode_status(mc, NULL, MSG_HINT, buf, len, &sb), 0);
+		assert_int_equal(sb.status, RKV_EINVAL);
+		assert_int_equal(sb.needed, 3);
+		free(buf);
+	}
+	for (size_t i = 0; i < 3; i++)
+		dvv_free(e[i].obj);
+}
+
+static void test_hint_refused(void **state)
+{
+	struct msg_codec *mc = *state;
+	struct msg_hint_entry *many = calloc(MSG_MAX_HINTS + 1, sizeof(*many));
+	struct msg_hint_entry e = {
+	    .partition = 1, .key = (const uint8_t *)"k", .klen = 1};
+	struct msg_hint m = {.entries = &e, .n = 1};
+	struct msg_hint back;
+	/* target "t", id 0, then an empty array: no hints at all */
+	static const uint8_t none[] = {0x02, 't', 0x00, 0x00};
+	/* an empty target, id 0, one entry's worth of count */
+	static const uint8_t anon[] = {0x00, 0x00, 0x00};
+	/* target "t", id 0, one entry: partition 1, an empty key, an
+	 * empty object, then the end of the array */
+	static const uint8_t nokey[] = {0x02, 't',  0x00, 0x02,
+	                                0x02, 0x00, 0x00, 0x00};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_non_null(many);
+	e.obj = sample_object();
+	/* No target, no entries, too many, an empty key, no object. */
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	snprintf(m.target, sizeof(m.target), "n1");
+	m.n = 0;
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	for (size_t i = 0; i <= MSG_MAX_HINTS; i++)
+		many[i] = e;
+	m.entries = many;
+	m.n = MSG_MAX_HINTS + 1;
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	m.n = MSG_MAX_HINTS; /* the most a batch may carry */
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), 0);
+	assert_int_equal(decode_hint(mc, buf, len), 0);
+	free(buf);
+	m.entries = &e;
+	m.n = 1;
+	e.klen = 0;
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	e.klen = 1;
+	struct dvv *obj = e.obj;
+	e.obj = NULL;
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	e.obj = obj;
+	memset(m.target, 't', sizeof(m.target));
+	assert_int_equal(msg_encode_hint(mc, &m, &buf, &len), RKV_EINVAL);
+	assert_null(buf);
+
+	/* The same refused on the way in. */
+	assert_int_equal(msg_decode_hint(mc, NULL, none, sizeof(none), &back),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_hint(mc, NULL, anon, sizeof(anon), &back),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_hint(mc, NULL, nokey, sizeof(nokey), &back),
+	                 RKV_ECORRUPT);
+	assert_null(back.entries);
+	dvv_free(obj);
+	free(many);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1234,6 +1427,10 @@ int main(void)
 	    cmocka_unit_test(test_gossip_golden),
 	    cmocka_unit_test(test_gossip_invalid),
 	    cmocka_unit_test(test_gossip_hostile),
+	    cmocka_unit_test(test_replicate_hint_for),
+	    cmocka_unit_test(test_replicate_from_older_release),
+	    cmocka_unit_test(test_hint_roundtrip),
+	    cmocka_unit_test(test_hint_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

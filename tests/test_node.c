@@ -241,6 +241,11 @@ static void test_stats(void **state)
 	assert_non_null(strstr(r.body, "\"204\":1,"));
 	assert_non_null(strstr(r.body, "\"disk_bytes\":"));
 	assert_non_null(strstr(r.body, "\"p99\":"));
+	/* both requests were for the partition of s1 */
+	char hot[96];
+	snprintf(hot, sizeof(hot), "\"partitions_hot\":[{\"partition\":%u,\"ops\":2}]",
+		 ring_partition_of("s1", 2, 64));
+	assert_non_null(strstr(r.body, hot));
 	proc_resp_free(&r);
 }
 

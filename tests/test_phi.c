@@ -21,6 +21,8 @@
 #include "gossip/phi.h"
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -381,12 +383,7 @@ static void test_monotone(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	test_seed = env != NULL
-	                ? strtoull(env, NULL, 0)
-	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("test_phi: seed %" PRIu64 " (set RKV_SEED to replay)\n",
-	       test_seed);
+	test_seed = test_seed_init("test_phi");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_params),
 	    cmocka_unit_test(test_never_heard),

@@ -8,6 +8,8 @@
 #include "ring/ring.h"
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1197,13 +1199,7 @@ static void test_compact(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	/* A fresh seed each run covers more cases; the printed one replays. */
-	test_seed = env != NULL
-	                ? strtoull(env, NULL, 0)
-	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	printf("test_ring: seed %" PRIu64 " (set RKV_SEED to replay)\n",
-	       test_seed);
+	test_seed = test_seed_init("test_ring");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hash_known_answers),
 	    cmocka_unit_test(test_size_valid),

@@ -628,7 +628,7 @@ struct fake_peer {
 	struct fx *fx;
 	int lfd, fd;
 	struct event *ev;
-	uint8_t in[4096];
+	uint8_t in[65536]; /* our HELLO (every schema) and a request */
 	size_t nin;
 	bool helloed;
 	bool answered;

@@ -1775,6 +1775,323 @@ static void test_long_key_corruption(void **state)
 	free(k);
 }
 
+/* A hint removal's callback: obj is NULL when the hint is gone. */
+static void on_hint_deleted(int status, const struct dvv *obj, void *arg)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->status = status;
+	d->order = completions++;
+	d->obj = obj != NULL ? dvv_dup(obj) : NULL;
+}
+
+/* --- hints ------------------------------------------------------------------
+ */
+
+/* An object written by `actor` holding `text`. */
+static struct dvv *hint_obj(uint64_t actor, const char *text)
+{
+	struct dvv *d = dvv_new();
+	struct dvv_value v;
+
+	assert_non_null(d);
+	value_set(&v, text);
+	assert_int_equal(dvv_update(d, NULL, actor, &v), 0);
+	return d;
+}
+
+static int hint_put(struct fixture *f, const char *target, uint32_t part,
+                    const void *key, size_t klen, const struct dvv *obj)
+{
+	struct done d = {0};
+	int rc =
+	    store_hint(f->store, target, part, key, klen, obj, on_done, &d);
+
+	if (rc != 0)
+		return rc;
+	run_until_done(f, &d, 1);
+	rc = d.status;
+	done_clear(&d, 1);
+	return rc;
+}
+
+/* Removes the hint if it equals sent; true when it is gone afterwards. */
+static bool hint_del(struct fixture *f, const char *target, uint32_t part,
+                     const char *key, const struct dvv *sent)
+{
+	struct done d = {0};
+	bool gone = false;
+
+	assert_int_equal(store_hint_delete(f->store, target, part, key,
+	                                   strlen(key), sent, on_hint_deleted,
+	                                   &d),
+	                 0);
+	run_until_done(f, &d, 1);
+	assert_int_equal(d.status, 0);
+	gone = d.obj == NULL;
+	done_clear(&d, 1);
+	return gone;
+}
+
+static void test_hint_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(1, "from-a"), *b = hint_obj(2, "from-b");
+	struct dvv *got = NULL;
+	struct store_stats st;
+	uint64_t pending = 0;
+
+	assert_int_equal(store_hint_target_count(f->store), 0);
+	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "k", 1, a), 0);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.1:8099"), 1);
+	/* A hint is not the node's own copy. */
+	assert_int_equal(store_get(f->store, 3, "k", 1, &got), RKV_ENOTFOUND);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.1:8099", 3, "k", 1, &got), 0);
+	assert_true(dvv_equal(got, a));
+	dvv_free(got);
+
+	/* A second write for the same key merges (two concurrent values). */
+	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "k", 1, b), 0);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.1:8099"), 1);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.1:8099", 3, "k", 1, &got), 0);
+	assert_int_equal(dvv_value_count(got), 2);
+	dvv_free(got);
+
+	/* Another target, same key: its own hint; NULL merges both. */
+	assert_int_equal(hint_put(f, "10.0.0.2:8099", 3, "k", 1, a), 0);
+	assert_int_equal(store_hint_target_count(f->store), 2);
+	assert_string_equal(store_hint_target(f->store, 1, &pending),
+	                    "10.0.0.2:8099");
+	assert_int_equal(pending, 1);
+	assert_null(store_hint_target(f->store, 2, NULL));
+	assert_int_equal(store_hint_get(f->store, NULL, 3, "k", 1, &got), 0);
+	assert_int_equal(dvv_value_count(got), 2);
+	dvv_free(got);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.3:8099", 3, "k", 1, &got),
+	    RKV_ENOTFOUND);
+	assert_int_equal(store_hint_get(f->store, NULL, 4, "k", 1, &got),
+	                 RKV_ENOTFOUND);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.hints, 2);
+	assert_int_equal(st.hint_writes, 3);
+	assert_int_equal(st.keys, 0);
+
+	/* Hints and their counts survive a restart. */
+	store_reopen(f);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.1:8099"), 1);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.2:8099"), 1);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.hints, 2);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.2:8099", 3, "k", 1, &got), 0);
+	assert_true(dvv_equal(got, a));
+	dvv_free(got);
+	dvv_free(a);
+	dvv_free(b);
+}
+
+static void test_hint_delete_only_if_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(1, "a"), *b = hint_obj(2, "b");
+	struct dvv *got = NULL;
+	const char *t = "n1";
+
+	assert_int_equal(hint_put(f, t, 0, "k", 1, a), 0);
+	assert_true(hint_del(f, t, 0, "k", a));
+	assert_int_equal(store_hint_pending(f->store, t), 0);
+	assert_int_equal(store_hint_get(f->store, t, 0, "k", 1, &got),
+	                 RKV_ENOTFOUND);
+	/* Gone already: nothing to do, still "gone". */
+	assert_true(hint_del(f, t, 0, "k", a));
+	assert_int_equal(store_hint_pending(f->store, t), 0);
+
+	/* A write merged in after the hint was sent: the hint stays. */
+	assert_int_equal(hint_put(f, t, 0, "k", 1, a), 0);
+	assert_int_equal(hint_put(f, t, 0, "k", 1, b), 0);
+	assert_false(hint_del(f, t, 0, "k", a));
+	assert_int_equal(store_hint_pending(f->store, t), 1);
+	assert_int_equal(store_hint_get(f->store, t, 0, "k", 1, &got), 0);
+	assert_int_equal(dvv_value_count(got), 2);
+	/* Sending what is stored now removes it. */
+	assert_true(hint_del(f, t, 0, "k", got));
+	assert_int_equal(store_hint_pending(f->store, t), 0);
+	dvv_free(got);
+	dvv_free(a);
+	dvv_free(b);
+}
+
+struct hint_seen {
+	size_t n;
+	uint32_t part[64];
+	size_t klen[64];
+	char first[64];
+};
+
+static int hint_collect(uint32_t partition, const void *key, size_t klen,
+                        const struct dvv *obj, void *arg)
+{
+	struct hint_seen *s = arg;
+
+	assert_int_equal(dvv_validate(obj), 0);
+	assert_true(s->n < 64);
+	s->part[s->n] = partition;
+	s->klen[s->n] = klen;
+	s->first[s->n] = *(const char *)key;
+	s->n++;
+	return 0;
+}
+
+static void test_hint_scan(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(1, "v");
+	struct store_hint_pos pos;
+	struct store_scan_result res;
+	struct hint_seen seen = {0};
+	char long_key[STORE_HINT_INLINE_KEY + 100];
+	char key[8];
+
+	memset(long_key, 'z', sizeof(long_key));
+	/* 20 hints for T over 4 partitions, written out of order, plus other
+	 * targets' hints around them. */
+	for (int i = 19; i >= 0; i--) {
+		snprintf(key, sizeof(key), "%c%d", 'a' + i % 5, i);
+		assert_int_equal(
+		    hint_put(f, "T", (uint32_t)(i % 4), key, strlen(key), a),
+		    0);
+		assert_int_equal(
+		    hint_put(f, "U", (uint32_t)(i % 4), key, strlen(key), a),
+		    0);
+	}
+	assert_int_equal(hint_put(f, "T", 2, long_key, sizeof(long_key), a), 0);
+	assert_int_equal(hint_put(f, "S", 2, "x", 1, a), 0);
+	assert_int_equal(store_hint_pending(f->store, "T"), 21);
+
+	store_hint_pos_init(&pos);
+	do {
+		assert_int_equal(store_hint_scan(f->store, "T", &pos, 6,
+		                                 1 << 20, hint_collect, &seen,
+		                                 &res),
+		                 0);
+		assert_true(res.items <= 6);
+		/* Removing what was seen does not disturb the scan: "a0"
+		 * is in partition 0, the first one scanned. */
+		if (seen.n > 0)
+			(void)hint_del(f, "T", 0, "a0", a);
+	} while (res.more);
+	assert_int_equal(seen.n, 21);
+	for (size_t i = 1; i < seen.n; i++)
+		assert_true(seen.part[i - 1] <= seen.part[i]);
+	bool found_long = false;
+	for (size_t i = 0; i < seen.n; i++)
+		found_long |= seen.klen[i] == sizeof(long_key);
+	assert_true(found_long);
+
+	/* A target without hints, and bad arguments. */
+	store_hint_pos_init(&pos);
+	assert_int_equal(store_hint_scan(f->store, "none", &pos, 6, 1 << 20,
+	                                 hint_collect, &seen, &res),
+	                 0);
+	assert_int_equal(res.items, 0);
+	assert_false(res.more);
+	assert_int_equal(store_hint_scan(f->store, "T", &pos, 0, 1,
+	                                 hint_collect, &seen, &res),
+	                 RKV_EINVAL);
+	assert_int_equal(store_hint_scan(f->store, "a b", &pos, 1, 1,
+	                                 hint_collect, &seen, &res),
+	                 RKV_EINVAL);
+	dvv_free(a);
+}
+
+static void test_hint_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(1, "v");
+	struct dvv *bad = hint_obj(1, "v");
+	char name[STORE_MAX_HINT_TARGET + 2];
+	struct done d = {0};
+	uint8_t *big = calloc(1, STORE_MAX_KEY + 1);
+
+	assert_non_null(big);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_int_equal(store_hint(f->store, name, 0, "k", 1, a, on_done, &d),
+	                 RKV_EINVAL);
+	name[STORE_MAX_HINT_TARGET] = '\0'; /* the longest name is fine */
+	assert_int_equal(hint_put(f, name, 0, "k", 1, a), 0);
+	assert_int_equal(store_hint(f->store, "", 0, "k", 1, a, on_done, &d),
+	                 RKV_EINVAL);
+	assert_int_equal(store_hint(f->store, "a b", 0, "k", 1, a, on_done, &d),
+	                 RKV_EINVAL);
+	assert_int_equal(store_hint(f->store, NULL, 0, "k", 1, a, on_done, &d),
+	                 RKV_EINVAL);
+	assert_int_equal(store_hint(f->store, "t", 0, big, STORE_MAX_KEY + 1, a,
+	                            on_done, &d),
+	                 RKV_ETOOBIG);
+	assert_int_equal(store_hint(f->store, "t", 0, NULL, 1, a, on_done, &d),
+	                 RKV_EINVAL);
+	bad->entries[0].counter = 0; /* fails dvv_validate */
+	assert_int_equal(store_hint(f->store, "t", 0, "k", 1, bad, on_done, &d),
+	                 RKV_EINVAL);
+	assert_int_equal(
+	    store_hint_delete(f->store, "t", 0, "k", 1, NULL, on_done, &d),
+	    RKV_EINVAL);
+	assert_int_equal(d.calls, 0);
+	/* The longest key is a hint like any other. */
+	assert_int_equal(hint_put(f, "t", 0, big, STORE_MAX_KEY, a), 0);
+	assert_int_equal(store_hint_pending(f->store, "t"), 1);
+	free(big);
+	dvv_free(a);
+	dvv_free(bad);
+}
+
+/* A damaged hint is logged, skipped by scans and left uncounted at open;
+ * the others are handed out as before. */
+static void test_hint_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(1, "v");
+	struct store_hint_pos pos;
+	struct store_scan_result res;
+	struct hint_seen seen = {0};
+	struct raw r;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t *copy = NULL;
+
+	assert_int_equal(hint_put(f, "T", 1, "k1", 2, a), 0);
+	assert_int_equal(hint_put(f, "T", 1, "k2", 2, a), 0);
+	store_close(f->store);
+	f->store = NULL;
+	raw_open_db(f, &r, "hints");
+	assert_int_equal(mdb_cursor_open(r.txn, r.dbi, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	copy = malloc(v.mv_size);
+	assert_non_null(copy);
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[v.mv_size / 2] ^= 0x01;
+	v.mv_data = copy;
+	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(cur);
+	raw_close(&r);
+	free(copy);
+	store_reopen(f);
+
+	assert_int_equal(store_hint_pending(f->store, "T"), 1);
+	store_hint_pos_init(&pos);
+	assert_int_equal(store_hint_scan(f->store, "T", &pos, 10, 1 << 20,
+	                                 hint_collect, &seen, &res),
+	                 0);
+	assert_int_equal(res.corrupt, 1);
+	assert_int_equal(seen.n, 1);
+	dvv_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1836,6 +2153,14 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_long_key_corruption, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_round_trip, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_delete_only_if_unchanged,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_scan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_refusals, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_corrupt, setup, teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the
 	 * info line of every open. */

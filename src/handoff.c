@@ -1,0 +1,737 @@
+/* handoff.c -- hinted handoff: streaming hints to their primaries, and
+ * storing the ones streamed to us (see handoff.h).
+ *
+ * HOLDER SIDE. Each node we hold hints for has a struct handoff_target,
+ * index-aligned with the store's target list (store_hint_target), driven
+ * by handoff_drive() through
+ *
+ *   IDLE -> STREAMING -> DRAINING -> IDLE
+ *                \            \
+ *                 `------------`--> BACKOFF -> IDLE   (a batch failed)
+ *
+ * IDLE       nothing in flight; a tick starts a pass when the target has
+ *            hints, gossip holds it up and a stream slot is free;
+ * STREAMING  a pass: store_hint_scan reads the target's hints from where
+ *            the pass stands, a batch at a time, and each batch goes out
+ *            as one MSG_HINT, up to HANDOFF_MAX_INFLIGHT awaiting acks;
+ *            an ack queues store_hint_delete for each hint of its batch
+ *            and lets the next batch go;
+ * DRAINING   the scan reached the end, the target went down, or a batch
+ *            failed: nothing more is sent; waiting for what is in flight;
+ * BACKOFF    the pass failed: the target is left alone HANDOFF_RETRY_MS.
+ *
+ * Why a hint is never lost: it is deleted only by store_hint_delete after
+ * its batch was acknowledged, and the primary acknowledges only once every
+ * object is durable in its store. A hint that a write changed after it
+ * was read for a batch is kept (the delete compares with what was sent)
+ * and goes out again in a later pass. Everything else -- a lost
+ * connection, a timeout, a refusal, a restart of either side -- leaves
+ * the hint where it was; sending it twice is harmless, since the primary
+ * merges with dvv_sync. A pass ends only when its batches are done and
+ * their deletes committed, so the next pass scans what is really left.
+ *
+ * A batch owns copies of its hints (key, object as scanned) until the
+ * deletes its ack queued have run, which is why the handoff must outlive
+ * the store: store_close runs those last callbacks.
+ *
+ * PRIMARY SIDE. handoff_on_request checks the whole frame first -- that
+ * it names us, and that we are a primary of every partition in it -- and
+ * refuses it otherwise with nothing stored: hints misrouted by a confused
+ * or stale peer must not become data of a node that does not own them.
+ * The accepted objects are queued with store_merge (one group commit for
+ * the batch, typically) and the batch acknowledged once all are durable.
+ */
+#include "handoff.h"
+
+#include "json.h"
+#include "logging.h"
+#include "status.h"
+
+#include "ring/hash.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* X(state, name): the states of a target's stream (see the top). */
+#define HANDOFF_STATE_TABLE(X)                                                 \
+	X(HANDOFF_IDLE, "idle")                                                \
+	X(HANDOFF_STREAMING, "streaming")                                      \
+	X(HANDOFF_DRAINING, "draining")                                        \
+	X(HANDOFF_BACKOFF, "backoff")
+
+enum handoff_state {
+#define HANDOFF_STATE_ENUM(state, name) state,
+	HANDOFF_STATE_TABLE(HANDOFF_STATE_ENUM)
+#undef HANDOFF_STATE_ENUM
+};
+
+static const char *const handoff_state_names[] = {
+#define HANDOFF_STATE_NAME(state, name) name,
+    HANDOFF_STATE_TABLE(HANDOFF_STATE_NAME)
+#undef HANDOFF_STATE_NAME
+};
+
+struct handoff_target {
+	const char *name; /* the store's copy, valid until store_close */
+	enum handoff_state state;
+	struct store_hint_pos pos; /* where the pass stands */
+	bool scan_done;            /* the pass has read every hint */
+	bool failed;               /* a batch of the pass failed */
+	unsigned inflight;         /* batches awaiting an ack or deletes */
+	uint64_t retry_at;         /* BACKOFF: cluster_now_ms() to wait for */
+	uint64_t passes, delivered;
+	int last_error; /* of the last failed batch, 0 if none */
+};
+
+/* One hint of a batch: copies, kept until its delete has run. */
+struct handoff_item {
+	uint32_t partition;
+	uint8_t *key;
+	size_t klen;
+	struct dvv *obj;
+};
+
+struct handoff_batch {
+	struct handoff *h;
+	size_t target; /* index in h->targets */
+	size_t n;
+	size_t deletes; /* store_hint_delete callbacks still to come */
+	size_t bytes;   /* the MSG_HINT body */
+	struct handoff_item items[HANDOFF_BATCH_ITEMS];
+};
+
+/* An incoming batch being stored. */
+struct handoff_serving {
+	struct handoff *h;
+	struct rpc_reply_to to;
+	unsigned n, acked, outstanding;
+	int status; /* the first failure */
+};
+
+/* Which warnings share a rate limit: a failing target must not hide a
+ * peer sending frames we refuse, nor the other way round. */
+enum handoff_warn_kind {
+	HANDOFF_WARN_SEND,
+	HANDOFF_WARN_REFUSE,
+	HANDOFF_WARN_KINDS
+};
+
+struct handoff {
+	struct event_base *base;
+	struct store *store;
+	struct cluster *cluster;
+	struct rpc *rpc;
+	struct msg_codec *mc;
+	unsigned tick_ms;
+	struct event *timer;
+	bool stopped;
+	struct handoff_target *targets; /* ntargets, grown with the store's */
+	size_t ntargets, cap;
+	struct handoff_stats stats;
+	uint64_t warned_ms[HANDOFF_WARN_KINDS];
+	bool warned[HANDOFF_WARN_KINDS];
+};
+
+/* --- logging -------------------------------------------------------------- */
+
+static void handoff_warn(struct handoff *h, enum handoff_warn_kind kind,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A warning, unless one of its kind was logged in the last
+ * HANDOFF_WARN_MS: a target that keeps failing, or a peer that keeps
+ * sending what we refuse, would otherwise fill the log. */
+static void handoff_warn(struct handoff *h, enum handoff_warn_kind kind,
+                         const char *fmt, ...)
+{
+	uint64_t now = cluster_now_ms();
+	enum log_level level = LOG_DEBUG;
+	char line[512];
+	va_list ap;
+
+	if (!h->warned[kind] || now - h->warned_ms[kind] >= HANDOFF_WARN_MS) {
+		level = LOG_WARN;
+		h->warned[kind] = true;
+		h->warned_ms[kind] = now;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_write(level, "handoff: %s", line);
+}
+
+/* --- targets -------------------------------------------------------------- */
+
+/* Mirror the store's target list (it only grows). */
+static int handoff_sync_targets(struct handoff *h)
+{
+	size_t n = store_hint_target_count(h->store);
+
+	if (n > h->cap) {
+		size_t cap = h->cap ? h->cap : 8;
+		struct handoff_target *t = NULL;
+		while (cap < n)
+			cap *= 2;
+		t = realloc(h->targets, cap * sizeof(*t));
+		if (t == NULL)
+			return RKV_ENOMEM;
+		h->targets = t;
+		h->cap = cap;
+	}
+	for (size_t i = h->ntargets; i < n; i++) {
+		memset(&h->targets[i], 0, sizeof(h->targets[i]));
+		h->targets[i].name = store_hint_target(h->store, i, NULL);
+	}
+	h->ntargets = n;
+	return 0;
+}
+
+/* Whether the target's node is up, and where to reach it. */
+static bool handoff_target_up(const struct handoff *h,
+                              const struct handoff_target *t, const char **addr,
+                              uint64_t *id)
+{
+	unsigned m = 0;
+	const struct cluster_member *mem = NULL;
+
+	if (cluster_member_find(h->cluster, t->name, &m) != 0)
+		return false;
+	mem = cluster_member(h->cluster, m);
+	if (mem->self || !cluster_member_up(h->cluster, m))
+		return false;
+	if (addr != NULL)
+		*addr = mem->addr;
+	if (id != NULL)
+		*id = cluster_member_id(h->cluster, m);
+	return true;
+}
+
+/* --- the holder side: batches --------------------------------------------- */
+
+static void handoff_drive(struct handoff *h, size_t i, bool tick);
+
+static void handoff_batch_free(struct handoff_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->items[i].key);
+		dvv_free(b->items[i].obj);
+	}
+	free(b);
+}
+
+/* A batch is over (acked and its deletes run, or failed): let the stream
+ * go on. */
+static void handoff_batch_done(struct handoff_batch *b)
+{
+	struct handoff *h = b->h;
+	size_t i = b->target;
+
+	h->targets[i].inflight--;
+	h->stats.inflight--;
+	handoff_batch_free(b);
+	handoff_drive(h, i, false);
+}
+
+static void handoff_deleted(int status, const struct dvv *obj, void *arg)
+{
+	struct handoff_batch *b = arg;
+
+	if (status != 0)
+		log_warn("handoff: removing a delivered hint for %s failed: "
+		         "%s (it will be sent again)",
+		         b->h->targets[b->target].name, rkv_strerror(status));
+	else if (obj == NULL)
+		b->h->stats.hints_removed++;
+	else
+		b->h->stats.hints_kept++;
+	if (--b->deletes == 0)
+		handoff_batch_done(b);
+}
+
+static void handoff_failed(struct handoff_batch *b, int status)
+{
+	struct handoff *h = b->h;
+	struct handoff_target *t = &h->targets[b->target];
+
+	h->stats.batches_failed++;
+	t->failed = true;
+	t->last_error = status;
+	if (!h->stopped)
+		handoff_warn(h, HANDOFF_WARN_SEND,
+		             "a batch of %zu hint(s) for %s failed: %s; kept "
+		             "for a later try",
+		             b->n, t->name, rkv_strerror(status));
+}
+
+static void handoff_acked(void *arg, int status, const struct msg_peer *peer,
+                          const void *body, size_t len)
+{
+	struct handoff_batch *b = arg;
+	struct handoff *h = b->h;
+	struct handoff_target *t = &h->targets[b->target];
+	struct msg_status st = {0};
+
+	if (status == 0)
+		status =
+		    msg_decode_status(h->mc, peer, MSG_HINT, body, len, &st);
+	if (status == 0)
+		status = st.status;
+	msg_clear_status(&st);
+	if (status != 0) {
+		handoff_failed(b, status);
+		handoff_batch_done(b);
+		return;
+	}
+	h->stats.batches_acked++;
+	h->stats.hints_delivered += b->n;
+	h->stats.bytes_delivered += b->bytes;
+	t->delivered += b->n;
+	/* Acknowledged: durable at the primary. Now, and only now, the
+	 * hints may go -- each one only if unchanged since it was sent. */
+	for (size_t i = 0; i < b->n; i++) {
+		struct handoff_item *it = &b->items[i];
+		int rc =
+		    store_hint_delete(h->store, t->name, it->partition, it->key,
+		                      it->klen, it->obj, handoff_deleted, b);
+		if (rc == 0)
+			b->deletes++;
+		else
+			log_warn("handoff: cannot queue the removal of a "
+			         "delivered hint for %s: %s (it will be sent "
+			         "again)",
+			         t->name, rkv_strerror(rc));
+	}
+	if (b->deletes == 0)
+		handoff_batch_done(b);
+}
+
+/* store_hint_fn: copy one hint into the batch. */
+static int handoff_collect(uint32_t partition, const void *key, size_t klen,
+                           const struct dvv *obj, void *arg)
+{
+	struct handoff_batch *b = arg;
+	struct handoff_item *it = &b->items[b->n];
+
+	it->key = malloc(klen);
+	it->obj = dvv_dup(obj);
+	if (it->key == NULL || it->obj == NULL) {
+		free(it->key);
+		dvv_free(it->obj);
+		memset(it, 0, sizeof(*it));
+		return RKV_ENOMEM;
+	}
+	memcpy(it->key, key, klen);
+	it->klen = klen;
+	it->partition = partition;
+	b->n++;
+	return 0;
+}
+
+/* Encode and send a filled batch. 0 when the call is under way. */
+static int handoff_send(struct handoff *h, struct handoff_batch *b,
+                        const char *addr, uint64_t id)
+{
+	struct handoff_target *t = &h->targets[b->target];
+	struct msg_hint_entry e[HANDOFF_BATCH_ITEMS];
+	struct msg_hint m = {.target_id = id, .entries = e, .n = b->n};
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	snprintf(m.target, sizeof(m.target), "%s", t->name);
+	for (size_t i = 0; i < b->n; i++) {
+		e[i].partition = b->items[i].partition;
+		e[i].key = b->items[i].key;
+		e[i].klen = b->items[i].klen;
+		e[i].obj = b->items[i].obj;
+	}
+	rc = msg_encode_hint(h->mc, &m, &body, &len);
+	if (rc == 0)
+		rc = rpc_call(h->rpc, addr, MSG_HINT, body, len,
+		              HANDOFF_CALL_TIMEOUT_MS, handoff_acked, b);
+	free(body);
+	if (rc == 0) {
+		b->bytes = len;
+		h->stats.batches_sent++;
+	}
+	return rc;
+}
+
+/* STREAMING: send batches while the window has room and hints are left.
+ * Leaves the target DRAINING when the pass cannot go on. */
+static void handoff_fill(struct handoff *h, size_t i)
+{
+	struct handoff_target *t = &h->targets[i];
+	const char *addr = NULL;
+	uint64_t id = 0;
+
+	while (!t->scan_done && !t->failed && !h->stopped &&
+	       t->inflight < HANDOFF_MAX_INFLIGHT &&
+	       handoff_target_up(h, t, &addr, &id)) {
+		struct store_scan_result res;
+		struct handoff_batch *b = calloc(1, sizeof(*b));
+		int rc = b != NULL ? 0 : RKV_ENOMEM;
+		if (rc == 0) {
+			b->h = h;
+			b->target = i;
+			rc = store_hint_scan(
+			    h->store, t->name, &t->pos, HANDOFF_BATCH_ITEMS,
+			    HANDOFF_BATCH_BYTES, handoff_collect, b, &res);
+		}
+		if (rc == 0 && !res.more)
+			t->scan_done = true;
+		if (rc == 0 && b->n > 0)
+			rc = handoff_send(h, b, addr, id);
+		else if (rc == 0) { /* nothing (left) to send */
+			handoff_batch_free(b);
+			continue;
+		}
+		if (rc != 0) {
+			t->failed = true;
+			t->last_error = rc;
+			h->stats.batches_failed++;
+			handoff_warn(h, HANDOFF_WARN_SEND,
+			             "cannot send hints to %s: %s", t->name,
+			             rkv_strerror(rc));
+			if (b != NULL)
+				handoff_batch_free(b);
+			break;
+		}
+		t->inflight++;
+		h->stats.inflight++;
+	}
+	if (t->scan_done || t->failed || h->stopped ||
+	    !handoff_target_up(h, t, NULL, NULL))
+		t->state = HANDOFF_DRAINING;
+}
+
+/* The state machine of one target (see the top); tick: called by the
+ * timer, the only caller that may start a pass. */
+static void handoff_drive(struct handoff *h, size_t i, bool tick)
+{
+	struct handoff_target *t = &h->targets[i];
+	uint64_t now = cluster_now_ms();
+
+	switch (t->state) {
+	case HANDOFF_BACKOFF:
+		if (now < t->retry_at)
+			return;
+		t->state = HANDOFF_IDLE;
+		/* fall through */
+	case HANDOFF_IDLE:
+		if (!tick || h->stopped ||
+		    store_hint_pending(h->store, t->name) == 0 ||
+		    h->stats.streams >= HANDOFF_MAX_STREAMS ||
+		    !handoff_target_up(h, t, NULL, NULL))
+			return;
+		store_hint_pos_init(&t->pos);
+		t->scan_done = false;
+		t->failed = false;
+		t->passes++;
+		h->stats.streams++;
+		t->state = HANDOFF_STREAMING;
+		/* fall through */
+	case HANDOFF_STREAMING:
+		handoff_fill(h, i);
+		if (t->state == HANDOFF_STREAMING)
+			return;
+		/* fall through */
+	case HANDOFF_DRAINING:
+		if (t->inflight > 0)
+			return;
+		h->stats.streams--;
+		t->state = t->failed ? HANDOFF_BACKOFF : HANDOFF_IDLE;
+		t->retry_at = now + HANDOFF_RETRY_MS;
+		return;
+	}
+}
+
+static void handoff_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct handoff *h = arg;
+	(void)fd;
+	(void)what;
+
+	if (handoff_sync_targets(h) != 0) {
+		handoff_warn(h, HANDOFF_WARN_SEND,
+		             "out of memory following the hint targets");
+		return;
+	}
+	for (size_t i = 0; i < h->ntargets; i++)
+		handoff_drive(h, i, true);
+}
+
+/* --- the primary side ----------------------------------------------------- */
+
+static void handoff_reply(struct handoff *h, const struct rpc_reply_to *to,
+                          int status, unsigned needed, unsigned acked)
+{
+	struct msg_status st = {
+	    .status = status, .needed = needed, .acked = acked};
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	if (h->stopped && status != RKV_ESHUTDOWN)
+		return; /* the transport is going away */
+	if (msg_encode_status(h->mc, MSG_HINT, &st, &body, &len) == 0)
+		rpc_reply(h->rpc, to, body, len);
+	else
+		log_warn("handoff: cannot encode a reply (out of memory)");
+	free(body);
+}
+
+static void handoff_served(struct handoff_serving *sv)
+{
+	struct handoff *h = sv->h;
+
+	h->stats.hints_received += sv->acked;
+	h->stats.serving--;
+	handoff_reply(h, &sv->to, sv->status, sv->n, sv->acked);
+	free(sv);
+}
+
+static void handoff_merged(int status, const struct dvv *obj, void *arg)
+{
+	struct handoff_serving *sv = arg;
+	(void)obj;
+
+	if (status == 0)
+		sv->acked++;
+	else if (sv->status == 0)
+		sv->status = status;
+	if (--sv->outstanding == 0)
+		handoff_served(sv);
+}
+
+/* Is the whole frame ours to take? 0, or why not (logged). */
+static int handoff_check(struct handoff *h, const struct msg_hint *m,
+                         const char *from)
+{
+	const struct cluster_member *self = cluster_member(h->cluster, 0);
+	uint64_t id = store_node_id(h->store);
+	uint32_t q = cluster_ring_size(h->cluster);
+
+	if (strcmp(m->target, self->name) != 0 ||
+	    (m->target_id != 0 && m->target_id != id)) {
+		handoff_warn(h, HANDOFF_WARN_REFUSE,
+		             "refused %zu hint(s) from %s: they are for %s "
+		             "(%016" PRIx64 "), not for this node",
+		             m->n, from, m->target, m->target_id);
+		return RKV_EINVAL;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct msg_hint_entry *e = &m->entries[i];
+		if (e->partition >= q ||
+		    ring_partition_of(e->key, e->klen, q) != e->partition ||
+		    e->klen > STORE_MAX_KEY) {
+			handoff_warn(h, HANDOFF_WARN_REFUSE,
+			             "refused %zu hint(s) from %s: a key not "
+			             "in partition %" PRIu32,
+			             m->n, from, e->partition);
+			return RKV_EINVAL;
+		}
+		if (!cluster_is_primary(h->cluster, e->partition, 0)) {
+			handoff_warn(h, HANDOFF_WARN_REFUSE,
+			             "refused %zu hint(s) from %s: partition "
+			             "%" PRIu32 " is not held by this node",
+			             m->n, from, e->partition);
+			return RKV_EINVAL;
+		}
+	}
+	return 0;
+}
+
+void handoff_on_request(struct handoff *h, const struct rpc_reply_to *to,
+                        const struct msg_peer *peer,
+                        const struct msg_hello *from, const void *body,
+                        size_t len)
+{
+	struct handoff_serving *sv = NULL;
+	struct msg_hint m;
+	int rc = 0;
+
+	if (h->stopped) {
+		handoff_reply(h, to, RKV_ESHUTDOWN, 0, 0);
+		return;
+	}
+	if (h->stats.serving >= HANDOFF_MAX_SERVING) {
+		handoff_reply(h, to, RKV_EUNAVAIL, 0, 0);
+		return;
+	}
+	h->stats.batches_received++;
+	rc = msg_decode_hint(h->mc, peer, body, len, &m);
+	if (rc != 0)
+		handoff_warn(h, HANDOFF_WARN_REFUSE,
+		             "undecodable hints from %s: %s", from->name,
+		             rkv_strerror(rc));
+	if (rc == 0)
+		rc = handoff_check(h, &m, from->name);
+	if (rc == 0 && (sv = calloc(1, sizeof(*sv))) == NULL)
+		rc = RKV_ENOMEM;
+	if (rc != 0) {
+		h->stats.batches_refused++;
+		handoff_reply(h, to, rc, (unsigned)m.n, 0);
+		msg_clear_hint(&m);
+		return;
+	}
+	sv->h = h;
+	sv->to = *to;
+	sv->n = (unsigned)m.n;
+	h->stats.serving++;
+	for (size_t i = 0; i < m.n; i++) {
+		const struct msg_hint_entry *e = &m.entries[i];
+		rc = store_merge(h->store, e->partition, e->key, e->klen,
+		                 e->obj, handoff_merged, sv);
+		if (rc == 0)
+			sv->outstanding++;
+		else if (sv->status == 0)
+			sv->status = rc;
+	}
+	msg_clear_hint(&m);
+	if (sv->outstanding == 0)
+		handoff_served(sv);
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+int handoff_new(struct handoff **out, const struct handoff_options *o)
+{
+	struct handoff *h = NULL;
+
+	*out = NULL;
+	if (o->base == NULL || o->store == NULL || o->cluster == NULL ||
+	    o->rpc == NULL || o->mc == NULL ||
+	    o->tick_ms < HANDOFF_MIN_TICK_MS ||
+	    o->tick_ms > HANDOFF_MAX_TICK_MS)
+		return RKV_EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return RKV_ENOMEM;
+	h->base = o->base;
+	h->store = o->store;
+	h->cluster = o->cluster;
+	h->rpc = o->rpc;
+	h->mc = o->mc;
+	h->tick_ms = o->tick_ms;
+	h->timer = event_new(o->base, -1, EV_PERSIST, handoff_tick, h);
+	if (h->timer == NULL || handoff_sync_targets(h) != 0) {
+		handoff_free(h);
+		return RKV_ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+int handoff_start(struct handoff *h)
+{
+	struct timeval tv = {.tv_sec = h->tick_ms / 1000,
+	                     .tv_usec =
+	                         (suseconds_t)(h->tick_ms % 1000) * 1000};
+
+	h->stopped = false;
+	return event_add(h->timer, &tv) == 0 ? 0 : RKV_ENOMEM;
+}
+
+void handoff_stop(struct handoff *h)
+{
+	if (h == NULL || h->stopped)
+		return;
+	h->stopped = true;
+	event_del(h->timer);
+}
+
+void handoff_free(struct handoff *h)
+{
+	if (h == NULL)
+		return;
+	if (h->timer != NULL)
+		event_free(h->timer);
+	free(h->targets);
+	free(h);
+}
+
+/* --- reporting ------------------------------------------------------------ */
+
+void handoff_get_stats(const struct handoff *h, struct handoff_stats *out)
+{
+	*out = h->stats;
+}
+
+void handoff_stats_json(const struct handoff *h, struct evbuffer *out)
+{
+	const struct handoff_stats *s = &h->stats;
+	struct store_stats ss;
+	size_t n = store_hint_target_count(h->store);
+	bool first = true;
+
+	store_get_stats(h->store, &ss);
+	evbuffer_add_printf(
+	    out,
+	    "\"handoff\":{\"hints_stored\":%" PRIu64
+	    ",\"hints_pending\":%" PRIu64 ",\"hints_limit\":%" PRIu64
+	    ",\"hints_delivered\":%" PRIu64 ",\"hints_removed\":%" PRIu64
+	    ",\"hints_kept\":%" PRIu64 ",\"handoff_bytes\":%" PRIu64
+	    ",\"batches_sent\":%" PRIu64 ",\"batches_acked\":%" PRIu64
+	    ",\"batches_failed\":%" PRIu64 ",\"streams\":%" PRIu64
+	    ",\"inflight\":%" PRIu64 ",\"batches_received\":%" PRIu64
+	    ",\"batches_refused\":%" PRIu64 ",\"hints_received\":%" PRIu64
+	    ",\"pending_by_target\":{",
+	    ss.hint_writes, ss.hints, (uint64_t)STORE_MAX_HINTS,
+	    s->hints_delivered, s->hints_removed, s->hints_kept,
+	    s->bytes_delivered, s->batches_sent, s->batches_acked,
+	    s->batches_failed, s->streams, s->inflight, s->batches_received,
+	    s->batches_refused, s->hints_received);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pending = 0;
+		const char *name = store_hint_target(h->store, i, &pending);
+		if (pending == 0)
+			continue;
+		if (!first)
+			evbuffer_add_printf(out, ",");
+		first = false;
+		json_add_string(out, name);
+		evbuffer_add_printf(out, ":%" PRIu64, pending);
+	}
+	evbuffer_add_printf(out, "}}");
+}
+
+void handoff_json(const struct handoff *h, struct evbuffer *out)
+{
+	struct store_stats ss;
+	size_t n = store_hint_target_count(h->store);
+
+	store_get_stats(h->store, &ss);
+	evbuffer_add_printf(out,
+	                    "{\"hints_pending\":%" PRIu64
+	                    ",\"hints_delivered\":%" PRIu64 ",\"targets\":[",
+	                    ss.hints, h->stats.hints_delivered);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pending = 0;
+		const char *name = store_hint_target(h->store, i, &pending);
+		const struct handoff_target *t =
+		    i < h->ntargets ? &h->targets[i] : NULL;
+		evbuffer_add_printf(out, "%s{\"target\":", i ? "," : "");
+		json_add_string(out, name);
+		evbuffer_add_printf(
+		    out,
+		    ",\"pending\":%" PRIu64 ",\"up\":%s,\"state\":\"%s\""
+		    ",\"inflight\":%u,\"passes\":%" PRIu64
+		    ",\"delivered\":%" PRIu64 ",\"last_error\":",
+		    pending,
+		    t != NULL && handoff_target_up(h, t, NULL, NULL) ? "true"
+		                                                     : "false",
+		    handoff_state_names[t != NULL ? t->state : HANDOFF_IDLE],
+		    t != NULL ? t->inflight : 0, t != NULL ? t->passes : 0,
+		    t != NULL ? t->delivered : 0);
+		json_add_string(out, t != NULL && t->last_error != 0
+		                         ? rkv_strerror(t->last_error)
+		                         : NULL);
+		evbuffer_add_printf(out, "}");
+	}
+	evbuffer_add_printf(out, "]}\n");
+}
