@@ -410,7 +410,7 @@ static int codec_scan(avro_schema_t schema, const void *buf, size_t len,
 
 /* --- shared Avro helpers -------------------------------------------------- */
 
-static int codec_write(struct codec *c, avro_value_t *v, uint8_t **out,
+int codec_value_encode(avro_writer_t writer, avro_value_t *v, uint8_t **out,
                        size_t *len)
 {
 	size_t size = 0;
@@ -421,10 +421,9 @@ static int codec_write(struct codec *c, avro_value_t *v, uint8_t **out,
 	buf = malloc(size > 0 ? size : 1);
 	if (buf == NULL)
 		goto fail;
-	avro_writer_memory_set_dest(c->writer, (const char *)buf,
-	                            (int64_t)size);
-	if (avro_value_write(c->writer, v) != 0 ||
-	    avro_writer_tell(c->writer) != (int64_t)size)
+	avro_writer_memory_set_dest(writer, (const char *)buf, (int64_t)size);
+	if (avro_value_write(writer, v) != 0 ||
+	    avro_writer_tell(writer) != (int64_t)size)
 		goto fail;
 	*out = buf;
 	*len = size;
@@ -548,7 +547,7 @@ int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
 	avro_value_reset(&c->object);
 	rc = codec_object_put(c, d);
 	if (rc == 0)
-		rc = codec_write(c, &c->object, out, len);
+		rc = codec_value_encode(c->writer, &c->object, out, len);
 	/* Drop what was lent to the instance before the caller can free it. */
 	avro_value_reset(&c->object);
 	return rc;
@@ -790,7 +789,7 @@ int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out)
 	avro_value_reset(&c->context);
 	rc = codec_context_put(c, vv);
 	if (rc == 0)
-		rc = codec_write(c, &c->context, &bytes, &len);
+		rc = codec_value_encode(c->writer, &c->context, &bytes, &len);
 	avro_value_reset(&c->context);
 	if (rc != 0)
 		goto fail;
@@ -931,7 +930,7 @@ int codec_ring_encode(struct codec *c, const struct ring *r, uint8_t **out,
 	avro_value_reset(&c->ring);
 	rc = codec_ring_put(c, r);
 	if (rc == 0)
-		rc = codec_write(c, &c->ring, out, len);
+		rc = codec_value_encode(c->writer, &c->ring, out, len);
 	/* Drop the names lent to the instance while r still holds them. */
 	avro_value_reset(&c->ring);
 	return rc;

@@ -16,6 +16,8 @@
 
 #include "dvv.h"
 
+#include <avro.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,5 +80,12 @@ int codec_ring_encode(struct codec *c, const struct ring *r, uint8_t **out,
  * on error. */
 int codec_ring_decode(struct codec *c, const void *buf, size_t len,
 		      struct ring **out);
+
+/* codec_value_encode -- the Avro binary encoding of v, written through
+ * writer (a memory writer the caller keeps and reuses), in *out:
+ * malloc'ed, the caller frees it. The one encoding path of codec.c and
+ * msg.c. 0 or RKV_ENOMEM. */
+int codec_value_encode(avro_writer_t writer, avro_value_t *v, uint8_t **out,
+                       size_t *len);
 
 #endif

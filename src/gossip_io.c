@@ -204,35 +204,22 @@ static void gossip_io_replied(void *arg, int status,
 	free(call);
 }
 
-static void gossip_io_send(struct gossip_io *io, uint64_t now)
+/* Sends our state to addr as one MSG_GOSSIP call. */
+static void gossip_io_send_to(struct gossip_io *io, const char *addr)
 {
 	struct gossip_io_call *call = NULL;
-	struct gossip_peer peer;
 	struct msg_gossip st;
-	const char *const *seeds = NULL;
-	size_t nseeds = 0, len = 0;
+	size_t len = 0;
 	uint8_t *body = NULL;
-	int rc = 0;
+	int rc = cluster_state(io->cluster, &st);
 
-	if (io->inflight >= GOSSIP_IO_MAX_INFLIGHT) {
-		log_debug("gossip: %u calls in flight; skipping a round",
-		          io->inflight);
-		return;
-	}
-	seeds = cluster_seeds(io->cluster, &nseeds);
-	rc = gossip_peer_pick(cluster_gossip(io->cluster), now, &io->rng, seeds,
-	                      nseeds, &peer);
-	if (rc == GOSSIP_ENOTFOUND)
-		return; /* a cluster of one: nobody to talk to */
-	if (rc == 0)
-		rc = cluster_state(io->cluster, &st);
 	if (rc == 0)
 		rc = msg_encode_gossip(io->mc, MSG_GOSSIP, &st, &body, &len);
 	if (rc == 0 && (call = calloc(1, sizeof(*call))) == NULL)
 		rc = RKV_ENOMEM;
 	if (rc == 0) {
 		call->io = io;
-		snprintf(call->addr, sizeof(call->addr), "%s", peer.addr);
+		snprintf(call->addr, sizeof(call->addr), "%s", addr);
 		rc = rpc_call(io->rpc, call->addr, MSG_GOSSIP, body, len,
 		              io->timeout_ms, gossip_io_replied, call);
 	}
@@ -245,6 +232,75 @@ static void gossip_io_send(struct gossip_io *io, uint64_t now)
 	}
 	io->inflight++;
 	cluster_gossip_counters(io->cluster)->sent++;
+}
+
+/* Cassandra's seed rule: also gossip with a random seed when the peer of
+ * the round was not one, or when we hold fewer members up than there are
+ * other seeds. Without it, founders that started at once can settle into groups
+ * that each know only themselves and never pick one another; the seeds
+ * bridge such groups within a round or two. Returns the seed, or NULL. */
+static const char *gossip_io_seed_extra(struct gossip_io *io, uint64_t now,
+                                        const struct gossip_peer *peer,
+                                        const char *const *seeds,
+                                        size_t nseeds)
+{
+	const struct gossip *g = cluster_gossip(io->cluster);
+	struct gossip_member me;
+	size_t live = 0, usable = 0, others = 0;
+	bool peer_is_seed = false;
+
+	if (gossip_member_at(g, 0, &me) != 0) /* slot 0 is always us */
+		return NULL;
+	const char *self = me.addr;
+
+	for (size_t i = 1; i < gossip_member_count(g); i++)
+		live += gossip_member_alive(g, i, now);
+	for (size_t k = 0; k < nseeds; k++) {
+		peer_is_seed |= strcmp(seeds[k], peer->addr) == 0;
+		others += strcmp(seeds[k], self) != 0;
+		usable += strcmp(seeds[k], self) != 0 &&
+		          strcmp(seeds[k], peer->addr) != 0;
+	}
+	/* Once we hold as many members up as there are other seeds, a round
+	 * that reached a seed is one message, as the simulation assumes. */
+	if (usable == 0 || (peer_is_seed && live >= others))
+		return NULL;
+	uint64_t pick = rng_below(&io->rng, usable);
+	for (size_t k = 0; k < nseeds; k++) {
+		if (strcmp(seeds[k], self) == 0 ||
+		    strcmp(seeds[k], peer->addr) == 0)
+			continue;
+		if (pick-- == 0)
+			return seeds[k];
+	}
+	return NULL;
+}
+
+static void gossip_io_send(struct gossip_io *io, uint64_t now)
+{
+	struct gossip_peer peer;
+	const char *const *seeds = NULL;
+	size_t nseeds = 0;
+	int rc;
+
+	if (io->inflight >= GOSSIP_IO_MAX_INFLIGHT) {
+		log_debug("gossip: %u calls in flight; skipping a round",
+		          io->inflight);
+		return;
+	}
+	seeds = cluster_seeds(io->cluster, &nseeds);
+	rc = gossip_peer_pick(cluster_gossip(io->cluster), now, &io->rng, seeds,
+	                      nseeds, &peer);
+	if (rc == GOSSIP_ENOTFOUND)
+		return; /* a cluster of one: nobody to talk to */
+	if (rc != 0) {
+		gossip_io_warn(io, "cannot pick a peer: %s", rkv_strerror(rc));
+		return;
+	}
+	gossip_io_send_to(io, peer.addr);
+	const char *seed = gossip_io_seed_extra(io, now, &peer, seeds, nseeds);
+	if (seed != NULL && io->inflight < GOSSIP_IO_MAX_INFLIGHT)
+		gossip_io_send_to(io, seed);
 }
 
 static void gossip_io_round(evutil_socket_t fd, short what, void *arg)

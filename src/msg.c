@@ -1459,30 +1459,6 @@ static int msg_get_object(struct msg_codec *mc, avro_value_t *bytes,
 
 /* --- writing a body ------------------------------------------------------- */
 
-static int msg_write(struct msg_codec *mc, avro_value_t *v, uint8_t **out,
-                     size_t *len)
-{
-	size_t size = 0;
-	uint8_t *buf = NULL;
-
-	if (avro_value_sizeof(v, &size) != 0)
-		goto fail;
-	buf = malloc(size > 0 ? size : 1);
-	if (buf == NULL)
-		goto fail;
-	avro_writer_memory_set_dest(mc->writer, (const char *)buf,
-	                            (int64_t)size);
-	if (avro_value_write(mc->writer, v) != 0 ||
-	    avro_writer_tell(mc->writer) != (int64_t)size)
-		goto fail;
-	*out = buf;
-	*len = size;
-	return 0;
-
-fail:
-	free(buf);
-	return RKV_ENOMEM;
-}
 
 static int msg_set_long(avro_value_t *rec, int index, int64_t n)
 {
@@ -1534,7 +1510,7 @@ static int msg_finish(struct msg_codec *mc, enum msg_schema_id id, int rc,
                       uint8_t **out, size_t *len)
 {
 	if (rc == 0)
-		rc = msg_write(mc, &mc->slots[id].value, out, len);
+		rc = codec_value_encode(mc->writer, &mc->slots[id].value, out, len);
 	avro_value_reset(&mc->slots[id].value);
 	return rc;
 }
@@ -1788,7 +1764,7 @@ int msg_encode_hello(struct msg_codec *mc, const struct msg_hello *m,
 	avro_value_reset(&mc->env.value);
 	rc = msg_envelope_put(mc, body, blen);
 	if (rc == 0)
-		rc = msg_write(mc, &mc->env.value, out, len);
+		rc = codec_value_encode(mc->writer, &mc->env.value, out, len);
 	avro_value_reset(&mc->env.value);
 fail:
 	free(body);

@@ -133,14 +133,14 @@ static int proc_count_ready(const char *log)
 	return count;
 }
 
-int proc_node_start(struct proc_node *n)
+int proc_node_start_nowait(struct proc_node *n)
 {
 	const char *bin = getenv("RINGKVD");
 	char http[64], rpc[64];
 	const char *argv[PROC_MAX_ARGS + 16];
 	int argc = 0;
-	int before = proc_count_ready(n->log);
 
+	n->ready_before = proc_count_ready(n->log);
 	if (bin == NULL)
 		bin = "src/ringkvd";
 	snprintf(http, sizeof(http), "127.0.0.1:%d", n->http_port);
@@ -172,11 +172,16 @@ int proc_node_start(struct proc_node *n)
 	}
 	n->pid = pid;
 	proc_track(pid, true);
-	for (int waited = 0; waited < 20000; waited += 20) {
-		if (proc_count_ready(n->log) > before)
+	return 0;
+}
+
+int proc_node_wait_ready(struct proc_node *n)
+{
+	for (int waited = 0; n->pid > 0 && waited < 20000; waited += 20) {
+		if (proc_count_ready(n->log) > n->ready_before)
 			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			proc_track(pid, false);
+		if (waitpid(n->pid, NULL, WNOHANG) == n->pid) {
+			proc_track(n->pid, false);
 			n->pid = 0;
 			break;
 		}
@@ -187,6 +192,13 @@ int proc_node_start(struct proc_node *n)
 	proc_node_print_log(n);
 	proc_node_kill(n);
 	return -1;
+}
+
+int proc_node_start(struct proc_node *n)
+{
+	if (proc_node_start_nowait(n) != 0)
+		return -1;
+	return proc_node_wait_ready(n);
 }
 
 void proc_node_signal(struct proc_node *n, int sig)

@@ -24,6 +24,7 @@ struct proc_node {
 	char dir[256];        /* data directory (inside the test's temp dir) */
 	char log[300];        /* stderr of every run of this node, appended */
 	const char *args[PROC_MAX_ARGS]; /* extra flags, NULL-terminated */
+	int ready_before; /* ready lines in the log before this run */
 };
 
 struct proc_resp {
@@ -53,6 +54,11 @@ void proc_node_init(struct proc_node *n, const char *name);
  * args, wait (up to 20 s) for its "ringkvd ready" line. 0 on success; on
  * failure prints the node's log and returns -1. */
 int proc_node_start(struct proc_node *n);
+
+/* proc_node_start_nowait / proc_node_wait_ready -- proc_node_start in two
+ * halves, for tests that start several nodes at the same moment. */
+int proc_node_start_nowait(struct proc_node *n);
+int proc_node_wait_ready(struct proc_node *n);
 
 /* proc_node_signal -- send sig to a running node. */
 void proc_node_signal(struct proc_node *n, int sig);

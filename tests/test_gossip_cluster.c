@@ -37,7 +37,7 @@
 
 #include <cmocka.h>
 
-#define MAX_NODES    4
+#define MAX_NODES    5
 #define GOSSIP_MS    "100"
 #define PHI          "8"
 #define T_TIMEOUT_MS 8000
@@ -121,6 +121,29 @@ static int founders_setup(void **state)
 		if (proc_node_start(&nodes[i]) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* Five founders started at once, each seeded with all five addresses. */
+static int five_founders_setup(void **state)
+{
+	(void)state;
+	name_nodes(5);
+	seeds[0] = '\0';
+	for (int i = 0; i < nnodes; i++) {
+		size_t used = strlen(seeds);
+		snprintf(seeds + used, sizeof(seeds) - used, "%s127.0.0.1:%d",
+		         i ? "," : "", nodes[i].rpc_port);
+	}
+	for (int i = 0; i < nnodes; i++)
+		node_args(i, seeds);
+	/* Start them all before waiting for any: the race is the point. */
+	for (int i = 0; i < nnodes; i++)
+		if (proc_node_start_nowait(&nodes[i]) != 0)
+			return -1;
+	for (int i = 0; i < nnodes; i++)
+		if (proc_node_wait_ready(&nodes[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -447,9 +470,23 @@ static void test_paused_founder_costs_no_timeout(void **state)
 	wait_or_fail(put_succeeds, &all, CONVERGE_MS, "w=all works again");
 }
 
+/* Regression: founders that start together could settle into groups that
+ * each gossiped only among themselves (a node turned to its seeds only
+ * while it knew no live member), and never learned of one another. */
+static void test_five_founders_started_together_converge(void **state)
+{
+	struct all_seen founders = {.joiners = false};
+	(void)state;
+	wait_or_fail(all_see_all, &founders, CONVERGE_MS,
+	             "five founders started at once all see each other");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+	        test_five_founders_started_together_converge,
+	        five_founders_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_join_through_one_seed,
 	                                    join_setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -346,11 +346,10 @@ static bool no_hints(void *arg)
 /* --- setup ---------------------------------------------------------------- */
 
 /* The founders start one at a time, each once the ones before it have all
- * heard from each other. Started together, five founders can settle into
- * two groups that never gossip with each other: a node falls back to its
- * seeds only while it knows no live member, and picks peers from the
- * members its table holds (gossip/peer.c), so two groups that met nobody
- * from the other group in their first rounds stay apart. */
+ * heard from each other, so every test begins from a cluster whose members
+ * all know one another. (Founders started together also converge --
+ * tests/test_gossip_cluster.c checks it -- but the time that takes would
+ * count against these tests' own bounds.) */
 static int cluster_setup(void **state)
 {
 	int n = 0;
