@@ -201,6 +201,32 @@ int proc_node_start(struct proc_node *n)
 	return proc_node_wait_ready(n);
 }
 
+int proc_cluster_start(struct proc_node *nodes, int n, const char *prefix)
+{
+	static char seeds[PROC_MAX_NODES * 24];
+	char name[64];
+	size_t used = 0;
+
+	seeds[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s-n%d", prefix, i);
+		proc_node_init(&nodes[i], name);
+		used += (size_t)snprintf(seeds + used, sizeof(seeds) - used,
+					 "%s127.0.0.1:%d", i ? "," : "",
+					 nodes[i].rpc_port);
+	}
+	for (int i = 0; i < n; i++) {
+		nodes[i].args[0] = "--seeds";
+		nodes[i].args[1] = seeds;
+		nodes[i].args[2] = "--n-val";
+		nodes[i].args[3] = "3";
+		nodes[i].args[4] = NULL;
+		if (proc_node_start(&nodes[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 void proc_node_signal(struct proc_node *n, int sig)
 {
 	if (n->pid > 0)

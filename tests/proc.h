@@ -60,6 +60,13 @@ int proc_node_start(struct proc_node *n);
 int proc_node_start_nowait(struct proc_node *n);
 int proc_node_wait_ready(struct proc_node *n);
 
+/* proc_cluster_start -- init and start n founding nodes named
+ * "<prefix>-n<i>", all with the same --seeds (their rpc addresses) and
+ * --n-val 3, so they own the ring at once. 0, or -1 when a node did not
+ * become ready (its log printed). One cluster at a time: the seed list
+ * lives in proc.c. */
+int proc_cluster_start(struct proc_node *nodes, int n, const char *prefix);
+
 /* proc_node_signal -- send sig to a running node. */
 void proc_node_signal(struct proc_node *n, int sig);
 

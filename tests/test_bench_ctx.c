@@ -15,6 +15,8 @@
 
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,12 +224,7 @@ static void test_model(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed =
-	    env ? strtoull(env, NULL, 0)
-	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	test_seed = test_seed_init("test_bench_ctx");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sizing),
 	    cmocka_unit_test(test_store_replace),
@@ -235,8 +232,5 @@ int main(void)
 	    cmocka_unit_test(test_too_long_and_absent),
 	    cmocka_unit_test(test_model),
 	};
-	printf("test_bench_ctx: seed %" PRIu64 " (RKV_SEED=%" PRIu64
-	       " replays it)\n",
-	       test_seed, test_seed);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #include "bench_dist.h"
 #include "status.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -480,12 +482,7 @@ static void test_kind_names(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed =
-	    env ? strtoull(env, NULL, 0)
-	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	test_seed = test_seed_init("test_bench_dist");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_zipf_099),
 	    cmocka_unit_test(test_zipf_05),
@@ -501,8 +498,5 @@ int main(void)
 	    cmocka_unit_test(test_bad_params),
 	    cmocka_unit_test(test_kind_names),
 	};
-	printf("test_bench_dist: seed %" PRIu64 " (RKV_SEED=%" PRIu64
-	       " replays it)\n",
-	       test_seed, test_seed);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 
 #include "ring/rng.h"
 
+#include "tests/seed.h"
+
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,20 +267,12 @@ static void test_outputs(void **state)
 
 int main(void)
 {
-	const char *env = getenv("RKV_SEED");
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	test_seed =
-	    env ? strtoull(env, NULL, 0)
-	        : (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	test_seed = test_seed_init("test_bench_report");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hot_share),
 	    cmocka_unit_test(test_node_counters),
 	    cmocka_unit_test(test_measured_total),
 	    cmocka_unit_test(test_outputs),
 	};
-	printf("test_bench_report: seed %" PRIu64 " (RKV_SEED=%" PRIu64
-	       " replays it)\n",
-	       test_seed, test_seed);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,6 @@
 #define CLI_RUN_MS   15000
 
 static struct proc_node nodes[NNODES];
-static char seeds[256];
 static char http_addr[NNODES][64];
 static char rpc_addr[NNODES][64];
 static char cli_bin[1024];
@@ -241,25 +240,13 @@ static int cluster_setup(void **state)
 		return -1;
 	}
 	unsetenv("RINGKV_NODE");
+	if (proc_cluster_start(nodes, NNODES, "cli") != 0)
+		return -1;
 	for (int i = 0; i < NNODES; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "cli-n%d", i);
-		proc_node_init(&nodes[i], name);
 		snprintf(http_addr[i], sizeof(http_addr[i]), "127.0.0.1:%d",
 		         nodes[i].http_port);
 		snprintf(rpc_addr[i], sizeof(rpc_addr[i]), "127.0.0.1:%d",
 		         nodes[i].rpc_port);
-	}
-	snprintf(seeds, sizeof(seeds), "%s,%s,%s", rpc_addr[0], rpc_addr[1],
-	         rpc_addr[2]);
-	for (int i = 0; i < NNODES; i++) {
-		nodes[i].args[0] = "--seeds";
-		nodes[i].args[1] = seeds;
-		nodes[i].args[2] = "--n-val";
-		nodes[i].args[3] = "3";
-		nodes[i].args[4] = NULL;
-		if (proc_node_start(&nodes[i]) != 0)
-			return -1;
 	}
 	return 0;
 }

@@ -25,31 +25,15 @@
 #define T_TIMEOUT_MS 8000
 
 static struct proc_node nodes[NNODES];
-static char seeds[256];
 
 static int cluster_setup(void **state)
 {
 	static int runs;
-	char name[32];
+	char prefix[16];
 	(void)state;
 
-	for (int i = 0; i < NNODES; i++) {
-		snprintf(name, sizeof(name), "c%d-n%d", runs, i);
-		proc_node_init(&nodes[i], name);
-	}
-	runs++;
-	snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
-		 nodes[0].rpc_port, nodes[1].rpc_port, nodes[2].rpc_port);
-	for (int i = 0; i < NNODES; i++) {
-		nodes[i].args[0] = "--seeds";
-		nodes[i].args[1] = seeds;
-		nodes[i].args[2] = "--n-val";
-		nodes[i].args[3] = "3";
-		nodes[i].args[4] = NULL;
-		if (proc_node_start(&nodes[i]) != 0)
-			return -1;
-	}
-	return 0;
+	snprintf(prefix, sizeof(prefix), "c%d", runs++);
+	return proc_cluster_start(nodes, NNODES, prefix);
 }
 
 static int cluster_teardown(void **state)
