@@ -67,7 +67,7 @@ static const char *const api_op_names[] = {
 
 /* Response statuses counted one by one in /stats; others count as "other". */
 static const int api_counted_statuses[] = {200, 204, 300, 400, 404,
-					    405, 413, 500, 503};
+					    405, 409, 413, 500, 503};
 #define API_NSTATUS (sizeof(api_counted_statuses) / sizeof(int))
 
 /* /stats lists this many of the partitions this node coordinated most
@@ -151,6 +151,7 @@ static const char *api_reason(int code)
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";

@@ -22,7 +22,9 @@
 	X(RKV_EQUORUM, -9, 503, "quorum not reached")                        \
 	X(RKV_ETIMEDOUT, -10, 503, "timed out")                              \
 	X(RKV_EUNAVAIL, -11, 503, "unavailable")                             \
-	X(RKV_ESHUTDOWN, -12, 503, "shutting down")
+	X(RKV_ESHUTDOWN, -12, 503, "shutting down")                          \
+	X(RKV_ESIBLINGS, -14, 409,                                           \
+	  "too many siblings: read the key and write with its X-Context")
 
 enum rkv_status {
 #define RKV_STATUS_ENUM(name, value, http, msg) name = (value),

@@ -866,6 +866,16 @@ static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
 	return 0;
 }
 
+/* An object past dvv.h's limits cannot be stored; the usual way to get
+ * there is blind writes piling up siblings, so say so (409) instead of a
+ * bare invalid-object error. */
+static int store_check_limits(const struct dvv *d)
+{
+	if (dvv_value_count(d) > DVV_MAX_VALUES || d->nentries > DVV_MAX_ENTRIES)
+		return RKV_ESIBLINGS;
+	return 0;
+}
+
 /* The stored object of op's key into *cur (a new empty one when there is
  * none). RKV_ECORRUPT / RKV_EINVAL (logged), RKV_EIO with *lmdb_rc set, or
  * RKV_ENOMEM. *old is the stored Avro, alen 0 and avro NULL when none. */
@@ -914,6 +924,8 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 		rc = dvv_update(cur, &op->ctx, s->node_id, &op->value);
 	else
 		rc = dvv_sync(cur, op->obj);
+	if (rc == 0)
+		rc = store_check_limits(cur);
 	if (rc == 0)
 		rc = codec_object_encode(s->codec, cur, &avro, &len);
 	if (rc != 0)
@@ -1031,6 +1043,8 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 		}
 	}
 	rc = dvv_sync(cur, op->obj);
+	if (rc == 0)
+		rc = store_check_limits(cur);
 	if (rc == 0)
 		rc = codec_object_encode(s->codec, cur, &avro, &len);
 	if (rc != 0)

@@ -153,9 +153,11 @@ int store_get(struct store *s, uint32_t partition, const void *key,
 /* store_done_fn -- completion of a queued mutation. status is 0, RKV_EIO
  * (LMDB failed: the whole group commit was rolled back), RKV_ECORRUPT (the
  * stored object could not be read, nothing written for this key),
- * RKV_EINVAL (the result would not pass dvv_validate, e.g. a value without
- * content type or past the DVV limits; or the key's slot holds another
- * key's record, see top; nothing written, logged) or RKV_ENOMEM.
+ * RKV_ESIBLINGS (the result would hold more than DVV_MAX_VALUES values or
+ * DVV_MAX_ENTRIES actors; nothing written), RKV_EINVAL (the result would
+ * not pass dvv_validate otherwise, e.g. a value without content type; or
+ * the key's slot holds another key's record, see top; nothing written,
+ * logged) or RKV_ENOMEM.
  * obj is the object as committed, valid only during the call (NULL unless
  * status is 0). With sync = batch, status 0 means it is durable. */
 typedef void store_done_fn(int status, const struct dvv *obj, void *arg);

@@ -735,6 +735,46 @@ static void test_queue_is_bounded(void **state)
 
 /* store_close commits what is queued; writes the last callbacks try are
  * refused. */
+/* Blind writes pile up siblings; past DVV_MAX_VALUES the store refuses
+ * with RKV_ESIBLINGS (409 over HTTP) and keeps what it had, and a write
+ * with the object's context collapses them again. */
+static void test_too_many_siblings(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv_value v;
+	struct done d[DVV_MAX_VALUES + 1];
+	struct dvv *obj = NULL;
+	struct dvv_vv ctx = {0};
+
+	memset(d, 0, sizeof(d));
+	value_set(&v, "sibling");
+	/* One group commit: every blind write is concurrent with the rest. */
+	for (size_t i = 0; i <= DVV_MAX_VALUES; i++)
+		assert_int_equal(store_update(f->store, 3, "hot", 3, NULL, &v,
+		                              on_done, &d[i]),
+		                 0);
+	run_until_done(f, d, DVV_MAX_VALUES + 1);
+	for (size_t i = 0; i < DVV_MAX_VALUES; i++)
+		assert_int_equal(d[i].status, 0);
+	assert_int_equal(d[DVV_MAX_VALUES].status, RKV_ESIBLINGS);
+	assert_int_equal(rkv_status_http(RKV_ESIBLINGS), 409);
+	done_clear(d, DVV_MAX_VALUES + 1);
+
+	assert_int_equal(store_get(f->store, 3, "hot", 3, &obj), 0);
+	assert_int_equal(dvv_value_count(obj), DVV_MAX_VALUES);
+	assert_int_equal(dvv_join(obj, &ctx), 0);
+	dvv_free(obj);
+	value_set(&v, "resolved");
+	assert_int_equal(store_update(f->store, 3, "hot", 3, &ctx, &v, on_done,
+	                              &d[0]),
+	                 0);
+	run_until_done(f, d, 1);
+	assert_int_equal(d[0].status, 0);
+	assert_int_equal(dvv_value_count(d[0].obj), 1);
+	done_clear(d, 1);
+	dvv_vv_deinit(&ctx);
+}
+
 static int shutdown_status;
 
 static void on_done_during_close(int status, const struct dvv *obj, void *arg)
@@ -2112,6 +2152,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_key_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_input_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_siblings, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup,
 	                                    teardown),
