@@ -907,6 +907,37 @@ static int store_load(struct store *s, MDB_txn *txn, struct store_op *op,
 	return rc;
 }
 
+/* How an object reaches its database: store_put or store_hint_put. Both
+ * return LMDB's code. */
+typedef int store_put_fn(struct store *s, MDB_txn *txn,
+                         const struct store_op *op, const uint8_t *avro,
+                         size_t len);
+
+/* Encode cur and write it with put, unless the stored record's Avro bytes
+ * (old, olen; NULL when there is none) are these already: replication,
+ * repair and hints often bring nothing new (old points into the page,
+ * which stays valid until the next write of this transaction). Returns
+ * the op's status; *lmdb_rc as store_apply. */
+static int store_write_changed(struct store *s, MDB_txn *txn,
+                               const struct store_op *op,
+                               const struct dvv *cur, const uint8_t *old,
+                               size_t olen, store_put_fn *put, int *lmdb_rc)
+{
+	uint8_t *avro = NULL;
+	size_t len = 0;
+	int rc = store_check_limits(cur);
+
+	if (rc == 0)
+		rc = codec_object_encode(s->codec, cur, &avro, &len);
+	if (rc == 0 &&
+	    (old == NULL || olen != len || memcmp(old, avro, len) != 0))
+		*lmdb_rc = put(s, txn, op, avro, len);
+	if (rc == 0 && *lmdb_rc != 0)
+		rc = RKV_EIO;
+	free(avro);
+	return rc;
+}
+
 /* Apply one op inside txn. Returns its status; *lmdb_rc is set non-zero
  * when LMDB itself failed, which leaves txn unusable. */
 static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
@@ -914,8 +945,6 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 {
 	struct store_rec old;
 	struct dvv *cur = NULL;
-	uint8_t *avro = NULL;
-	size_t len = 0;
 	int rc = store_load(s, txn, op, &cur, &old, lmdb_rc);
 
 	if (rc != 0)
@@ -925,27 +954,14 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 	else
 		rc = dvv_sync(cur, op->obj);
 	if (rc == 0)
-		rc = store_check_limits(cur);
-	if (rc == 0)
-		rc = codec_object_encode(s->codec, cur, &avro, &len);
+		rc = store_write_changed(s, txn, op, cur, old.avro, old.alen,
+		                         store_put, lmdb_rc);
 	if (rc != 0)
 		goto fail;
-	/* Replication and repair often bring nothing new: skip the write
-	 * when the record would not change (old points into the page, which
-	 * stays valid until the next write of this transaction). */
-	if (old.avro == NULL || old.alen != len ||
-	    memcmp(old.avro, avro, len) != 0)
-		*lmdb_rc = store_put(s, txn, op, avro, len);
-	if (*lmdb_rc != 0) {
-		rc = RKV_EIO;
-		goto fail;
-	}
-	free(avro);
 	op->result = cur;
 	return 0;
 
 fail:
-	free(avro);
 	dvv_free(cur);
 	return rc;
 }
@@ -1013,8 +1029,6 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 {
 	struct store_hint_rec old;
 	struct dvv *cur = NULL;
-	uint8_t *avro = NULL;
-	size_t len = 0;
 	MDB_val k = {op->dklen, op->dkey};
 	int rc = store_hint_load(s, txn, op, &cur, &old, lmdb_rc);
 
@@ -1044,25 +1058,15 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 	}
 	rc = dvv_sync(cur, op->obj);
 	if (rc == 0)
-		rc = store_check_limits(cur);
-	if (rc == 0)
-		rc = codec_object_encode(s->codec, cur, &avro, &len);
+		rc = store_write_changed(s, txn, op, cur, old.avro, old.alen,
+		                         store_hint_put, lmdb_rc);
 	if (rc != 0)
 		goto fail;
-	if (old.avro == NULL || old.alen != len ||
-	    memcmp(old.avro, avro, len) != 0)
-		*lmdb_rc = store_hint_put(s, txn, op, avro, len);
-	if (*lmdb_rc != 0) {
-		rc = RKV_EIO;
-		goto fail;
-	}
-	free(avro);
 	op->result = cur;
 	return 0;
 
 fail:
 	op->hint_delta = 0;
-	free(avro);
 	dvv_free(cur);
 	return rc;
 }
