@@ -233,7 +233,10 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 	struct evkeyvalq q;
 	int rc = 0;
 	unsigned n_val = (unsigned)api->conf->n_val;
-	unsigned all = cluster_n(api->d.cluster);
+	/* A joining node knows no replicas yet: "all" then asks for n_val,
+	 * which it cannot reach, rather than for none. */
+	unsigned all = cluster_n(api->d.cluster) ? cluster_n(api->d.cluster)
+						 : n_val;
 
 	memset(p, 0, sizeof(*p));
 	p->timeout_ms = 2000;
