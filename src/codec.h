@@ -39,12 +39,12 @@ void codec_free(struct codec *c);
  * src/schemas/object.avsc) in *out, malloc'ed, owned by the caller.
  * 0, RKV_EINVAL (d fails dvv_validate) or RKV_ENOMEM. */
 int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
-			size_t *len);
+                        size_t *len);
 
 /* codec_object_decode -- the object those bytes hold, in *out (caller frees
  * with dvv_free). 0 or RKV_ECORRUPT or RKV_ENOMEM; *out is NULL on error. */
 int codec_object_decode(struct codec *c, const void *buf, size_t len,
-			struct dvv **out);
+                        struct dvv **out);
 
 /* codec_context_encode -- the opaque X-Context text of a causal context:
  * base64url (no padding) of its Avro encoding (src/schemas/context.avsc),
@@ -67,7 +67,7 @@ int codec_context_decode(struct codec *c, const char *text, struct dvv_vv *out);
  * malloc'ed and owned by the caller. 0, RKV_EINVAL (r fails
  * ring_validate) or RKV_ENOMEM. r is only read. */
 int codec_ring_encode(struct codec *c, const struct ring *r, uint8_t **out,
-		      size_t *len);
+                      size_t *len);
 
 /* codec_ring_decode -- the ring those bytes hold, in *out: a new ring the
  * caller frees with ring_free(), passing ring_validate(). 0, RKV_ENOMEM, or
@@ -79,7 +79,7 @@ int codec_ring_encode(struct codec *c, const struct ring *r, uint8_t **out,
  * writer missing) or claimed and unclaimed partitions mixed. *out is NULL
  * on error. */
 int codec_ring_decode(struct codec *c, const void *buf, size_t len,
-		      struct ring **out);
+                      struct ring **out);
 
 /* codec_value_encode -- the Avro binary encoding of v, written through
  * writer (a memory writer the caller keeps and reuses), in *out:

@@ -35,42 +35,49 @@ struct conf_row {
 
 static const char *const sync_choices[] = {"batch", "periodic", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error",
-					    NULL};
+                                            NULL};
 
-#define STR(field, def, help)                                                \
-	{#field, CONF_STR, offsetof(struct conf, field),                     \
-	 sizeof(((struct conf *)0)->field), def, 0, 0, NULL, help}
-#define NUM(type, field, def, min, max, help)                                \
-	{#field, type, offsetof(struct conf, field), 0, def, min, max, NULL, help}
-#define ENUM(field, def, choices, help)                                      \
-	{#field, CONF_ENUM, offsetof(struct conf, field), 0, def, 0, 0,      \
-	 choices, help}
+#define STR(field, def, help)                                                  \
+	{                                                                      \
+#field, CONF_STR, offsetof(struct conf, field),                \
+		    sizeof(((struct conf *)0)->field), def, 0, 0, NULL, help   \
+	}
+#define NUM(type, field, def, min, max, help)                                  \
+	{                                                                      \
+#field, type, offsetof(struct conf, field), 0, def, min, max,  \
+		    NULL, help                                                 \
+	}
+#define ENUM(field, def, choices, help)                                        \
+	{                                                                      \
+#field, CONF_ENUM, offsetof(struct conf, field), 0, def, 0, 0, \
+		    choices, help                                              \
+	}
 
 static const struct conf_row conf_rows[] = {
-	STR(name, "", "node name shown everywhere (default: the rpc address)"),
-	STR(cluster_name, "ringkv", "peers of another cluster are refused"),
-	STR(http_listen, "127.0.0.1:8098", "client API, admin API, metrics"),
-	STR(rpc_listen, "127.0.0.1:8099", "internode frames and gossip"),
-	STR(data_dir, "./data", "LMDB environment and node metadata"),
-	STR(seeds, "", "comma-separated rpc addresses to join through"),
-	NUM(CONF_POW2, ring_size, "64", 1, 65536,
-	    "Q partitions, a power of two, fixed at cluster creation"),
-	NUM(CONF_UINT, n_val, "3", 1, 16, "replicas per key"),
-	ENUM(sync, "batch", sync_choices,
-	     "batch (ack after durable group commit) or periodic"),
-	NUM(CONF_UINT, sync_interval_ms, "100", 1, 60000,
-	    "fsync period for sync = periodic"),
-	NUM(CONF_UINT, max_key_bytes, "1024", 1, 65536,
-	    "longer keys are refused with 400"),
-	NUM(CONF_UINT, max_value_bytes, "1048576", 1, 268435456,
-	    "larger values are refused with 413"),
-	NUM(CONF_UINT, gossip_interval_ms, "1000", 10, 600000,
-	    "period of gossip rounds"),
-	NUM(CONF_DBL, phi_threshold, "8", 0.5, 100,
-	    "phi-accrual level at which a member is held down"),
-	NUM(CONF_UINT, transfer_limit, "2", 1, 64,
-	    "partitions moving at once per node"),
-	ENUM(log_level, "info", level_choices, "debug, info, warn or error"),
+    STR(name, "", "node name shown everywhere (default: the rpc address)"),
+    STR(cluster_name, "ringkv", "peers of another cluster are refused"),
+    STR(http_listen, "127.0.0.1:8098", "client API, admin API, metrics"),
+    STR(rpc_listen, "127.0.0.1:8099", "internode frames and gossip"),
+    STR(data_dir, "./data", "LMDB environment and node metadata"),
+    STR(seeds, "", "comma-separated rpc addresses to join through"),
+    NUM(CONF_POW2, ring_size, "64", 1, 65536,
+        "Q partitions, a power of two, fixed at cluster creation"),
+    NUM(CONF_UINT, n_val, "3", 1, 16, "replicas per key"),
+    ENUM(sync, "batch", sync_choices,
+         "batch (ack after durable group commit) or periodic"),
+    NUM(CONF_UINT, sync_interval_ms, "100", 1, 60000,
+        "fsync period for sync = periodic"),
+    NUM(CONF_UINT, max_key_bytes, "1024", 1, 65536,
+        "longer keys are refused with 400"),
+    NUM(CONF_UINT, max_value_bytes, "1048576", 1, 268435456,
+        "larger values are refused with 413"),
+    NUM(CONF_UINT, gossip_interval_ms, "1000", 10, 600000,
+        "period of gossip rounds"),
+    NUM(CONF_DBL, phi_threshold, "8", 0.5, 100,
+        "phi-accrual level at which a member is held down"),
+    NUM(CONF_UINT, transfer_limit, "2", 1, 64,
+        "partitions moving at once per node"),
+    ENUM(log_level, "info", level_choices, "debug, info, warn or error"),
 };
 
 #define CONF_NROWS (sizeof(conf_rows) / sizeof(conf_rows[0]))
@@ -92,7 +99,7 @@ static const struct conf_row *conf_find(const char *key, size_t len)
 }
 
 static int conf_set_row(struct conf *c, const struct conf_row *row,
-			const char *value, char *err, size_t errlen)
+                        const char *value, char *err, size_t errlen)
 {
 	char *field = (char *)c + row->offset;
 	char *end;
@@ -101,7 +108,7 @@ static int conf_set_row(struct conf *c, const struct conf_row *row,
 	case CONF_STR:
 		if (strlen(value) >= row->size) {
 			snprintf(err, errlen, "%s: value longer than %zu bytes",
-				 row->name, row->size - 1);
+			         row->name, row->size - 1);
 			return RKV_EINVAL;
 		}
 		strcpy(field, value);
@@ -114,7 +121,7 @@ static int conf_set_row(struct conf *c, const struct conf_row *row,
 			}
 		}
 		snprintf(err, errlen, "%s: '%s' is not one of the choices (%s)",
-			 row->name, value, row->help);
+		         row->name, value, row->help);
 		return RKV_EINVAL;
 	case CONF_DBL: {
 		errno = 0;
@@ -141,13 +148,14 @@ static int conf_set_row(struct conf *c, const struct conf_row *row,
 	}
 bad_number:
 	snprintf(err, errlen, "%s: '%s' is not a %snumber in [%g, %g]",
-		 row->name, value, row->type == CONF_POW2 ? "power-of-two " : "",
-		 row->min, row->max);
+	         row->name, value,
+	         row->type == CONF_POW2 ? "power-of-two " : "", row->min,
+	         row->max);
 	return RKV_EINVAL;
 }
 
 int conf_set(struct conf *c, const char *key, const char *value, char *err,
-	     size_t errlen)
+             size_t errlen)
 {
 	const struct conf_row *row = conf_find(key, strlen(key));
 	if (row == NULL) {
@@ -163,7 +171,7 @@ void conf_defaults(struct conf *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < CONF_NROWS; i++) {
 		int rc = conf_set_row(c, &conf_rows[i], conf_rows[i].def, err,
-				      sizeof(err));
+		                      sizeof(err));
 		(void)rc; /* the defaults are checked by tests/test_conf.c */
 	}
 }
@@ -201,13 +209,13 @@ int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
 		char *eq = strchr(text, '=');
 		if (eq == NULL) {
 			snprintf(err, errlen, "%s:%u: expected 'key = value'",
-				 path, lineno);
+			         path, lineno);
 			rc = RKV_EINVAL;
 			break;
 		}
 		*eq = '\0';
 		rc = conf_set(c, conf_trim(text), conf_trim(eq + 1), msg,
-			      sizeof(msg));
+		              sizeof(msg));
 		if (rc != 0) {
 			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
 			break;
@@ -220,7 +228,7 @@ int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
 /* Splits "--key=value" or "--key value"; returns the index of the next
  * argument to read, or -1 when the value is missing. */
 static int conf_flag(struct conf *c, int argc, char **argv, int i, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	const char *key = argv[i] + 2;
 	const char *eq = strchr(key, '=');
@@ -230,7 +238,7 @@ static int conf_flag(struct conf *c, int argc, char **argv, int i, char *err,
 
 	if (row == NULL) {
 		snprintf(err, errlen, "unknown option '%s' (see --help)",
-			 argv[i]);
+		         argv[i]);
 		return -1;
 	}
 	if (value == NULL) {
@@ -243,14 +251,15 @@ static int conf_flag(struct conf *c, int argc, char **argv, int i, char *err,
 }
 
 int conf_parse_args(struct conf *c, int argc, char **argv,
-		    enum conf_action *action, char *err, size_t errlen)
+                    enum conf_action *action, char *err, size_t errlen)
 {
 	*action = CONF_RUN;
 	conf_defaults(c);
 
 	/* The file first, wherever -c stands, so that every flag wins. */
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") != 0 && strcmp(argv[i], "--config") != 0)
+		if (strcmp(argv[i], "-c") != 0 &&
+		    strcmp(argv[i], "--config") != 0)
 			continue;
 		if (i + 1 >= argc) {
 			snprintf(err, errlen, "%s needs a file name", argv[i]);
@@ -275,8 +284,8 @@ int conf_parse_args(struct conf *c, int argc, char **argv,
 			if (i < 0)
 				return RKV_EINVAL;
 		} else {
-			snprintf(err, errlen, "unexpected argument '%s' (see --help)",
-				 a);
+			snprintf(err, errlen,
+			         "unexpected argument '%s' (see --help)", a);
 			return RKV_EINVAL;
 		}
 	}
@@ -285,13 +294,17 @@ int conf_parse_args(struct conf *c, int argc, char **argv,
 
 void conf_print_help(FILE *out, const char *prog)
 {
-	fprintf(out,
-		"usage: %s [-c FILE] [--SETTING VALUE]... [--help] [--sample-config]\n"
-		"\n"
-		"Runs one ringkv node. Settings come from FILE (`key = value` lines)\n"
-		"and from flags (dashes or underscores); a flag wins over the file.\n"
-		"--sample-config prints a config file holding every default.\n\n",
-		prog);
+	fprintf(
+	    out,
+	    "usage: %s [-c FILE] [--SETTING VALUE]... [--help] "
+	    "[--sample-config]\n"
+	    "\n"
+	    "Runs one ringkv node. Settings come from FILE (`key = value` "
+	    "lines)\n"
+	    "and from flags (dashes or underscores); a flag wins over the "
+	    "file.\n"
+	    "--sample-config prints a config file holding every default.\n\n",
+	    prog);
 	for (size_t i = 0; i < CONF_NROWS; i++) {
 		char flag[64];
 		snprintf(flag, sizeof(flag), "--%s", conf_rows[i].name);
@@ -299,15 +312,17 @@ void conf_print_help(FILE *out, const char *prog)
 			if (*p == '_')
 				*p = '-';
 		fprintf(out, "  %-22s %s (default: '%s')\n", flag,
-			conf_rows[i].help, conf_rows[i].def);
+		        conf_rows[i].help, conf_rows[i].def);
 	}
 }
 
 void conf_write_sample(FILE *out)
 {
-	fprintf(out, "# ringkvd configuration: `key = value`, `#` starts a comment.\n"
-		     "# Every setting is shown with its default; flags override it.\n");
+	fprintf(
+	    out,
+	    "# ringkvd configuration: `key = value`, `#` starts a comment.\n"
+	    "# Every setting is shown with its default; flags override it.\n");
 	for (size_t i = 0; i < CONF_NROWS; i++)
 		fprintf(out, "\n# %s\n%s = %s\n", conf_rows[i].help,
-			conf_rows[i].name, conf_rows[i].def);
+		        conf_rows[i].name, conf_rows[i].def);
 }

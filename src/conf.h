@@ -17,11 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONF_NAME_MAX 255
-#define CONF_ADDR_MAX 255
-#define CONF_PATH_MAX 1024
+#define CONF_NAME_MAX  255
+#define CONF_ADDR_MAX  255
+#define CONF_PATH_MAX  1024
 #define CONF_SEEDS_MAX 4096
-#define CONF_ERR_MAX 512
+#define CONF_ERR_MAX   512
 
 enum conf_sync { CONF_SYNC_BATCH, CONF_SYNC_PERIODIC };
 
@@ -53,7 +53,7 @@ void conf_defaults(struct conf *c);
 /* conf_set -- set one setting from text, checking type and limits.
  * 0, or RKV_EINVAL with a message in err (unknown key, bad value). */
 int conf_set(struct conf *c, const char *key, const char *value, char *err,
-	     size_t errlen);
+             size_t errlen);
 
 /* conf_load_file -- apply every `key = value` line of a file.
  * 0, or RKV_EINVAL / RKV_EIO with "path:line: message" in err. */
@@ -63,7 +63,7 @@ int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen);
  * then every flag. *action says whether --help or --sample-config was
  * given. 0 or RKV_EINVAL with a message in err. */
 int conf_parse_args(struct conf *c, int argc, char **argv,
-		    enum conf_action *action, char *err, size_t errlen);
+                    enum conf_action *action, char *err, size_t errlen);
 
 /* conf_print_help -- usage and one line per setting with its default. */
 void conf_print_help(FILE *out, const char *prog);

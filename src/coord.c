@@ -77,11 +77,11 @@ struct coord_replica {
 	unsigned member;
 	unsigned primary; /* the primary it stands for (itself if one) */
 	bool self;
-	bool fallback; /* stands in for `primary`: hints, no repair */
-	bool down;     /* held down at the start: failed, never called */
-	bool replied;  /* answered or failed */
-	bool ok;       /* read: a copy or "not found"; write: acknowledged */
-	bool replaced; /* failed fast; a fallback was asked in its place */
+	bool fallback;   /* stands in for `primary`: hints, no repair */
+	bool down;       /* held down at the start: failed, never called */
+	bool replied;    /* answered or failed */
+	bool ok;         /* read: a copy or "not found"; write: acknowledged */
+	bool replaced;   /* failed fast; a fallback was asked in its place */
 	struct dvv *obj; /* read: its copy (NULL for not found) */
 };
 
@@ -101,14 +101,15 @@ struct coord_req {
 	struct event *timer;
 	coord_done_fn *done;
 	void *arg;
-	struct dvv *merged; /* read: sync of replies; write: object as written */
-	uint8_t *body;      /* MSG_REPLICATE of merged to a primary, cached */
+	struct dvv
+	    *merged;   /* read: sync of replies; write: object as written */
+	uint8_t *body; /* MSG_REPLICATE of merged to a primary, cached */
 	size_t blen;
 	/* writes, kept for forwarding */
 	struct dvv_vv ctx;
 	struct dvv_value value;
 	unsigned w;
-	unsigned forward_next; /* next replica to try when forwarding */
+	unsigned forward_next;         /* next replica to try when forwarding */
 	struct coord_req *prev, *next; /* the coordinator's active list */
 	size_t n;
 	struct coord_replica rep[COORD_MAX_REPLICAS];
@@ -159,13 +160,14 @@ static void coord_maybe_done(struct coord_req *req)
 	coord_req_free(req);
 }
 
-static void coord_answer(struct coord_req *req, int status, const struct dvv *obj)
+static void coord_answer(struct coord_req *req, int status,
+                         const struct dvv *obj)
 {
 	struct coord_result res = {
-		.status = status,
-		.needed = req->needed,
-		.acked = req->acked,
-		.obj = status == 0 ? obj : NULL,
+	    .status = status,
+	    .needed = req->needed,
+	    .acked = req->acked,
+	    .obj = status == 0 ? obj : NULL,
 	};
 	if (req->answered)
 		return;
@@ -250,8 +252,8 @@ static int coord_send_copy(struct coord_req *req, struct coord_replica *rep,
                            const struct dvv *obj);
 
 static void coord_replica_acked(void *arg, int status,
-				const struct msg_peer *peer, const void *body,
-				size_t len)
+                                const struct msg_peer *peer, const void *body,
+                                size_t len)
 {
 	struct coord_replica *rep = arg;
 	struct coord_req *req = rep->req;
@@ -260,7 +262,8 @@ static void coord_replica_acked(void *arg, int status,
 	req->outstanding--;
 	rep->replied = true;
 	if (status == 0 &&
-	    msg_decode_status(req->c->mc, peer, MSG_REPLICATE, body, len, &st) == 0 &&
+	    msg_decode_status(req->c->mc, peer, MSG_REPLICATE, body, len,
+	                      &st) == 0 &&
 	    st.status == 0) {
 		rep->ok = true;
 		if (req->kind == COORD_WRITE) {
@@ -352,7 +355,7 @@ static int coord_send_copy(struct coord_req *req, struct coord_replica *rep,
 
 /* Sends `obj` to every replica selected by `which`. */
 static void coord_replicate(struct coord_req *req, const struct dvv *obj,
-			    bool (*which)(const struct coord_replica *rep))
+                            bool (*which)(const struct coord_replica *rep))
 {
 	/* The replicas there are now; one added later by a fail-fast
 	 * callback is sent its copy by that callback. */
@@ -412,7 +415,7 @@ static void coord_local_written(int status, const struct dvv *obj, void *arg)
 static void coord_forward_next(struct coord_req *req);
 
 static void coord_forwarded(void *arg, int status, const struct msg_peer *peer,
-			    const void *body, size_t len)
+                            const void *body, size_t len)
 {
 	struct coord_req *req = arg;
 	struct msg_status st = {0};
@@ -420,7 +423,7 @@ static void coord_forwarded(void *arg, int status, const struct msg_peer *peer,
 	req->outstanding--;
 	if (status == 0)
 		status = msg_decode_status(req->c->mc, peer, MSG_FORWARD, body,
-					   len, &st);
+		                           len, &st);
 	if (status == RKV_EUNAVAIL && !req->answered) {
 		coord_forward_next(req); /* that primary is gone: next one */
 	} else if (status != 0) {
@@ -445,17 +448,19 @@ static void coord_forward_next(struct coord_req *req)
 	                        .timeout_ms = req->timeout_ms};
 	uint8_t *body = NULL;
 	size_t len = 0;
-	int rc = req->c->stopping ? RKV_ESHUTDOWN
-				  : msg_encode_forward(req->c->mc, &m, &body, &len);
+	int rc = req->c->stopping
+	             ? RKV_ESHUTDOWN
+	             : msg_encode_forward(req->c->mc, &m, &body, &len);
 
 	while (rc == 0 && req->forward_next < req->n) {
-		const struct coord_replica *rep = &req->rep[req->forward_next++];
+		const struct coord_replica *rep =
+		    &req->rep[req->forward_next++];
 		const struct cluster_member *mem =
-			cluster_member(req->c->cluster, rep->member);
+		    cluster_member(req->c->cluster, rep->member);
 		if (rep->down || rep->fallback)
 			continue; /* only a live primary coordinates */
 		rc = rpc_call(req->c->rpc, mem->addr, MSG_FORWARD, body, len,
-			      req->timeout_ms, coord_forwarded, req);
+		              req->timeout_ms, coord_forwarded, req);
 		if (rc == 0) {
 			req->outstanding++;
 			free(body);
@@ -474,10 +479,12 @@ static bool coord_needs_repair(const struct coord_replica *rep);
 static void coord_read_check(struct coord_req *req)
 {
 	if (!req->answered && req->acked >= req->needed)
-		coord_answer(req, dvv_value_count(req->merged) ? 0 : RKV_ENOTFOUND,
-			     req->merged);
+		coord_answer(req,
+		             dvv_value_count(req->merged) ? 0 : RKV_ENOTFOUND,
+		             req->merged);
 	else if (!req->answered && coord_unreplied(req) == 0)
-		coord_answer(req, req->failure ? req->failure : RKV_EQUORUM, NULL);
+		coord_answer(req, req->failure ? req->failure : RKV_EQUORUM,
+		             NULL);
 	if (req->state == COORD_AWAIT && coord_unreplied(req) == 0) {
 		req->state = COORD_REPAIR;
 		if (dvv_value_count(req->merged) > 0)
@@ -499,7 +506,7 @@ static bool coord_needs_repair(const struct coord_replica *rep)
 
 /* Records one replica's answer to a read: obj (may be NULL) is taken. */
 static void coord_read_reply(struct coord_replica *rep, int status,
-			     struct dvv *obj)
+                             struct dvv *obj)
 {
 	struct coord_req *req = rep->req;
 	rep->replied = true;
@@ -575,7 +582,7 @@ static bool coord_fetch_fallback(struct coord_req *req,
 }
 
 static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
-			  const void *body, size_t len)
+                          const void *body, size_t len)
 {
 	struct coord_replica *rep = arg;
 	struct coord_req *req = rep->req;
@@ -588,7 +595,7 @@ static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
 		return;
 	if (status == 0)
 		status = msg_decode_status(req->c->mc, peer, MSG_FETCH, body,
-					   len, &st);
+		                           len, &st);
 	if (status == 0) {
 		status = st.status;
 		obj = st.obj;
@@ -605,15 +612,16 @@ static void coord_on_timeout(evutil_socket_t fd, short what, void *arg)
 	struct coord_req *req = arg;
 	(void)fd;
 	(void)what;
-	coord_answer(req, req->kind == COORD_FORWARD ? RKV_ETIMEDOUT : RKV_EQUORUM,
-		     NULL);
+	coord_answer(req,
+	             req->kind == COORD_FORWARD ? RKV_ETIMEDOUT : RKV_EQUORUM,
+	             NULL);
 	coord_maybe_done(req);
 }
 
 static void coord_fanout_read(struct coord_req *req)
 {
-	struct msg_fetch m = {.partition = req->partition, .key = req->key,
-			      .klen = req->klen};
+	struct msg_fetch m = {
+	    .partition = req->partition, .key = req->key, .klen = req->klen};
 	uint8_t *body = NULL;
 	size_t len = 0;
 	size_t n = req->n;
@@ -698,7 +706,8 @@ static void coord_start(evutil_socket_t fd, short what, void *arg)
 {
 	struct coord_req *req = arg;
 	struct coord *c = req->c;
-	struct timeval tv = {req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000};
+	struct timeval tv = {req->timeout_ms / 1000,
+	                     (req->timeout_ms % 1000) * 1000};
 	struct coord_replica *self = NULL;
 	unsigned live = 0;
 	(void)fd;
@@ -732,9 +741,9 @@ static void coord_start(evutil_socket_t fd, short what, void *arg)
 }
 
 static struct coord_req *coord_req_new(struct coord *c, enum coord_kind kind,
-				       const void *key, size_t klen,
-				       unsigned quorum, unsigned timeout_ms,
-				       coord_done_fn *done, void *arg)
+                                       const void *key, size_t klen,
+                                       unsigned quorum, unsigned timeout_ms,
+                                       coord_done_fn *done, void *arg)
 {
 	struct coord_req *req;
 
@@ -759,7 +768,8 @@ static struct coord_req *coord_req_new(struct coord *c, enum coord_kind kind,
 	}
 	memcpy(req->key, key, klen);
 	req->klen = klen;
-	req->partition = ring_partition_of(key, klen, cluster_ring_size(c->cluster));
+	req->partition =
+	    ring_partition_of(key, klen, cluster_ring_size(c->cluster));
 	req->w = quorum;
 	req->timeout_ms = timeout_ms;
 	req->done = done;
@@ -772,7 +782,7 @@ static int coord_req_launch(struct coord_req *req)
 {
 	struct timeval now = {0, 0};
 	if (event_base_once(req->c->base, -1, EV_TIMEOUT, coord_start, req,
-			    &now) != 0) {
+	                    &now) != 0) {
 		coord_req_free(req);
 		return RKV_ENOMEM;
 	}
@@ -780,10 +790,10 @@ static int coord_req_launch(struct coord_req *req)
 }
 
 int coord_put(struct coord *c, const struct coord_write *wr,
-	      coord_done_fn *done, void *arg)
+              coord_done_fn *done, void *arg)
 {
 	struct coord_req *req = coord_req_new(c, COORD_WRITE, wr->key, wr->klen,
-					      wr->w, wr->timeout_ms, done, arg);
+	                                      wr->w, wr->timeout_ms, done, arg);
 	size_t nctx = wr->ctx != NULL ? wr->ctx->n : 0;
 
 	if (req == NULL)
@@ -805,10 +815,10 @@ fail:
 }
 
 int coord_get(struct coord *c, const void *key, size_t klen, unsigned r,
-	      unsigned timeout_ms, coord_done_fn *done, void *arg)
+              unsigned timeout_ms, coord_done_fn *done, void *arg)
 {
-	struct coord_req *req = coord_req_new(c, COORD_READ, key, klen, r,
-					      timeout_ms, done, arg);
+	struct coord_req *req =
+	    coord_req_new(c, COORD_READ, key, klen, r, timeout_ms, done, arg);
 	if (req == NULL)
 		return RKV_EUNAVAIL;
 	return coord_req_launch(req);
@@ -823,7 +833,7 @@ struct coord_serving {
 };
 
 static void coord_reply_status(struct coord *c, const struct rpc_reply_to *to,
-			       const struct msg_status *st)
+                               const struct msg_status *st)
 {
 	uint8_t *body = NULL;
 	size_t len = 0;
@@ -837,14 +847,14 @@ static void coord_reply_status(struct coord *c, const struct rpc_reply_to *to,
 }
 
 static void coord_reply_code(struct coord *c, const struct rpc_reply_to *to,
-			     int status)
+                             int status)
 {
 	struct msg_status st = {.status = status};
 	coord_reply_status(c, to, &st);
 }
 
 static struct coord_serving *coord_serving_new(struct coord *c,
-					       const struct rpc_reply_to *to)
+                                               const struct rpc_reply_to *to)
 {
 	struct coord_serving *s = malloc(sizeof(*s));
 	if (s != NULL) {
@@ -865,8 +875,10 @@ static void coord_served_merge(int status, const struct dvv *obj, void *arg)
 static void coord_served_forward(void *arg, const struct coord_result *res)
 {
 	struct coord_serving *s = arg;
-	struct msg_status st = {.status = res->status, .needed = res->needed,
-				.acked = res->acked, .obj = (struct dvv *)res->obj};
+	struct msg_status st = {.status = res->status,
+	                        .needed = res->needed,
+	                        .acked = res->acked,
+	                        .obj = (struct dvv *)res->obj};
 	coord_reply_status(s->c, &s->to, &st);
 	free(s);
 }
@@ -874,16 +886,16 @@ static void coord_served_forward(void *arg, const struct coord_result *res)
 /* A key must lie in the partition the sender names: a mismatch means a
  * confused or corrupt peer, and storing it would hide the key. */
 static bool coord_partition_ok(const struct coord *c, uint32_t partition,
-			       const void *key, size_t klen)
+                               const void *key, size_t klen)
 {
 	return klen > 0 && klen <= STORE_MAX_KEY &&
 	       ring_partition_of(key, klen, cluster_ring_size(c->cluster)) ==
-		       partition;
+	           partition;
 }
 
 static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
-				 const struct msg_peer *peer, const void *body,
-				 size_t len)
+                                 const struct msg_peer *peer, const void *body,
+                                 size_t len)
 {
 	struct msg_replicate m = {0};
 	struct coord_serving *s = NULL;
@@ -903,7 +915,7 @@ static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
 		                m.klen, m.obj, coord_served_merge, s);
 	else if (rc == 0)
 		rc = store_merge(c->store, m.partition, m.key, m.klen, m.obj,
-				 coord_served_merge, s);
+		                 coord_served_merge, s);
 	if (rc != 0)
 		free(s);
 	c->stats.replica_writes++;
@@ -912,8 +924,8 @@ static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
 }
 
 static int coord_serve_fetch(struct coord *c, const struct rpc_reply_to *to,
-			     const struct msg_peer *peer, const void *body,
-			     size_t len)
+                             const struct msg_peer *peer, const void *body,
+                             size_t len)
 {
 	struct msg_fetch m = {0};
 	struct msg_status st = {0};
@@ -931,8 +943,8 @@ static int coord_serve_fetch(struct coord *c, const struct rpc_reply_to *to,
 }
 
 static int coord_serve_forward(struct coord *c, const struct rpc_reply_to *to,
-			       const struct msg_peer *peer, const void *body,
-			       size_t len)
+                               const struct msg_peer *peer, const void *body,
+                               size_t len)
 {
 	struct msg_forward m = {0};
 	struct coord_serving *s = NULL;
@@ -960,8 +972,8 @@ static int coord_serve_forward(struct coord *c, const struct rpc_reply_to *to,
 }
 
 void coord_on_request(void *arg, const struct rpc_reply_to *to,
-		      const struct msg_peer *peer, const struct msg_hello *from,
-		      const void *body, size_t len)
+                      const struct msg_peer *peer, const struct msg_hello *from,
+                      const void *body, size_t len)
 {
 	struct coord *c = arg;
 	int rc;
@@ -970,19 +982,15 @@ void coord_on_request(void *arg, const struct rpc_reply_to *to,
 	case MSG_REPLICATE:
 		rc = coord_serve_replicate(c, to, peer, body, len);
 		break;
-	case MSG_FETCH:
-		rc = coord_serve_fetch(c, to, peer, body, len);
-		break;
+	case MSG_FETCH: rc = coord_serve_fetch(c, to, peer, body, len); break;
 	case MSG_FORWARD:
 		rc = coord_serve_forward(c, to, peer, body, len);
 		break;
-	default:
-		rc = RKV_EINVAL;
-		break;
+	default: rc = RKV_EINVAL; break;
 	}
 	if (rc != 0) {
 		log_warn("coord: refused a type %u request from %s: %s",
-			 (unsigned)to->type, from->name, rkv_strerror(rc));
+		         (unsigned)to->type, from->name, rkv_strerror(rc));
 		coord_reply_code(c, to, rc);
 	}
 }
@@ -990,8 +998,8 @@ void coord_on_request(void *arg, const struct rpc_reply_to *to,
 /* --- lifecycle -------------------------------------------------------- */
 
 struct coord *coord_new(struct event_base *base, struct store *store,
-			struct cluster *cluster, struct rpc *rpc,
-			struct msg_codec *mc)
+                        struct cluster *cluster, struct rpc *rpc,
+                        struct msg_codec *mc)
 {
 	struct coord *c = calloc(1, sizeof(*c));
 	if (c == NULL)

@@ -62,17 +62,18 @@ typedef void coord_done_fn(void *arg, const struct coord_result *res);
 struct coord_write {
 	const void *key;
 	size_t klen;
-	const struct dvv_vv *ctx;     /* may be NULL */
+	const struct dvv_vv *ctx;      /* may be NULL */
 	const struct dvv_value *value; /* tombstone for deletes */
-	unsigned w;                   /* 0 = quorum */
-	unsigned pw;                  /* primaries that must ack; 0 = none */
+	unsigned w;                    /* 0 = quorum */
+	unsigned pw;                   /* primaries that must ack; 0 = none */
 	unsigned timeout_ms;
 };
 
 struct coord_stats {
 	uint64_t coordinated_writes, coordinated_reads, forwarded;
-	uint64_t replica_writes, replica_reads; /* served for other coordinators */
-	uint64_t read_repairs;                  /* objects sent by read repair */
+	uint64_t replica_writes,
+	    replica_reads;        /* served for other coordinators */
+	uint64_t read_repairs;    /* objects sent by read repair */
 	uint64_t fallback_writes; /* objects sent to fallbacks as hints */
 	uint64_t fallback_reads;  /* reads asked of fallbacks */
 	uint64_t fail_fast;       /* replicas replaced after failing fast */
@@ -82,8 +83,8 @@ struct coord_stats {
 
 /* coord_new -- everything must outlive the coordinator. NULL on ENOMEM. */
 struct coord *coord_new(struct event_base *base, struct store *store,
-			struct cluster *cluster, struct rpc *rpc,
-			struct msg_codec *mc);
+                        struct cluster *cluster, struct rpc *rpc,
+                        struct msg_codec *mc);
 
 /* coord_stop -- the node is shutting down: from now on the coordinator
  * starts no store operation, call or reply, and answers what is left with
@@ -101,19 +102,19 @@ void coord_free(struct coord *c);
  * (done will not run). A pw above the replicas the key has is answered
  * RKV_EQUORUM (the API refuses pw above n_val itself, with 400). */
 int coord_put(struct coord *c, const struct coord_write *wr,
-	      coord_done_fn *done, void *arg);
+              coord_done_fn *done, void *arg);
 
 /* coord_get -- coordinate a read with r replies (0 = quorum). Same
  * contract as coord_put. A read that finds the key nowhere answers
  * RKV_ENOTFOUND. */
 int coord_get(struct coord *c, const void *key, size_t klen, unsigned r,
-	      unsigned timeout_ms, coord_done_fn *done, void *arg);
+              unsigned timeout_ms, coord_done_fn *done, void *arg);
 
 /* coord_on_request -- the rpc_request_fn for replica messages; arg is the
  * struct coord. */
 void coord_on_request(void *arg, const struct rpc_reply_to *to,
-		      const struct msg_peer *peer, const struct msg_hello *from,
-		      const void *body, size_t len);
+                      const struct msg_peer *peer, const struct msg_hello *from,
+                      const void *body, size_t len);
 
 void coord_get_stats(const struct coord *c, struct coord_stats *out);
 

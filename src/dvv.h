@@ -33,17 +33,17 @@
 
 /* Limits on what a decoded object may hold; dvv_validate() enforces them so
  * a corrupt or hostile record cannot make us allocate without bound. */
-#define DVV_MAX_ENTRIES 1024
-#define DVV_MAX_VALUES 1024 /* values in the whole object */
+#define DVV_MAX_ENTRIES      1024
+#define DVV_MAX_VALUES       1024 /* values in the whole object */
 #define DVV_MAX_CONTENT_TYPE 255
 
 /* One stored value: opaque bytes with the metadata the HTTP API returns. */
 struct dvv_value {
-	uint8_t *data;      /* malloc'ed, NULL when len == 0 */
+	uint8_t *data; /* malloc'ed, NULL when len == 0 */
 	size_t len;
-	char *content_type; /* malloc'ed NUL-terminated, never NULL */
+	char *content_type;    /* malloc'ed NUL-terminated, never NULL */
 	uint64_t timestamp_ms; /* wall clock of the write, for Last-Modified */
-	bool tombstone;     /* a delete: hides what its context saw */
+	bool tombstone;        /* a delete: hides what its context saw */
 };
 
 struct dvv_entry {
@@ -98,7 +98,7 @@ void dvv_value_deinit(struct dvv_value *v);
  * new dot exists); on any error d is unchanged.
  */
 int dvv_update(struct dvv *d, const struct dvv_vv *ctx, uint64_t actor,
-	       const struct dvv_value *v);
+               const struct dvv_value *v);
 
 /* dvv_sync -- merge `other` into `into` (dvvset's sync/1 on two clocks):
  * commutative, associative and idempotent; the result keeps exactly the

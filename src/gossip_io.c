@@ -241,8 +241,7 @@ static void gossip_io_send_to(struct gossip_io *io, const char *addr)
  * bridge such groups within a round or two. Returns the seed, or NULL. */
 static const char *gossip_io_seed_extra(struct gossip_io *io, uint64_t now,
                                         const struct gossip_peer *peer,
-                                        const char *const *seeds,
-                                        size_t nseeds)
+                                        const char *const *seeds, size_t nseeds)
 {
 	const struct gossip *g = cluster_gossip(io->cluster);
 	struct gossip_member me;

@@ -37,37 +37,37 @@
 
 /* evhttp defaults to unlimited headers and 50 s timeouts; bound both. */
 #define API_MAX_HEADERS_BYTES 65536 /* room for CODEC_MAX_CONTEXT_TEXT */
-#define API_IO_TIMEOUT_S 30
+#define API_IO_TIMEOUT_S      30
 /* Bodies a little over the value limit still reach us so the client gets
  * our JSON 413; far larger ones are cut off by evhttp with its own 413. */
-#define API_BODY_SLACK 4096
+#define API_BODY_SLACK     4096
 #define API_MAX_TIMEOUT_MS 600000
 
 #define API_DEFAULT_CONTENT_TYPE "application/octet-stream"
 
 /* Operations counted in /stats. */
-#define API_OP_TABLE(X)                                                      \
-	X(API_OP_GET, "get")                                                 \
-	X(API_OP_PUT, "put")                                                 \
-	X(API_OP_DELETE, "delete")                                           \
+#define API_OP_TABLE(X)                                                        \
+	X(API_OP_GET, "get")                                                   \
+	X(API_OP_PUT, "put")                                                   \
+	X(API_OP_DELETE, "delete")                                             \
 	X(API_OP_OTHER, "other")
 
 enum api_op {
 #define API_OP_ENUM(name, text) name,
 	API_OP_TABLE(API_OP_ENUM)
 #undef API_OP_ENUM
-	API_OP_COUNT
+	    API_OP_COUNT
 };
 
 static const char *const api_op_names[] = {
 #define API_OP_NAME(name, text) text,
-	API_OP_TABLE(API_OP_NAME)
+    API_OP_TABLE(API_OP_NAME)
 #undef API_OP_NAME
 };
 
 /* Response statuses counted one by one in /stats; others count as "other". */
 static const int api_counted_statuses[] = {200, 204, 300, 400, 404,
-					    405, 409, 413, 500, 503};
+                                           405, 409, 413, 500, 503};
 #define API_NSTATUS (sizeof(api_counted_statuses) / sizeof(int))
 
 /* /stats lists this many of the partitions this node coordinated most
@@ -88,7 +88,7 @@ struct http_api {
 	const struct conf *conf; /* d.conf, used everywhere */
 	struct evhttp *http;
 	struct evhttp_bound_socket *listener;
-	struct rng rng; /* multipart boundaries */
+	struct rng rng;     /* multipart boundaries */
 	unsigned in_flight; /* requests waiting for the coordinator */
 	void (*drained)(void *arg);
 	void *drained_arg;
@@ -131,11 +131,11 @@ static void api_count(struct http_api *api, const struct api_req *ar, int code)
 	api->stats.by_op[ar->op]++;
 	api->stats.by_status[i]++;
 	histogram_record(&api->stats.latency_us[ar->op],
-			 api_now_us() - ar->start_us);
+	                 api_now_us() - ar->start_us);
 }
 
 static void api_send(struct api_req *ar, int code, const char *reason,
-		     struct evbuffer *body)
+                     struct evbuffer *body)
 {
 	api_count(ar->api, ar, code);
 	evhttp_send_reply(ar->req, code, reason, body);
@@ -161,7 +161,7 @@ static const char *api_reason(int code)
 /* api_error -- a JSON error reply. `detail` is either NULL or a JSON
  * fragment of further members (",\"header\":\"X-Context\""). */
 static void api_error(struct api_req *ar, int http_code, const char *msg,
-		      const char *detail)
+                      const char *detail)
 {
 	struct evbuffer *body = evbuffer_new();
 	struct evkeyvalq *out = evhttp_request_get_output_headers(ar->req);
@@ -169,7 +169,7 @@ static void api_error(struct api_req *ar, int http_code, const char *msg,
 	evhttp_add_header(out, "Content-Type", "application/json");
 	if (body != NULL)
 		evbuffer_add_printf(body, "{\"error\":\"%s\"%s}\n", msg,
-				    detail ? detail : "");
+		                    detail ? detail : "");
 	api_send(ar, http_code, api_reason(http_code), body);
 	if (body != NULL)
 		evbuffer_free(body);
@@ -186,7 +186,7 @@ static void api_status_error(struct api_req *ar, int status)
  * means every replica the key has, which is fewer than n_val while the
  * cluster has fewer members. */
 static int kv_parse_quorum(const char *text, unsigned n_val, unsigned all,
-			   unsigned *out)
+                           unsigned *out)
 {
 	char *end;
 	if (strcmp(text, "quorum") == 0) {
@@ -227,16 +227,17 @@ static int kv_parse_pw(const char *text, unsigned n_val, unsigned all,
 /* Fills *p from the query string; on error writes the offending
  * parameter's name into bad. */
 static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
-			   struct kv_params *p, const char **bad)
+                           struct kv_params *p, const char **bad)
 {
-	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq q;
 	int rc = 0;
 	unsigned n_val = (unsigned)api->conf->n_val;
 	/* A joining node knows no replicas yet: "all" then asks for n_val,
 	 * which it cannot reach, rather than for none. */
-	unsigned all = cluster_n(api->d.cluster) ? cluster_n(api->d.cluster)
-						 : n_val;
+	unsigned all =
+	    cluster_n(api->d.cluster) ? cluster_n(api->d.cluster) : n_val;
 
 	memset(p, 0, sizeof(*p));
 	p->timeout_ms = 2000;
@@ -261,8 +262,8 @@ static int kv_parse_params(struct http_api *api, struct evhttp_request *req,
 			unsigned long t = strtoul(kv->value, &end, 10);
 			rc = (end == kv->value || *end || kv->value[0] == '-' ||
 			      t < 1 || t > API_MAX_TIMEOUT_MS)
-				     ? RKV_EINVAL
-				     : 0;
+			         ? RKV_EINVAL
+			         : 0;
 			p->timeout_ms = (unsigned)t;
 		} else if (strcmp(kv->key, "replica") == 0) {
 			rc = strcmp(kv->value, "local") == 0 ? 0 : RKV_EINVAL;
@@ -297,7 +298,7 @@ static void api_http_date(uint64_t ms, char *buf, size_t len)
 
 /* Value metadata headers, on a response or on one multipart part. */
 static void api_value_headers(const struct dvv_value *v, char *etag,
-			      size_t etaglen, char *date, size_t datelen)
+                              size_t etaglen, char *date, size_t datelen)
 {
 	XXH64_hash_t h = XXH3_64bits_withSeed(v->data, v->len, v->timestamp_ms);
 	snprintf(etag, etaglen, "\"%016" PRIx64 "\"", (uint64_t)h);
@@ -305,7 +306,7 @@ static void api_value_headers(const struct dvv_value *v, char *etag,
 }
 
 static int api_add_context(struct http_api *api, struct evkeyvalq *out,
-			   const struct dvv *obj)
+                           const struct dvv *obj)
 {
 	struct dvv_vv vv = {0};
 	char *text = NULL;
@@ -352,15 +353,16 @@ static void api_reply_siblings(struct api_req *ar, const struct dvv *obj)
 	/* 128 random bits: a value containing the boundary by chance is not a
 	 * case worth handling. */
 	snprintf(boundary, sizeof(boundary), "%016" PRIx64 "%016" PRIx64,
-		 rng_next(&api->rng), rng_next(&api->rng));
+	         rng_next(&api->rng), rng_next(&api->rng));
 	for (size_t i = 0; rc == 0 && i < dvv_value_count(obj); i++) {
 		const struct dvv_value *v = dvv_value_at(obj, i);
 		api_value_headers(v, etag, sizeof(etag), date, sizeof(date));
-		rc |= evbuffer_add_printf(body,
-					  "--%s\r\nContent-Type: %s\r\n"
-					  "Last-Modified: %s\r\nETag: %s\r\n%s\r\n",
-					  boundary, v->content_type, date, etag,
-					  v->tombstone ? "X-Deleted: true\r\n" : "") < 0;
+		rc |= evbuffer_add_printf(
+		          body,
+		          "--%s\r\nContent-Type: %s\r\n"
+		          "Last-Modified: %s\r\nETag: %s\r\n%s\r\n",
+		          boundary, v->content_type, date, etag,
+		          v->tombstone ? "X-Deleted: true\r\n" : "") < 0;
 		rc |= evbuffer_add(body, v->data, v->len);
 		rc |= evbuffer_add(body, "\r\n", 2);
 	}
@@ -370,7 +372,8 @@ static void api_reply_siblings(struct api_req *ar, const struct dvv *obj)
 		api_status_error(ar, RKV_ENOMEM);
 		goto done;
 	}
-	snprintf(ctype, sizeof(ctype), "multipart/mixed; boundary=%s", boundary);
+	snprintf(ctype, sizeof(ctype), "multipart/mixed; boundary=%s",
+	         boundary);
 	evhttp_add_header(out, "Content-Type", ctype);
 	api_send(ar, 300, "Multiple Choices", body);
 done:
@@ -417,8 +420,8 @@ static uint32_t api_partition(const struct api_req *ar)
 static void kv_get_local(struct api_req *ar)
 {
 	struct dvv *obj = NULL;
-	int rc = store_get(ar->api->d.store, api_partition(ar), ar->key, ar->klen,
-			   &obj);
+	int rc = store_get(ar->api->d.store, api_partition(ar), ar->key,
+	                   ar->klen, &obj);
 	if (rc == 0)
 		api_reply_object(ar, obj);
 	else
@@ -453,9 +456,9 @@ static void api_quorum_error(struct api_req *ar, const struct coord_result *res)
 {
 	char detail[64];
 	snprintf(detail, sizeof(detail), ",\"needed\":%u,\"acked\":%u",
-		 res->needed, res->acked);
+	         res->needed, res->acked);
 	api_error(ar, rkv_status_http(res->status), rkv_strerror(res->status),
-		  detail);
+	          detail);
 }
 
 static void kv_read_done(void *arg, const struct coord_result *res)
@@ -479,7 +482,8 @@ static void kv_write_done(void *arg, const struct coord_result *res)
 		api_quorum_error(ar, res);
 	else if (res->status != 0)
 		api_status_error(ar, res->status);
-	else if (res->obj != NULL && api_add_context(ar->api, out, res->obj) != 0)
+	else if (res->obj != NULL &&
+	         api_add_context(ar->api, out, res->obj) != 0)
 		api_status_error(ar, RKV_ENOMEM);
 	else
 		api_send(ar, 204, "No Content", NULL);
@@ -501,7 +505,7 @@ static void kv_get(struct api_req *stack_ar, const struct kv_params *p)
 		return;
 	}
 	rc = coord_get(ar->api->d.coord, ar->key, ar->klen, p->r, p->timeout_ms,
-		       kv_read_done, ar);
+	               kv_read_done, ar);
 	if (rc != 0) {
 		api_status_error(ar, rc);
 		api_req_unpark(ar);
@@ -510,7 +514,7 @@ static void kv_get(struct api_req *stack_ar, const struct kv_params *p)
 
 /* Validates and hands a PUT or DELETE to the coordinator. */
 static void kv_write(struct api_req *stack_ar, const struct kv_params *p,
-		     bool tombstone)
+                     bool tombstone)
 {
 	struct http_api *api = stack_ar->api;
 	struct evhttp_request *req = stack_ar->req;
@@ -532,12 +536,13 @@ static void kv_write(struct api_req *stack_ar, const struct kv_params *p,
 		ctype = API_DEFAULT_CONTENT_TYPE;
 	if (strlen(ctype) > DVV_MAX_CONTENT_TYPE) {
 		api_error(stack_ar, 400, "Content-Type too long",
-			  ",\"header\":\"Content-Type\"");
+		          ",\"header\":\"Content-Type\"");
 		return;
 	}
-	if (ctx_text != NULL && codec_context_decode(api->d.codec, ctx_text, &ctx) != 0) {
+	if (ctx_text != NULL &&
+	    codec_context_decode(api->d.codec, ctx_text, &ctx) != 0) {
 		api_error(stack_ar, 400, "malformed causal context",
-			  ",\"header\":\"X-Context\"");
+		          ",\"header\":\"X-Context\"");
 		return;
 	}
 	v.len = tombstone ? 0 : len;
@@ -570,7 +575,7 @@ done:
 static void api_method_not_allowed(struct api_req *ar, const char *allow)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(ar->req), "Allow",
-			  allow);
+	                  allow);
 	api_error(ar, 405, "method not allowed", NULL);
 }
 
@@ -583,9 +588,9 @@ static void kv_route(struct api_req *ar, const char *raw_key)
 	char detail[64];
 
 	ar->op = cmd == EVHTTP_REQ_GET      ? API_OP_GET
-		 : cmd == EVHTTP_REQ_PUT    ? API_OP_PUT
-		 : cmd == EVHTTP_REQ_DELETE ? API_OP_DELETE
-					    : API_OP_OTHER;
+	         : cmd == EVHTTP_REQ_PUT    ? API_OP_PUT
+	         : cmd == EVHTTP_REQ_DELETE ? API_OP_DELETE
+	                                    : API_OP_OTHER;
 	if (ar->op == API_OP_OTHER) {
 		api_method_not_allowed(ar, "GET, PUT, DELETE");
 		return;
@@ -610,7 +615,7 @@ static void kv_route(struct api_req *ar, const char *raw_key)
 	}
 	if (params.local && ar->op != API_OP_GET) {
 		api_error(ar, 400, "replica=local is for reads only",
-			  ",\"parameter\":\"replica\"");
+		          ",\"parameter\":\"replica\"");
 		return;
 	}
 	if (params.pw > 0 && ar->op == API_OP_GET) {
@@ -671,36 +676,36 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	rpc_get_stats(api->d.rpc, &rs);
 
 	evbuffer_add_printf(b, "{\"requests\":%" PRIu64 ",\"by_method\":{",
-			    api->stats.requests);
+	                    api->stats.requests);
 	for (int i = 0; i < API_OP_COUNT; i++)
 		evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "",
-				    api_op_names[i], api->stats.by_op[i]);
+		                    api_op_names[i], api->stats.by_op[i]);
 	evbuffer_add_printf(b, "},\"by_status\":{");
 	for (size_t i = 0; i < API_NSTATUS; i++)
 		evbuffer_add_printf(b, "\"%d\":%" PRIu64 ",",
-				    api_counted_statuses[i],
-				    api->stats.by_status[i]);
+		                    api_counted_statuses[i],
+		                    api->stats.by_status[i]);
 	evbuffer_add_printf(b, "\"other\":%" PRIu64 "},\"latency_us\":{",
-			    api->stats.by_status[API_NSTATUS]);
+	                    api->stats.by_status[API_NSTATUS]);
 	for (int i = 0; i < API_OP_COUNT; i++) {
 		const struct histogram *h = &api->stats.latency_us[i];
 		evbuffer_add_printf(
-			b,
-			"%s\"%s\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64
-			",\"p95\":%" PRIu64 ",\"p99\":%" PRIu64
-			",\"max\":%" PRIu64 "}",
-			i ? "," : "", api_op_names[i], histogram_count(h),
-			histogram_percentile(h, 50), histogram_percentile(h, 95),
-			histogram_percentile(h, 99), histogram_max(h));
+		    b,
+		    "%s\"%s\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64
+		    ",\"p95\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
+		    "}",
+		    i ? "," : "", api_op_names[i], histogram_count(h),
+		    histogram_percentile(h, 50), histogram_percentile(h, 95),
+		    histogram_percentile(h, 99), histogram_max(h));
 	}
 	evbuffer_add_printf(b, "},");
 	api_hot_partitions_json(api, b);
 	evbuffer_add_printf(b,
-			    "\"keys\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
-			    ",\"commits\":%" PRIu64 ",\"mutations\":%" PRIu64
-			    ",\"node_id\":\"%016" PRIx64 "\",\"in_flight\":%u,",
-			    ss.keys, ss.disk_bytes, ss.commits, ss.mutations,
-			    store_node_id(api->d.store), api->in_flight);
+	                    "\"keys\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
+	                    ",\"commits\":%" PRIu64 ",\"mutations\":%" PRIu64
+	                    ",\"node_id\":\"%016" PRIx64 "\",\"in_flight\":%u,",
+	                    ss.keys, ss.disk_bytes, ss.commits, ss.mutations,
+	                    store_node_id(api->d.store), api->in_flight);
 	/* "coordinated" and "replica_ops" are what ringkv-bench's skew report
 	 * reads: how the load lands on each node. */
 	evbuffer_add_printf(
@@ -749,23 +754,15 @@ static void api_simple_get(struct api_req *ar, enum api_page page)
 	}
 	if (page != API_PAGE_PING)
 		evhttp_add_header(evhttp_request_get_output_headers(ar->req),
-				  "Content-Type", "application/json");
+		                  "Content-Type", "application/json");
 	switch (page) {
-	case API_PAGE_PING:
-		evbuffer_add(body, "OK\n", 3);
-		break;
-	case API_PAGE_STATS:
-		api_stats_json(ar->api, body);
-		break;
-	case API_PAGE_RING:
-		cluster_ring_json(ar->api->d.cluster, body);
-		break;
+	case API_PAGE_PING: evbuffer_add(body, "OK\n", 3); break;
+	case API_PAGE_STATS: api_stats_json(ar->api, body); break;
+	case API_PAGE_RING: cluster_ring_json(ar->api->d.cluster, body); break;
 	case API_PAGE_MEMBERS:
 		cluster_members_json(ar->api->d.cluster, body);
 		break;
-	case API_PAGE_HANDOFF:
-		handoff_json(ar->api->d.handoff, body);
-		break;
+	case API_PAGE_HANDOFF: handoff_json(ar->api->d.handoff, body); break;
 	}
 	api_send(ar, 200, "OK", body);
 	evbuffer_free(body);
@@ -773,9 +770,12 @@ static void api_simple_get(struct api_req *ar, enum api_page page)
 
 static void api_route(struct evhttp_request *req, void *arg)
 {
-	struct api_req ar = {.api = arg, .req = req, .op = API_OP_OTHER,
-			     .start_us = api_now_us()};
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	struct api_req ar = {.api = arg,
+	                     .req = req,
+	                     .op = API_OP_OTHER,
+	                     .start_us = api_now_us()};
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path == NULL)
 		api_error(&ar, 400, "bad request path", NULL);
@@ -799,7 +799,7 @@ static void api_route(struct evhttp_request *req, void *arg)
 /* --- lifecycle -------------------------------------------------------- */
 
 struct http_api *http_api_new(struct event_base *base,
-			      const struct http_api_deps *deps)
+                              const struct http_api_deps *deps)
 {
 	const struct conf *conf = deps->conf;
 	struct http_api *api = calloc(1, sizeof(*api));
@@ -830,11 +830,11 @@ struct http_api *http_api_new(struct event_base *base,
 	/* Every method reaches api_route so that a wrong one gets our 405
 	 * rather than evhttp's bare 501. */
 	evhttp_set_allowed_methods(
-		api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-				   EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(api->http,
-				 (ev_ssize_t)(conf->max_value_bytes + API_BODY_SLACK));
+	    api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                   EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(
+	    api->http, (ev_ssize_t)(conf->max_value_bytes + API_BODY_SLACK));
 	evhttp_set_max_headers_size(api->http, API_MAX_HEADERS_BYTES);
 	evhttp_set_timeout_tv(api->http, &timeout);
 	evhttp_set_gencb(api->http, api_route, api);
@@ -842,7 +842,7 @@ struct http_api *http_api_new(struct event_base *base,
 }
 
 int http_api_start(struct http_api *api, const char *listen, char *bound,
-		   size_t boundlen)
+                   size_t boundlen)
 {
 	char host[CONF_ADDR_MAX + 1];
 	const char *colon = strrchr(listen, ':');
@@ -856,8 +856,8 @@ int http_api_start(struct http_api *api, const char *listen, char *bound,
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
 
-	api->listener = evhttp_bind_socket_with_handle(api->http, host,
-						       (ev_uint16_t)port);
+	api->listener =
+	    evhttp_bind_socket_with_handle(api->http, host, (ev_uint16_t)port);
 	if (api->listener == NULL) {
 		log_error("http: cannot listen on %s", listen);
 		return RKV_EIO;

@@ -40,19 +40,18 @@ struct http_api_deps {
 
 /* http_api_new -- an API on `base`; deps is copied. NULL on ENOMEM. */
 struct http_api *http_api_new(struct event_base *base,
-			      const struct http_api_deps *deps);
+                              const struct http_api_deps *deps);
 
 /* http_api_start -- listen on "host:port" (port 0 picks a free one).
  * The bound address is written to bound (at least 64 bytes).
  * 0 or RKV_EINVAL (bad address) or RKV_EIO (bind failed; logged). */
 int http_api_start(struct http_api *api, const char *listen, char *bound,
-		   size_t boundlen);
+                   size_t boundlen);
 
 /* http_api_stop -- stop accepting connections; requests already received
  * are still answered. `drained` runs once every in-flight request has been
  * answered (at once if none is). */
-void http_api_stop(struct http_api *api, void (*drained)(void *arg),
-		   void *arg);
+void http_api_stop(struct http_api *api, void (*drained)(void *arg), void *arg);
 
 /* http_api_free -- close every connection and free; NULL is a no-op. */
 void http_api_free(struct http_api *api);

@@ -46,7 +46,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s ",
-		      (long)(tv.tv_usec / 1000), log_names[level]);
+	              (long)(tv.tv_usec / 1000), log_names[level]);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m < 0)
 		m = 0;

@@ -1459,7 +1459,6 @@ static int msg_get_object(struct msg_codec *mc, avro_value_t *bytes,
 
 /* --- writing a body ------------------------------------------------------- */
 
-
 static int msg_set_long(avro_value_t *rec, int index, int64_t n)
 {
 	avro_value_t f;
@@ -1510,7 +1509,8 @@ static int msg_finish(struct msg_codec *mc, enum msg_schema_id id, int rc,
                       uint8_t **out, size_t *len)
 {
 	if (rc == 0)
-		rc = codec_value_encode(mc->writer, &mc->slots[id].value, out, len);
+		rc = codec_value_encode(mc->writer, &mc->slots[id].value, out,
+		                        len);
 	avro_value_reset(&mc->slots[id].value);
 	return rc;
 }

@@ -46,15 +46,15 @@ enum msg_type {
 #undef MSG_TYPE_ENUM
 };
 
-#define MSG_MAX_NAME 255
-#define MSG_MAX_KEY 65536
+#define MSG_MAX_NAME  255
+#define MSG_MAX_KEY   65536
 #define MSG_MAX_HINTS 1024 /* entries in one MSG_HINT */
 
 /* MSG_HELLO: the first frame on every connection, both directions. The
  * schema list is filled and read by msg.c itself. */
 struct msg_hello {
 	char cluster_name[MSG_MAX_NAME + 1];
-	char name[MSG_MAX_NAME + 1];    /* node name */
+	char name[MSG_MAX_NAME + 1];     /* node name */
 	char rpc_addr[MSG_MAX_NAME + 1]; /* where the sender listens */
 	uint64_t node_id;
 };
@@ -71,7 +71,7 @@ struct msg_replicate {
 	uint32_t partition;
 	const uint8_t *key; /* decode: points into the frame body */
 	size_t klen;
-	struct dvv *obj;    /* decode: owned by the message (msg_clear) */
+	struct dvv *obj; /* decode: owned by the message (msg_clear) */
 	char hint_for[MSG_MAX_NAME + 1]; /* NUL-terminated, "" = none */
 };
 
@@ -170,25 +170,25 @@ void msg_codec_free(struct msg_codec *mc);
  * MSG_MAX_KEY, a name without its NUL within MSG_MAX_NAME + 1, a status
  * above 0, a type without a reply schema) or RKV_ENOMEM. */
 int msg_encode_hello(struct msg_codec *mc, const struct msg_hello *m,
-		     uint8_t **out, size_t *len);
+                     uint8_t **out, size_t *len);
 int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,
-			 uint8_t **out, size_t *len);
+                         uint8_t **out, size_t *len);
 int msg_encode_fetch(struct msg_codec *mc, const struct msg_fetch *m,
-		     uint8_t **out, size_t *len);
+                     uint8_t **out, size_t *len);
 int msg_encode_forward(struct msg_codec *mc, const struct msg_forward *m,
-		       uint8_t **out, size_t *len);
+                       uint8_t **out, size_t *len);
 /* msg_encode_hint -- RKV_EINVAL also for an empty target, no entries or
  * more than MSG_MAX_HINTS, an empty key. */
 int msg_encode_hint(struct msg_codec *mc, const struct msg_hint *m,
                     uint8_t **out, size_t *len);
 int msg_encode_status(struct msg_codec *mc, uint8_t type,
-		      const struct msg_status *m, uint8_t **out, size_t *len);
+                      const struct msg_status *m, uint8_t **out, size_t *len);
 /* msg_encode_gossip -- type MSG_GOSSIP for a request, MSG_GOSSIP |
  * MSG_REPLY_BIT for a reply. RKV_EINVAL also for a request with a status,
  * a member that fails the checks at struct msg_gossip, more than
  * GOSSIP_MAX_MEMBERS, or ring NULL with ring_len > 0. */
 int msg_encode_gossip(struct msg_codec *mc, uint8_t type,
-		      const struct msg_gossip *m, uint8_t **out, size_t *len);
+                      const struct msg_gossip *m, uint8_t **out, size_t *len);
 
 /* msg_decode_hello -- decode a peer's handshake and build its resolvers in
  * *peer (msg_peer_free). 0 or RKV_ECORRUPT (or RKV_ENOMEM). A schema of
@@ -197,7 +197,7 @@ int msg_encode_gossip(struct msg_codec *mc, uint8_t type,
  * to decode with RKV_ECORRUPT, the rest of the peer's messages decode. A
  * schema the peer does not announce is read as ours. */
 int msg_decode_hello(struct msg_codec *mc, const void *buf, size_t len,
-		     struct msg_hello *m, struct msg_peer **peer);
+                     struct msg_hello *m, struct msg_peer **peer);
 void msg_peer_free(struct msg_peer *peer);
 
 /* msg_decode_* -- decode a body written by `peer` (NULL: our own schemas).
@@ -207,22 +207,22 @@ void msg_peer_free(struct msg_peer *peer);
  * invalid object, a schema of the peer we cannot read), or RKV_ENOMEM.
  * msg_decode_status takes the request's type (the reply bit may be set). */
 int msg_decode_replicate(struct msg_codec *mc, const struct msg_peer *peer,
-			 const void *buf, size_t len, struct msg_replicate *m);
+                         const void *buf, size_t len, struct msg_replicate *m);
 int msg_decode_fetch(struct msg_codec *mc, const struct msg_peer *peer,
-		     const void *buf, size_t len, struct msg_fetch *m);
+                     const void *buf, size_t len, struct msg_fetch *m);
 int msg_decode_forward(struct msg_codec *mc, const struct msg_peer *peer,
-		       const void *buf, size_t len, struct msg_forward *m);
+                       const void *buf, size_t len, struct msg_forward *m);
 /* msg_decode_hint -- RKV_ECORRUPT also for what msg_encode_hint refuses. */
 int msg_decode_hint(struct msg_codec *mc, const struct msg_peer *peer,
                     const void *buf, size_t len, struct msg_hint *m);
 int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
-		      uint8_t type, const void *buf, size_t len,
-		      struct msg_status *m);
+                      uint8_t type, const void *buf, size_t len,
+                      struct msg_status *m);
 /* msg_decode_gossip -- a request (type MSG_GOSSIP) or a reply (the reply
  * bit set); an empty ring field gives ring NULL. */
 int msg_decode_gossip(struct msg_codec *mc, const struct msg_peer *peer,
-		      uint8_t type, const void *buf, size_t len,
-		      struct msg_gossip *m);
+                      uint8_t type, const void *buf, size_t len,
+                      struct msg_gossip *m);
 
 void msg_clear_replicate(struct msg_replicate *m);
 void msg_clear_forward(struct msg_forward *m);

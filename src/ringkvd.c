@@ -86,9 +86,9 @@ static void node_on_signal(evutil_socket_t sig, short what, void *arg)
 /* The transport exists before the coordinator that serves its requests;
  * no request can arrive before the loop runs, when both exist. */
 static void node_on_request(void *arg, const struct rpc_reply_to *to,
-			    const struct msg_peer *peer,
-			    const struct msg_hello *from, const void *body,
-			    size_t len)
+                            const struct msg_peer *peer,
+                            const struct msg_hello *from, const void *body,
+                            size_t len)
 {
 	struct node *n = arg;
 	if (to->type == MSG_GOSSIP)
@@ -103,11 +103,11 @@ static int node_start_cluster(struct node *n)
 {
 	char rpc_bound[128];
 	struct rpc_options ro = {
-		.cluster_name = n->conf.cluster_name,
-		.listen_addr = n->conf.rpc_listen,
-		.node_id = store_node_id(n->store),
-		.on_request = node_on_request,
-		.arg = n,
+	    .cluster_name = n->conf.cluster_name,
+	    .listen_addr = n->conf.rpc_listen,
+	    .node_id = store_node_id(n->store),
+	    .on_request = node_on_request,
+	    .arg = n,
 	};
 	int rc;
 
@@ -120,14 +120,15 @@ static int node_start_cluster(struct node *n)
 	rc = rpc_new(&n->rpc, n->base, &ro, rpc_bound, sizeof(rpc_bound));
 	if (rc != 0) {
 		log_error("cannot serve internode rpc on %s: %s",
-			  n->conf.rpc_listen, rkv_strerror(rc));
+		          n->conf.rpc_listen, rkv_strerror(rc));
 		return rc;
 	}
 	if (n->conf.name[0] == '\0')
 		snprintf(n->conf.name, sizeof(n->conf.name), "%s", rpc_bound);
-	snprintf(n->conf.rpc_listen, sizeof(n->conf.rpc_listen), "%s", rpc_bound);
+	snprintf(n->conf.rpc_listen, sizeof(n->conf.rpc_listen), "%s",
+	         rpc_bound);
 	rc = cluster_open(&n->cluster, &n->conf, rpc_bound, n->store, n->codec,
-			  n->mc);
+	                  n->mc);
 	if (rc != 0) {
 		log_error("cannot form the cluster view: %s", rkv_strerror(rc));
 		return rc;
@@ -136,10 +137,13 @@ static int node_start_cluster(struct node *n)
 	if (n->coord == NULL)
 		return RKV_ENOMEM;
 	struct gossip_io_options go = {
-		.base = n->base, .cluster = n->cluster, .rpc = n->rpc,
-		.mc = n->mc, .codec = n->codec,
-		.cluster_name = n->conf.cluster_name,
-		.interval_ms = (unsigned)n->conf.gossip_interval_ms,
+	    .base = n->base,
+	    .cluster = n->cluster,
+	    .rpc = n->rpc,
+	    .mc = n->mc,
+	    .codec = n->codec,
+	    .cluster_name = n->conf.cluster_name,
+	    .interval_ms = (unsigned)n->conf.gossip_interval_ms,
 	};
 	rc = gossip_io_new(&n->gossip, &go);
 	if (rc == 0)
@@ -173,9 +177,9 @@ static int node_start(struct node *n)
 {
 	struct event_config *cfg = event_config_new();
 	struct store_options so = {
-		.dir = n->conf.data_dir,
-		.sync_batch = n->conf.sync == CONF_SYNC_BATCH,
-		.sync_interval_ms = (unsigned)n->conf.sync_interval_ms,
+	    .dir = n->conf.data_dir,
+	    .sync_batch = n->conf.sync == CONF_SYNC_BATCH,
+	    .sync_interval_ms = (unsigned)n->conf.sync_interval_ms,
 	};
 	char bound[128];
 	int rc;
@@ -189,7 +193,8 @@ static int node_start(struct node *n)
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	n->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
-	if (n->base == NULL || event_base_priority_init(n->base, RKV_EV_PRIORITIES) != 0)
+	if (n->base == NULL ||
+	    event_base_priority_init(n->base, RKV_EV_PRIORITIES) != 0)
 		return RKV_ENOMEM;
 	n->codec = codec_new();
 	if (n->codec == NULL)
@@ -197,12 +202,12 @@ static int node_start(struct node *n)
 	rc = store_open(&n->store, n->base, n->codec, &so);
 	if (rc == RKV_ELOCKED) {
 		log_error("data directory %s is in use by another ringkvd",
-			  n->conf.data_dir);
+		          n->conf.data_dir);
 		return rc;
 	}
 	if (rc != 0) {
 		log_error("cannot open the store in %s: %s", n->conf.data_dir,
-			  rkv_strerror(rc));
+		          rkv_strerror(rc));
 		return rc;
 	}
 	rc = node_start_cluster(n);
@@ -223,18 +228,19 @@ static int node_start(struct node *n)
 	rc = http_api_start(n->api, n->conf.http_listen, bound, sizeof(bound));
 	if (rc != 0) {
 		log_error("cannot serve HTTP on %s: %s", n->conf.http_listen,
-			  rkv_strerror(rc));
+		          rkv_strerror(rc));
 		return rc;
 	}
 	n->sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
 	n->sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
 	if (n->sigterm == NULL || n->sigint == NULL ||
-	    evsignal_add(n->sigterm, NULL) != 0 || evsignal_add(n->sigint, NULL) != 0)
+	    evsignal_add(n->sigterm, NULL) != 0 ||
+	    evsignal_add(n->sigint, NULL) != 0)
 		return RKV_ENOMEM;
 	log_info("node %s (%016llx) serving data in %s", n->conf.name,
-		 (unsigned long long)store_node_id(n->store), n->conf.data_dir);
+	         (unsigned long long)store_node_id(n->store), n->conf.data_dir);
 	fprintf(stderr, "ringkvd ready http=%s rpc=%s\n", bound,
-		n->conf.rpc_listen);
+	        n->conf.rpc_listen);
 	fflush(stderr);
 	return 0;
 }
@@ -269,7 +275,8 @@ int main(int argc, char **argv)
 	char err[CONF_ERR_MAX];
 	int rc;
 
-	if (conf_parse_args(&n.conf, argc, argv, &action, err, sizeof(err)) != 0) {
+	if (conf_parse_args(&n.conf, argc, argv, &action, err, sizeof(err)) !=
+	    0) {
 		fprintf(stderr, "ringkvd: %s\n", err);
 		return 2;
 	}

@@ -38,11 +38,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RPC_MAX_FRAME (16u << 20) /* values are <= 1 MiB by default; room for siblings */
-#define RPC_MAX_PENDING 65536     /* requests awaiting a reply, all peers */
-#define RPC_MAX_OUTPUT (64u << 20) /* bytes queued to one peer before refusing */
-#define RPC_BACKOFF_MIN_MS 50
-#define RPC_BACKOFF_MAX_MS 5000
+#define RPC_MAX_FRAME                                                          \
+	(16u << 20) /* values are <= 1 MiB by default; room for siblings */
+#define RPC_MAX_PENDING 65536 /* requests awaiting a reply, all peers */
+#define RPC_MAX_OUTPUT                                                         \
+	(64u << 20) /* bytes queued to one peer before refusing */
+#define RPC_BACKOFF_MIN_MS     50
+#define RPC_BACKOFF_MAX_MS     5000
 #define RPC_CONNECT_TIMEOUT_MS 2000
 
 struct rpc;
@@ -59,16 +61,16 @@ struct rpc_reply_to {
  * (msg_decode_*(mc, peer, body, len, ...)); `from` names the peer as it
  * said in its HELLO. Answer now or later with rpc_reply(). */
 typedef void rpc_request_fn(void *arg, const struct rpc_reply_to *to,
-			    const struct msg_peer *peer,
-			    const struct msg_hello *from, const void *body,
-			    size_t len);
+                            const struct msg_peer *peer,
+                            const struct msg_hello *from, const void *body,
+                            size_t len);
 
 /* rpc_reply_fn -- the answer to rpc_call. status is 0 (body is the reply
  * record, decode with msg_decode_status(mc, peer, type, ...)),
  * RKV_ETIMEDOUT, RKV_EUNAVAIL (could not connect, connection lost, or the
  * peer is in another cluster) or RKV_ESHUTDOWN (rpc_free). */
 typedef void rpc_reply_fn(void *arg, int status, const struct msg_peer *peer,
-			  const void *body, size_t len);
+                          const void *body, size_t len);
 
 struct rpc_options {
 	const char *cluster_name;
@@ -84,7 +86,7 @@ struct rpc_options {
  * bound (>= 64 bytes), and is what HELLO announces. 0, RKV_EINVAL or
  * RKV_EIO (logged). */
 int rpc_new(struct rpc **out, struct event_base *base,
-	    const struct rpc_options *opts, char *bound, size_t boundlen);
+            const struct rpc_options *opts, char *bound, size_t boundlen);
 
 /* rpc_free -- close every connection; pending calls get RKV_ESHUTDOWN
  * (their callbacks run inside rpc_free; an rpc_call from one of them gets
@@ -98,15 +100,14 @@ void rpc_free(struct rpc *rpc);
  * (addr not a numeric host:port, type not a request type, cb NULL, body
  * longer than a frame holds) / RKV_ENOMEM, in which case cb will not
  * run. */
-int rpc_call(struct rpc *rpc, const char *addr, uint8_t type,
-	     const void *body, size_t len, unsigned timeout_ms,
-	     rpc_reply_fn *cb, void *arg);
+int rpc_call(struct rpc *rpc, const char *addr, uint8_t type, const void *body,
+             size_t len, unsigned timeout_ms, rpc_reply_fn *cb, void *arg);
 
 /* rpc_reply -- answer a request; dropped silently when its connection has
  * closed meanwhile (or, logged, when its output queue is full: the caller
  * times out). body is copied. */
-void rpc_reply(struct rpc *rpc, const struct rpc_reply_to *to,
-	       const void *body, size_t len);
+void rpc_reply(struct rpc *rpc, const struct rpc_reply_to *to, const void *body,
+               size_t len);
 
 /* rpc_retry_now -- forget the dial backoff of the peer at addr, so the
  * next rpc_call to it dials at once: for a caller that has just heard

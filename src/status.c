@@ -11,13 +11,14 @@ struct status_row {
 
 static const struct status_row status_rows[] = {
 #define RKV_STATUS_ROW(name, value, http, msg) {(value), (http), (msg)},
-	RKV_STATUS_TABLE(RKV_STATUS_ROW)
+    RKV_STATUS_TABLE(RKV_STATUS_ROW)
 #undef RKV_STATUS_ROW
 };
 
 static const struct status_row *status_find(int status)
 {
-	for (size_t i = 0; i < sizeof(status_rows) / sizeof(status_rows[0]); i++)
+	for (size_t i = 0; i < sizeof(status_rows) / sizeof(status_rows[0]);
+	     i++)
 		if (status_rows[i].code == status)
 			return &status_rows[i];
 	return NULL;

@@ -9,21 +9,21 @@
 #define RKV_STATUS_H
 
 /* X(name, value, http_status, message) */
-#define RKV_STATUS_TABLE(X)                                                  \
-	X(RKV_OK, 0, 200, "ok")                                              \
-	X(RKV_ENOTFOUND, -1, 404, "not found")                               \
-	X(RKV_EINVAL, -2, 400, "invalid argument")                           \
-	X(RKV_ETOOBIG, -3, 413, "too large")                                 \
-	X(RKV_ENOMEM, -4, 500, "out of memory")                              \
-	X(RKV_EIO, -5, 500, "storage error")                                 \
-	X(RKV_ECORRUPT, -6, 500, "corrupt record")                           \
-	X(RKV_ECONTEXT, -7, 400, "malformed causal context")                 \
+#define RKV_STATUS_TABLE(X)                                                    \
+	X(RKV_OK, 0, 200, "ok")                                                \
+	X(RKV_ENOTFOUND, -1, 404, "not found")                                 \
+	X(RKV_EINVAL, -2, 400, "invalid argument")                             \
+	X(RKV_ETOOBIG, -3, 413, "too large")                                   \
+	X(RKV_ENOMEM, -4, 500, "out of memory")                                \
+	X(RKV_EIO, -5, 500, "storage error")                                   \
+	X(RKV_ECORRUPT, -6, 500, "corrupt record")                             \
+	X(RKV_ECONTEXT, -7, 400, "malformed causal context")                   \
 	X(RKV_ELOCKED, -8, 500, "data directory is in use by another process") \
-	X(RKV_EQUORUM, -9, 503, "quorum not reached")                        \
-	X(RKV_ETIMEDOUT, -10, 503, "timed out")                              \
-	X(RKV_EUNAVAIL, -11, 503, "unavailable")                             \
-	X(RKV_ESHUTDOWN, -12, 503, "shutting down")                          \
-	X(RKV_ESIBLINGS, -14, 409,                                           \
+	X(RKV_EQUORUM, -9, 503, "quorum not reached")                          \
+	X(RKV_ETIMEDOUT, -10, 503, "timed out")                                \
+	X(RKV_EUNAVAIL, -11, 503, "unavailable")                               \
+	X(RKV_ESHUTDOWN, -12, 503, "shutting down")                            \
+	X(RKV_ESIBLINGS, -14, 409,                                             \
 	  "too many siblings: read the key and write with its X-Context")
 
 enum rkv_status {

@@ -871,7 +871,8 @@ static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
  * bare invalid-object error. */
 static int store_check_limits(const struct dvv *d)
 {
-	if (dvv_value_count(d) > DVV_MAX_VALUES || d->nentries > DVV_MAX_ENTRIES)
+	if (dvv_value_count(d) > DVV_MAX_VALUES ||
+	    d->nentries > DVV_MAX_ENTRIES)
 		return RKV_ESIBLINGS;
 	return 0;
 }
@@ -919,9 +920,9 @@ typedef int store_put_fn(struct store *s, MDB_txn *txn,
  * which stays valid until the next write of this transaction). Returns
  * the op's status; *lmdb_rc as store_apply. */
 static int store_write_changed(struct store *s, MDB_txn *txn,
-                               const struct store_op *op,
-                               const struct dvv *cur, const uint8_t *old,
-                               size_t olen, store_put_fn *put, int *lmdb_rc)
+                               const struct store_op *op, const struct dvv *cur,
+                               const uint8_t *old, size_t olen,
+                               store_put_fn *put, int *lmdb_rc)
 {
 	uint8_t *avro = NULL;
 	size_t len = 0;

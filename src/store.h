@@ -107,10 +107,10 @@
 struct store;
 
 struct store_options {
-	const char *dir;          /* created if missing */
-	bool sync_batch;          /* true: sync = batch; false: periodic */
+	const char *dir;           /* created if missing */
+	bool sync_batch;           /* true: sync = batch; false: periodic */
 	unsigned sync_interval_ms; /* periodic only */
-	size_t map_size;          /* LMDB map size in bytes; 0 = default 8 GiB */
+	size_t map_size; /* LMDB map size in bytes; 0 = default 8 GiB */
 };
 
 struct store_stats {
@@ -131,7 +131,7 @@ struct store_stats {
  * id is damaged), RKV_EIO (logged with the path and LMDB's error) or
  * RKV_ENOMEM. */
 int store_open(struct store **out, struct event_base *base, struct codec *codec,
-	       const struct store_options *opts);
+               const struct store_options *opts);
 
 /* store_close -- commit what is queued (running its callbacks), sync, close,
  * release the lock. NULL is a no-op. Call it before event_base_free(base)
@@ -147,8 +147,8 @@ uint64_t store_node_id(const struct store *s);
  * (also for keys longer than STORE_MAX_KEY, and when the key's slot holds
  * another key's record, see top), RKV_ECORRUPT (checksum or decode
  * failure; logged naming the key), RKV_EIO or RKV_ENOMEM. */
-int store_get(struct store *s, uint32_t partition, const void *key,
-	      size_t klen, struct dvv **out);
+int store_get(struct store *s, uint32_t partition, const void *key, size_t klen,
+              struct dvv **out);
 
 /* store_done_fn -- completion of a queued mutation. status is 0, RKV_EIO
  * (LMDB failed: the whole group commit was rolled back), RKV_ECORRUPT (the
@@ -170,15 +170,15 @@ typedef void store_done_fn(int status, const struct dvv *obj, void *arg);
  * dvv_vv_validate), RKV_EUNAVAIL (queue full), RKV_ESHUTDOWN (store_close
  * has begun) or RKV_ENOMEM. */
 int store_update(struct store *s, uint32_t partition, const void *key,
-		 size_t klen, const struct dvv_vv *ctx,
-		 const struct dvv_value *v, store_done_fn *cb, void *arg);
+                 size_t klen, const struct dvv_vv *ctx,
+                 const struct dvv_value *v, store_done_fn *cb, void *arg);
 
 /* store_merge -- queue stored = dvv_sync(stored or empty, obj) (replication,
  * read repair, handoff). obj is copied. Same returns as store_update;
  * RKV_EINVAL here means obj fails dvv_validate (or key NULL, klen > 0). */
 int store_merge(struct store *s, uint32_t partition, const void *key,
-		size_t klen, const struct dvv *obj, store_done_fn *cb,
-		void *arg);
+                size_t klen, const struct dvv *obj, store_done_fn *cb,
+                void *arg);
 
 /* store_get_stats -- counters for /stats. */
 void store_get_stats(struct store *s, struct store_stats *out);
@@ -198,7 +198,7 @@ void store_get_stats(struct store *s, struct store_stats *out);
  * (bad or reserved name), RKV_ECORRUPT (checksum failed; logged), RKV_EIO
  * or RKV_ENOMEM; *out is NULL and *len 0 on error. */
 int store_meta_get(struct store *s, const char *name, uint8_t **out,
-		   size_t *len);
+                   size_t *len);
 
 /* store_meta_put -- store buf[0..len) under name, replacing what was
  * there, in a write transaction of its own: when it returns 0 the blob is
@@ -207,7 +207,7 @@ int store_meta_get(struct store *s, const char *name, uint8_t **out,
  * len > 0), RKV_ETOOBIG (len > STORE_MAX_META_VALUE), RKV_EIO (logged;
  * the old blob may or may not have been replaced) or RKV_ENOMEM. */
 int store_meta_put(struct store *s, const char *name, const void *buf,
-		   size_t len);
+                   size_t len);
 
 /* --- partition scans ------------------------------------------------------ */
 
@@ -217,9 +217,9 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
  * may be copied, and it names a slot (see top), not a record, so it stays
  * meaningful however the partition changes between batches. */
 struct store_scan_pos {
-	bool started;        /* false: before the first key */
-	uint32_t partition;  /* when started: the partition scanned */
-	size_t len;          /* when started: bytes of slot in use */
+	bool started;       /* false: before the first key */
+	uint32_t partition; /* when started: the partition scanned */
+	size_t len;         /* when started: bytes of slot in use */
 	uint8_t slot[STORE_INLINE_KEY]; /* the last slot visited */
 };
 
@@ -227,7 +227,7 @@ struct store_scan_pos {
 struct store_scan_result {
 	uint64_t items;   /* objects handed to fn */
 	uint64_t bytes;   /* stored bytes (LMDB key + value) of the records
-			     visited, corrupt ones included */
+	                     visited, corrupt ones included */
 	uint64_t corrupt; /* records skipped as corrupt (each logged) */
 	bool more;        /* the partition has records after *pos */
 };
@@ -242,7 +242,7 @@ struct store_scan_result {
  * store_meta_* and store_partition_* (the scan reads a snapshot of its
  * own, which they do not disturb), but never store_close. */
 typedef int store_scan_fn(const void *key, size_t klen, const struct dvv *obj,
-			  void *arg);
+                          void *arg);
 
 /* store_scan_pos_init -- a position before the first key of any partition
  * (the same as zeroing it). */
@@ -253,7 +253,7 @@ void store_scan_pos_init(struct store_scan_pos *pos);
  * the first key that follows in slot order. 0, or RKV_EINVAL (klen >
  * STORE_MAX_KEY, or key NULL with klen > 0). */
 int store_scan_pos_after(struct store_scan_pos *pos, uint32_t partition,
-			 const void *key, size_t klen);
+                         const void *key, size_t klen);
 
 /* store_scan -- one bounded batch of a partition's objects, in slot order,
  * from *pos on; *pos advances past every record visited.
@@ -275,8 +275,8 @@ int store_scan_pos_after(struct store_scan_pos *pos, uint32_t partition,
  * belongs to another partition), RKV_EIO (logged) or RKV_ENOMEM; on those
  * errors *pos is unchanged past the records already handed to fn. */
 int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
-	       size_t max_items, size_t max_bytes, store_scan_fn *fn, void *arg,
-	       struct store_scan_result *res);
+               size_t max_items, size_t max_bytes, store_scan_fn *fn, void *arg,
+               struct store_scan_result *res);
 
 /* store_partition_stats -- how many records a partition holds and their
  * stored bytes (LMDB keys + values), from one snapshot of committed data,
@@ -286,7 +286,7 @@ int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
  * caller's loop turn, so call it for planning, not per request. 0, RKV_EIO
  * (logged) or RKV_ENOMEM; *keys and *bytes are 0 on error. */
 int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
-			  uint64_t *bytes);
+                          uint64_t *bytes);
 
 /* store_partition_delete -- remove up to max_items records of a partition
  * (the first ones in slot order, corrupt or not) in one write transaction;
@@ -298,7 +298,7 @@ int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
  * *deleted (may be NULL) is how many were removed. 0, RKV_EINVAL
  * (max_items 0), RKV_EIO (logged; nothing removed) or RKV_ENOMEM. */
 int store_partition_delete(struct store *s, uint32_t partition,
-			   size_t max_items, size_t *deleted, bool *more);
+                           size_t max_items, size_t *deleted, bool *more);
 
 /* --- hints (hinted handoff) ---------------------------------------------- */
 

@@ -39,7 +39,8 @@ static void proc_cleanup(void)
 {
 	char cmd[300];
 	proc_kill_all();
-	if (proc_dir[0] == '\0' || proc_keep || getenv("RKV_KEEP_TMP") != NULL) {
+	if (proc_dir[0] == '\0' || proc_keep ||
+	    getenv("RKV_KEEP_TMP") != NULL) {
 		if (proc_dir[0] != '\0')
 			fprintf(stderr, "# test files kept in %s\n", proc_dir);
 		return;
@@ -55,7 +56,7 @@ const char *proc_tmpdir(void)
 		return proc_dir;
 	const char *base = getenv("TMPDIR");
 	snprintf(proc_dir, sizeof(proc_dir), "%s/ringkv-test-XXXXXX",
-		 base ? base : "/tmp");
+	         base ? base : "/tmp");
 	if (mkdtemp(proc_dir) == NULL) {
 		perror("mkdtemp");
 		exit(1);
@@ -85,7 +86,7 @@ void proc_deadline(unsigned seconds)
 int proc_free_port(void)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	int port = -1;
@@ -212,8 +213,8 @@ int proc_cluster_start(struct proc_node *nodes, int n, const char *prefix)
 		snprintf(name, sizeof(name), "%s-n%d", prefix, i);
 		proc_node_init(&nodes[i], name);
 		used += (size_t)snprintf(seeds + used, sizeof(seeds) - used,
-					 "%s127.0.0.1:%d", i ? "," : "",
-					 nodes[i].rpc_port);
+		                         "%s127.0.0.1:%d", i ? "," : "",
+		                         nodes[i].rpc_port);
 	}
 	for (int i = 0; i < n; i++) {
 		nodes[i].args[0] = "--seeds";
@@ -296,7 +297,8 @@ static void proc_on_response(struct evhttp_request *req, void *arg)
 	}
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	for (struct evkeyval *kv = h->tqh_first;
-	     kv != NULL && out->nheaders < PROC_MAX_HEADERS; kv = kv->next.tqe_next) {
+	     kv != NULL && out->nheaders < PROC_MAX_HEADERS;
+	     kv = kv->next.tqe_next) {
 		out->names[out->nheaders] = strdup(kv->key);
 		out->values[out->nheaders] = strdup(kv->value);
 		out->nheaders++;
@@ -319,8 +321,8 @@ static enum evhttp_cmd_type proc_method(const char *m)
 }
 
 int proc_http(int port, const char *method, const char *path,
-	      const char *const *headers, const void *body, size_t len,
-	      int timeout_ms, struct proc_resp *out)
+              const char *const *headers, const void *body, size_t len,
+              int timeout_ms, struct proc_resp *out)
 {
 	struct proc_call call = {.out = out};
 	struct evhttp_connection *conn = NULL;
@@ -333,7 +335,7 @@ int proc_http(int port, const char *method, const char *path,
 	if (call.base == NULL)
 		return -1;
 	conn = evhttp_connection_base_new(call.base, NULL, "127.0.0.1",
-					  (unsigned short)port);
+	                                  (unsigned short)port);
 	if (conn == NULL)
 		goto done;
 	evhttp_connection_set_timeout_tv(conn, &tv);

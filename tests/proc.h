@@ -14,22 +14,22 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define PROC_MAX_ARGS 32
+#define PROC_MAX_ARGS    32
 #define PROC_MAX_HEADERS 16
 
 struct proc_node {
-	pid_t pid;            /* 0 when not running */
+	pid_t pid; /* 0 when not running */
 	int http_port;
 	int rpc_port;
-	char dir[256];        /* data directory (inside the test's temp dir) */
-	char log[300];        /* stderr of every run of this node, appended */
+	char dir[256]; /* data directory (inside the test's temp dir) */
+	char log[300]; /* stderr of every run of this node, appended */
 	const char *args[PROC_MAX_ARGS]; /* extra flags, NULL-terminated */
 	int ready_before; /* ready lines in the log before this run */
 };
 
 struct proc_resp {
-	int status;   /* HTTP status, or 0 when no response arrived */
-	char *body;   /* malloc'ed, NUL-terminated for convenience */
+	int status; /* HTTP status, or 0 when no response arrived */
+	char *body; /* malloc'ed, NUL-terminated for convenience */
 	size_t len;
 	size_t nheaders;
 	char *names[PROC_MAX_HEADERS];
@@ -84,8 +84,8 @@ void proc_node_print_log(const struct proc_node *n);
  * timeout_ms. headers is NULL or a NULL-terminated list of "Name",
  * "value" pairs. Returns 0 when a response arrived. */
 int proc_http(int port, const char *method, const char *path,
-	      const char *const *headers, const void *body, size_t len,
-	      int timeout_ms, struct proc_resp *out);
+              const char *const *headers, const void *body, size_t len,
+              int timeout_ms, struct proc_resp *out);
 
 /* proc_resp_header -- a response header's value (case-insensitive name),
  * NULL when absent; valid until proc_resp_free. */

@@ -23,10 +23,11 @@ static inline uint64_t test_seed_init(const char *prog)
 	uint64_t seed;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	seed = env != NULL ? strtoull(env, NULL, 0)
-			   : ((uint64_t)now.tv_sec * 1000000000u +
-			      (uint64_t)now.tv_nsec) ^
-				     ((uint64_t)getpid() << 32);
+	seed =
+	    env != NULL
+	        ? strtoull(env, NULL, 0)
+	        : ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec) ^
+	              ((uint64_t)getpid() << 32);
 	printf("%s: seed %" PRIu64 " (set RKV_SEED to replay)\n", prog, seed);
 	fflush(stdout);
 	return seed;

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#define NNODES 3
+#define NNODES       3
 #define T_TIMEOUT_MS 8000
 
 static struct proc_node nodes[NNODES];
@@ -45,24 +45,24 @@ static int cluster_teardown(void **state)
 }
 
 static void req(int node, struct proc_resp *r, const char *method,
-		const char *path, const char *const *headers, const char *body)
+                const char *path, const char *const *headers, const char *body)
 {
 	int rc = proc_http(nodes[node].http_port, method, path, headers, body,
-			   body ? strlen(body) : 0, T_TIMEOUT_MS, r);
+	                   body ? strlen(body) : 0, T_TIMEOUT_MS, r);
 	if (rc != 0)
 		proc_node_print_log(&nodes[node]);
 	assert_int_equal(rc, 0);
 }
 
 static int status_at(int node, const char *method, const char *path,
-		     const char *body)
+                     const char *body)
 {
 	struct proc_resp r;
 	req(node, &r, method, path, NULL, body);
 	int status = r.status;
 	if (status >= 500) {
 		fprintf(stderr, "# %s %s at node %d: %d %s", method, path, node,
-			status, r.body ? r.body : "");
+		        status, r.body ? r.body : "");
 	}
 	proc_resp_free(&r);
 	return status;
@@ -92,7 +92,8 @@ static void test_ring_and_members(void **state)
 		assert_int_equal(r.status, 200);
 		for (int j = 0; j < NNODES; j++) {
 			char addr[64];
-			snprintf(addr, sizeof(addr), "\"127.0.0.1:%d\"", nodes[j].rpc_port);
+			snprintf(addr, sizeof(addr), "\"127.0.0.1:%d\"",
+			         nodes[j].rpc_port);
 			assert_non_null(strstr(r.body, addr));
 		}
 		proc_resp_free(&r);
@@ -173,8 +174,8 @@ static bool local_holds(void *arg)
 	struct local_check *lc = arg;
 	struct proc_resp r;
 	bool ok = proc_http(nodes[lc->node].http_port, "GET", lc->path, NULL,
-			    NULL, 0, T_TIMEOUT_MS, &r) == 0 &&
-		  r.status == 200 && strcmp(r.body, lc->want) == 0;
+	                    NULL, 0, T_TIMEOUT_MS, &r) == 0 &&
+	          r.status == 200 && strcmp(r.body, lc->want) == 0;
 	proc_resp_free(&r);
 	return ok;
 }
@@ -186,8 +187,10 @@ static void test_read_repair_after_pause(void **state)
 	struct local_check lc = {2, "/kv/paused?replica=local", "new"};
 	(void)state;
 	assert_int_equal(status_at(0, "PUT", "/kv/paused", "old"), 204);
-	assert_true(proc_wait_for(local_holds, &(struct local_check){2,
-				  "/kv/paused?replica=local", "old"}, T_TIMEOUT_MS));
+	assert_true(proc_wait_for(
+	    local_holds,
+	    &(struct local_check){2, "/kv/paused?replica=local", "old"},
+	    T_TIMEOUT_MS));
 
 	proc_node_signal(&nodes[2], SIGSTOP);
 	struct proc_resp r;
@@ -214,7 +217,8 @@ static void test_read_repair_after_restart(void **state)
 	proc_node_kill(&nodes[2]);
 	assert_int_equal(status_at(0, "PUT", "/kv/missed", "value"), 204);
 	assert_int_equal(proc_node_start(&nodes[2]), 0);
-	assert_int_equal(status_at(2, "GET", "/kv/missed?replica=local", NULL), 404);
+	assert_int_equal(status_at(2, "GET", "/kv/missed?replica=local", NULL),
+	                 404);
 
 	assert_value_at(1, "/kv/missed?r=all", "value");
 	assert_true(proc_wait_for(local_holds, &lc, T_TIMEOUT_MS));
@@ -242,13 +246,22 @@ static void test_restarted_node_keeps_acknowledged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ring_and_members, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_write_here_read_there, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_one_node_dead, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writes_become_siblings, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_read_repair_after_pause, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_read_repair_after_restart, cluster_setup, cluster_teardown),
-		cmocka_unit_test_setup_teardown(test_restarted_node_keeps_acknowledged, cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_ring_and_members,
+	                                    cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_here_read_there,
+	                                    cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_node_dead, cluster_setup,
+	                                    cluster_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_concurrent_writes_become_siblings, cluster_setup,
+	        cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_repair_after_pause,
+	                                    cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_repair_after_restart,
+	                                    cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restarted_node_keeps_acknowledged, cluster_setup,
+	        cluster_teardown),
 	};
 	proc_deadline(300);
 	return cmocka_run_group_tests(tests, NULL, NULL);

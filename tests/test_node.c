@@ -51,17 +51,17 @@ static int node_teardown(void **state)
 
 /* One request to the node; asserts a response arrived. */
 static void req(struct proc_resp *r, const char *method, const char *path,
-		const char *const *headers, const char *body)
+                const char *const *headers, const char *body)
 {
 	int rc = proc_http(node.http_port, method, path, headers, body,
-			   body ? strlen(body) : 0, T_TIMEOUT_MS, r);
+	                   body ? strlen(body) : 0, T_TIMEOUT_MS, r);
 	if (rc != 0)
 		proc_node_print_log(&node);
 	assert_int_equal(rc, 0);
 }
 
 static int status_of(const char *method, const char *path,
-		     const char *const *headers, const char *body)
+                     const char *const *headers, const char *body)
 {
 	struct proc_resp r;
 	req(&r, method, path, headers, body);
@@ -111,7 +111,8 @@ static void test_put_get_delete(void **state)
 	assert_non_null(strstr(r.body, "\"error\""));
 	proc_resp_free(&r);
 
-	assert_int_equal(status_of("GET", "/kv/never-written", NULL, NULL), 404);
+	assert_int_equal(status_of("GET", "/kv/never-written", NULL, NULL),
+	                 404);
 }
 
 static void test_siblings_resolved_by_context(void **state)
@@ -125,7 +126,7 @@ static void test_siblings_resolved_by_context(void **state)
 	req(&r, "GET", "/kv/sib", NULL, NULL);
 	assert_int_equal(r.status, 300);
 	assert_non_null(strstr(proc_resp_header(&r, "Content-Type"),
-			       "multipart/mixed; boundary="));
+	                       "multipart/mixed; boundary="));
 	assert_non_null(strstr(r.body, "\r\n\r\nfirst\r\n"));
 	assert_non_null(strstr(r.body, "\r\n\r\nsecond\r\n"));
 	char ctx[1024];
@@ -151,7 +152,8 @@ static void test_bad_input_changes_nothing(void **state)
 	assert_non_null(strstr(r.body, "X-Context"));
 	proc_resp_free(&r);
 	const char *const bad_ctx2[] = {"X-Context", "AAAA", NULL};
-	assert_int_equal(status_of("PUT", "/kv/keep", bad_ctx2, "changed"), 400);
+	assert_int_equal(status_of("PUT", "/kv/keep", bad_ctx2, "changed"),
+	                 400);
 
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -177,9 +179,11 @@ static void test_bad_input_changes_nothing(void **state)
 
 	assert_int_equal(status_of("PUT", "/kv/keep?w=7", NULL, "v"), 400);
 	assert_int_equal(status_of("PUT", "/kv/keep?w=two", NULL, "v"), 400);
-	assert_int_equal(status_of("GET", "/kv/keep?timeout=-1", NULL, NULL), 400);
+	assert_int_equal(status_of("GET", "/kv/keep?timeout=-1", NULL, NULL),
+	                 400);
 	assert_int_equal(status_of("GET", "/kv/keep?bogus=1", NULL, NULL), 400);
-	assert_int_equal(status_of("GET", "/kv/keep?r=quorum&timeout=100", NULL, NULL), 200);
+	assert_int_equal(
+	    status_of("GET", "/kv/keep?r=quorum&timeout=100", NULL, NULL), 200);
 	/* one node holds every replica there is: "all" is that one */
 	assert_int_equal(status_of("GET", "/kv/keep?r=all", NULL, NULL), 200);
 	assert_int_equal(status_of("PUT", "/kv/other?w=all", NULL, "v"), 204);
@@ -198,8 +202,8 @@ static void test_bad_input_changes_nothing(void **state)
 static int raw_status(const char *bytes)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)node.http_port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	                          .sin_port = htons((uint16_t)node.http_port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char buf[256] = {0};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	int status = 0;
@@ -243,8 +247,9 @@ static void test_stats(void **state)
 	assert_non_null(strstr(r.body, "\"p99\":"));
 	/* both requests were for the partition of s1 */
 	char hot[96];
-	snprintf(hot, sizeof(hot), "\"partitions_hot\":[{\"partition\":%u,\"ops\":2}]",
-		 ring_partition_of("s1", 2, 64));
+	snprintf(hot, sizeof(hot),
+	         "\"partitions_hot\":[{\"partition\":%u,\"ops\":2}]",
+	         ring_partition_of("s1", 2, 64));
 	assert_non_null(strstr(r.body, hot));
 	proc_resp_free(&r);
 }
@@ -298,7 +303,8 @@ static void test_second_instance_refused(void **state)
 	fclose(f);
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "in use"));
-	/* The refused twin did not disturb the node that holds the directory. */
+	/* The refused twin did not disturb the node that holds the directory.
+	 */
 	assert_int_equal(status_of("GET", "/ping", NULL, NULL), 200);
 }
 
@@ -349,7 +355,8 @@ static void test_corrupt_record_reported(void **state)
 	bool named = false;
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f) != NULL)
-		named |= strstr(line, "victim") != NULL && strstr(line, "error") != NULL;
+		named |= strstr(line, "victim") != NULL &&
+		         strstr(line, "error") != NULL;
 	fclose(f);
 	assert_true(named);
 }
@@ -357,15 +364,26 @@ static void test_corrupt_record_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_get_delete, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_siblings_resolved_by_context, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_http, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_stats, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged_writes, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_exits_zero_and_keeps_data, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_second_instance_refused, node_setup, node_teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_record_reported, node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_get_delete, node_setup,
+	                                    node_teardown),
+	    cmocka_unit_test_setup_teardown(test_siblings_resolved_by_context,
+	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing,
+	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_http, node_setup,
+	                                    node_teardown),
+	    cmocka_unit_test_setup_teardown(test_stats, node_setup,
+	                                    node_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_kill9_keeps_acknowledged_writes, node_setup,
+	        node_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_sigterm_exits_zero_and_keeps_data, node_setup,
+	        node_teardown),
+	    cmocka_unit_test_setup_teardown(test_second_instance_refused,
+	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_record_reported,
+	                                    node_setup, node_teardown),
 	};
 	proc_deadline(300);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -765,9 +765,8 @@ static void test_too_many_siblings(void **state)
 	assert_int_equal(dvv_join(obj, &ctx), 0);
 	dvv_free(obj);
 	value_set(&v, "resolved");
-	assert_int_equal(store_update(f->store, 3, "hot", 3, &ctx, &v, on_done,
-	                              &d[0]),
-	                 0);
+	assert_int_equal(
+	    store_update(f->store, 3, "hot", 3, &ctx, &v, on_done, &d[0]), 0);
 	run_until_done(f, d, 1);
 	assert_int_equal(d[0].status, 0);
 	assert_int_equal(dvv_value_count(d[0].obj), 1);
