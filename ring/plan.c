@@ -176,3 +176,52 @@ int ring_flip(struct ring *r, uint32_t partition, const char *writer)
 	ring_slot_store(r, partition, &s);
 	return 0;
 }
+
+/* Whether node is among prefs[0..n). */
+static bool plan_pref_has(const struct ring_pref *prefs, size_t n,
+                          uint32_t node)
+{
+	for (size_t i = 0; i < n; i++)
+		if (prefs[i].node == node)
+			return true;
+	return false;
+}
+
+int ring_move_targets(const struct ring *r, uint32_t partition, unsigned n_val,
+                      uint32_t *ranges, uint32_t *targets, size_t *nout)
+{
+	struct ring_pref now[RING_MAX_N_VAL], fut[RING_MAX_N_VAL];
+	size_t nnow = 0, nfut = 0, n = 0;
+	uint32_t from;
+
+	if (r == NULL || ranges == NULL || targets == NULL || nout == NULL ||
+	    !ring_claimed(r) || partition >= r->size || n_val == 0 ||
+	    n_val > RING_MAX_N_VAL || r->slots[partition].next == RING_NONE)
+		return RING_EINVAL;
+	from = r->slots[partition].owner;
+	/* Walks only get shorter going back (each starts with one more
+	 * owner), so the first p whose walk now ends before `partition` is
+	 * the last one that could reach it. */
+	for (uint32_t d = 0; d < r->size; d++) {
+		uint32_t p = (partition - d) & (r->size - 1);
+		uint32_t reach = 0;
+		ring_preflist(r, p, n_val, NULL, 0, now, &nnow);
+		for (size_t i = 0; i < nnow; i++) {
+			uint32_t dist = (now[i].partition - p) & (r->size - 1);
+			reach = dist > reach ? dist : reach;
+		}
+		if (reach < d)
+			break;
+		if (!plan_pref_has(now, nnow, from))
+			continue;
+		ring_preflist_future(r, p, n_val, fut, &nfut);
+		for (size_t i = 0; i < nfut; i++) {
+			if (plan_pref_has(now, nnow, fut[i].node))
+				continue;
+			ranges[n] = p;
+			targets[n++] = fut[i].node;
+		}
+	}
+	*nout = n;
+	return 0;
+}

@@ -370,8 +370,9 @@ int ring_compact(struct ring *r)
 		cap *= 2;
 	map = malloc((r->nnodes ? r->nnodes : 1) * sizeof(*map));
 	names = malloc(room * sizeof(*names));
-	now = malloc(room * sizeof(*now));
-	future = malloc(room * sizeof(*future));
+	/* Zeroed: ring_intern hands out spare slots without clearing them. */
+	now = calloc(room, sizeof(*now));
+	future = calloc(room, sizeof(*future));
 	index = calloc(cap, sizeof(*index));
 	if (map == NULL || names == NULL || now == NULL || future == NULL ||
 	    index == NULL)

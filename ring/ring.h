@@ -45,14 +45,12 @@
 
 /* Status codes; the values are src/status.h's RKV_E* values. */
 #define RING_OK        0
-#define RING_ENOTFOUND (-1) /* RKV_ENOTFOUND: no such node */
-#define RING_EINVAL    (-2) /* RKV_EINVAL: bad argument */
-#define RING_ETOOBIG   (-3) /* RKV_ETOOBIG: over RING_MAX_NODES names */
-#define RING_ENOMEM    (-4) /* RKV_ENOMEM */
-#define RING_ECORRUPT  (-6) /* RKV_ECORRUPT: ring_validate() failed */
-/* The ring changed since the plan was made (no RKV_ code yet; src/ should
- * map it to "ring changed, plan again", HTTP 409). */
-#define RING_ESTALE (-13)
+#define RING_ENOTFOUND (-1)  /* RKV_ENOTFOUND: no such node */
+#define RING_EINVAL    (-2)  /* RKV_EINVAL: bad argument */
+#define RING_ETOOBIG   (-3)  /* RKV_ETOOBIG: over RING_MAX_NODES names */
+#define RING_ENOMEM    (-4)  /* RKV_ENOMEM */
+#define RING_ECORRUPT  (-6)  /* RKV_ECORRUPT: ring_validate() failed */
+#define RING_ESTALE    (-13) /* RKV_ESTALE: the ring changed since the plan */
 
 /* Limits. A name is 1..RING_MAX_NAME bytes, none of them a control
  * character or a space (ring_name_valid). */
@@ -302,6 +300,25 @@ void ring_plan_free(struct ring_plan *plan);
  * mismatch), RING_ETOOBIG, RING_ENOMEM -- r's partitions unchanged. */
 int ring_plan_commit(struct ring *r, const struct ring_plan *plan,
                      const char *writer);
+
+/* ring_move_targets -- what a pending transfer must send, and to whom.
+ * A node holds the keys of every partition p whose preference list
+ * (n_val primaries, ring_preflist) takes it. When partition moves from its
+ * owner X to its next owner, the lists of the partitions whose walks
+ * reach it change: most gain the next owner in X's place, but where the
+ * next owner is already on the list the walk goes one owner further and
+ * gains that one instead (four nodes becoming three with n_val 3: every
+ * node then holds everything). X holds those keys, so X sends them: for
+ * each p whose walk reaches partition and whose list now takes X, one
+ * pair (ranges[i] = p, targets[i] = a node index of r) per node in p's
+ * future list (ring_preflist_future) that its list now lacks. Pairs are
+ * written nearest p first, *nout of them; ranges and targets have room
+ * for Q * n_val entries. Every node a list gains is some pending
+ * transfer's pair (two transfers may both name it). RING_EINVAL:
+ * unclaimed ring, partition out of range or without a pending transfer,
+ * bad n_val. */
+int ring_move_targets(const struct ring *r, uint32_t partition, unsigned n_val,
+                      uint32_t *ranges, uint32_t *targets, size_t *nout);
 
 /* ring_flip -- the transfer of partition is done: owner = next_owner,
  * next_owner = none, version + 1, writer = writer (the node doing it,

@@ -15,10 +15,11 @@
  * "-" is an argument (put's "value from stdin").
  *
  * The rebalance commands (join, leave, remove, plan, commit, clear,
- * transfers) are rows like the others; their runner calls the /admin
- * endpoint the row names. A node that does not serve that endpoint
- * answers 404, which the runner reports as "not supported by this node
- * yet" -- nothing is emulated on the client side.
+ * transfers) are rows like the others; their runners call the /admin
+ * endpoint the row names, with the row's query parameter carrying the
+ * argument. A node that does not serve that endpoint answers 404, which
+ * the runner reports as "not supported by this node yet" -- nothing is
+ * emulated on the client side.
  */
 #include "cli.h"
 
@@ -69,33 +70,64 @@
 	  "written\n"                                                          \
 	  "concurrently survives as a sibling). With --context it deletes\n"   \
 	  "what that context saw, without reading.")                           \
-	X(CLI_CMD_JOIN, "join", "NODE", 1, 1, cli_cmd_admin, CLI_HTTP_POST,    \
+	X(CLI_CMD_JOIN, "join", "NODE", 1, 1, cli_cmd_join, CLI_HTTP_POST,     \
 	  "/admin/join", "node", "stage: the node joins the cluster of NODE",  \
-	  "Calls POST /admin/join?node=NODE on the node; NODE is the name "    \
-	  "of\n"                                                               \
-	  "a member. The join takes effect with `plan` and `commit`.")         \
-	X(CLI_CMD_LEAVE, "leave", "[NODE]", 0, 1, cli_cmd_admin,               \
+	  "Sent to the new node: it joins the cluster of the member whose\n"   \
+	  "rpc address is NODE. The new node must own nothing (fresh, or a\n"  \
+	  "one-node cluster without keys). The cluster then lists it as\n"     \
+	  "joining, a staged change on every member: `plan` shows the\n"       \
+	  "transfers, `commit` starts them. Calls POST "                       \
+	  "/admin/join?node=NODE.")                                            \
+	X(CLI_CMD_LEAVE, "leave", "[NODE]", 0, 1, cli_cmd_stage,               \
 	  CLI_HTTP_POST, "/admin/leave", "node",                               \
 	  "stage: the node (or NODE) leaves the cluster",                      \
-	  "Calls POST /admin/leave[?node=NODE]. Its partitions are handed\n"   \
-	  "off by `plan` and `commit`.")                                       \
-	X(CLI_CMD_REMOVE, "remove", "NODE", 1, 1, cli_cmd_admin,               \
+	  "Stages the leave of the node (or of the member NODE): at "          \
+	  "`commit`\n"                                                         \
+	  "it hands all its partitions to the others, then stops. Prints\n"    \
+	  "every change staged on the node; `plan` and `commit` go to the\n"   \
+	  "same node. Calls POST /admin/leave[?node=NODE].")                   \
+	X(CLI_CMD_REMOVE, "remove", "NODE", 1, 1, cli_cmd_stage,               \
 	  CLI_HTTP_POST, "/admin/remove", "node",                              \
 	  "stage: remove NODE, which is down for good",                        \
-	  "Calls POST /admin/remove?node=NODE.")                               \
-	X(CLI_CMD_PLAN, "plan", "", 0, 0, cli_cmd_admin, CLI_HTTP_GET,         \
+	  "Stages the removal of NODE, a member that is gone for good: at\n"   \
+	  "`commit` its partitions go to the others at once, without a\n"      \
+	  "transfer, and their data comes back from the other replicas by\n"   \
+	  "read repair. NODE must be down in the node's failure detector\n"    \
+	  "unless --force is given. Prints every change staged on the node.\n" \
+	  "Calls POST /admin/remove?node=NODE[&force=true].")                  \
+	X(CLI_CMD_PLAN, "plan", "", 0, 0, cli_cmd_plan, CLI_HTTP_GET,          \
 	  "/admin/plan", NULL, "the transfers the staged changes imply",       \
-	  "Calls GET /admin/plan.")                                            \
-	X(CLI_CMD_COMMIT, "commit", "", 0, 0, cli_cmd_admin, CLI_HTTP_POST,    \
+	  "Shows what committing the changes staged on the node would do:\n"   \
+	  "the partitions that move (KEYS and BYTES are what the sender "      \
+	  "will\n"                                                             \
+	  "stream; \"~\" marks an estimate, made when the node holds no "      \
+	  "replica\n"                                                          \
+	  "of some of the data; \"-\" a removed node's partition, handed\n"    \
+	  "over without a transfer), the partitions each member owns before\n" \
+	  "and after, with the data it receives and sends, and how long the\n" \
+	  "transfers should take. `commit` applies exactly the plan shown\n"   \
+	  "last. Calls GET /admin/plan.")                                      \
+	X(CLI_CMD_COMMIT, "commit", "", 0, 0, cli_cmd_commit, CLI_HTTP_POST,   \
 	  "/admin/commit", NULL, "start the planned transfers",                \
-	  "Calls POST /admin/commit.")                                         \
-	X(CLI_CMD_CLEAR, "clear", "", 0, 0, cli_cmd_admin, CLI_HTTP_POST,      \
+	  "Applies the plan that `plan` showed last: every moving partition\n" \
+	  "gets its next owner and the owners start streaming; partitions "    \
+	  "of\n"                                                               \
+	  "removed nodes are handed over at once. Refused (exit 1) when\n"     \
+	  "nothing is staged, when `plan` was not run, or when the ring or\n"  \
+	  "the staged changes changed since. Calls POST /admin/commit.")       \
+	X(CLI_CMD_CLEAR, "clear", "", 0, 0, cli_cmd_clear, CLI_HTTP_POST,      \
 	  "/admin/clear", NULL, "drop the staged changes",                     \
-	  "Calls POST /admin/clear.")                                          \
-	X(CLI_CMD_TRANSFERS, "transfers", "", 0, 0, cli_cmd_admin,             \
+	  "Drops the leaves and removes staged on the node. A join stays\n"    \
+	  "staged while its node is joining: stop that node and `remove` it\n" \
+	  "to undo the join. Calls POST /admin/clear.")                        \
+	X(CLI_CMD_TRANSFERS, "transfers", "", 0, 0, cli_cmd_transfers,         \
 	  CLI_HTTP_GET, "/admin/transfers", NULL,                              \
 	  "partitions moving now, and their progress",                         \
-	  "Calls GET /admin/transfers.")
+	  "One row per partition with a next owner in the node's ring. The\n"  \
+	  "node's own transfers show their state (queued, streaming,\n"        \
+	  "draining or backoff) and their progress since the stream\n"         \
+	  "(re)started; partitions that other members send are \"remote\",\n"  \
+	  "with \"-\" for their progress. Calls GET /admin/transfers.")
 
 // clang-format off
 /* clang-format would indent the rows after an X-macro expansion
@@ -169,6 +201,8 @@ static const struct cli_opt cli_opts[] = {
         "Content-Type (default application/octet-stream)"),
     OPT("w", 0, CLI_OPT_QUORUM, w, CLI_QUORUM_TEXT_MAX, CMD_PUT_DEL, "W",
         "acks to wait for: one, quorum, all, 1..N"),
+    OPT("force", 0, CLI_OPT_FLAG, force, 0, CMD(CLI_CMD_REMOVE), NULL,
+        "remove NODE even while it is up (force=true)"),
 };
 
 #define CLI_NOPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
@@ -221,7 +255,7 @@ int cli_call_one(const struct cli *cli, struct cli_http_call *call)
 
 /* Members of an error body worth showing after its "error" text. */
 static const char *const cli_error_details[] = {"needed", "acked", "parameter",
-                                                "header"};
+                                                "header", "node"};
 
 int cli_refused(const struct cli *cli, const struct cli_http_call *call)
 {

@@ -8,7 +8,8 @@
  * runner (cli_cluster.c: status, ring, members and the rebalance
  * commands; cli_kv.c: get, put, del) that makes its requests through
  * cli_http.h and prints either a table for people or JSON for programs
- * (--json).
+ * (--json). The rebalance runners share one request path (the /admin
+ * endpoint of their row) and differ only in how they print the answer.
  *
  * Why runners return exit statuses rather than RKV_E* codes: the exit
  * status is the CLI's contract with shell scripts (CLI_EXIT_TABLE below),
@@ -81,6 +82,7 @@ struct cli {
 	bool json;
 	bool help;
 	bool show_context;        /* get --context */
+	bool force;               /* remove --force */
 	const char *context;      /* put, del --context CTX; NULL: none */
 	const char *content_type; /* put --content-type; NULL: none */
 	const char *r, *w;        /* --r, --w; NULL: the node's default */
@@ -93,8 +95,13 @@ struct cli {
 int cli_cmd_status(struct cli *cli);
 int cli_cmd_ring(struct cli *cli);
 int cli_cmd_members(struct cli *cli);
-/* join, leave, remove, plan, commit, clear, transfers: cmd->path. */
-int cli_cmd_admin(struct cli *cli);
+/* The rebalance commands: each calls its row's /admin endpoint. */
+int cli_cmd_join(struct cli *cli);
+int cli_cmd_stage(struct cli *cli); /* leave, remove */
+int cli_cmd_plan(struct cli *cli);
+int cli_cmd_commit(struct cli *cli);
+int cli_cmd_clear(struct cli *cli);
+int cli_cmd_transfers(struct cli *cli);
 int cli_cmd_get(struct cli *cli);
 int cli_cmd_put(struct cli *cli);
 int cli_cmd_del(struct cli *cli);
@@ -122,7 +129,7 @@ int cli_no_answer(const struct cli *cli, const struct cli_http_call *call);
 
 /* cli_refused -- report an answer the runner does not accept: the "error"
  * text of the node's JSON body with the HTTP status and known details
- * (needed, acked, parameter, header) on stderr, and with --json the body
+ * (needed, acked, parameter, header, node) on stderr, and with --json the body
  * itself on stdout. Returns CLI_EXIT_FAILED. */
 int cli_refused(const struct cli *cli, const struct cli_http_call *call);
 

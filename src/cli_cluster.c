@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,7 @@ done:
 
 /* --- status output ---------------------------------------------------- */
 
-static void status_fmt_bytes(double b, char *buf, size_t cap)
+static void fmt_bytes(double b, char *buf, size_t cap)
 {
 	static const char *const units[] = {"B",   "KiB", "MiB",
 	                                    "GiB", "TiB", "PiB"};
@@ -270,7 +271,7 @@ static int status_print_table(const struct cli *cli,
 		         v->ring_size > 0 ? 100.0 * r->owned / v->ring_size
 		                          : 0);
 		snprintf(keys, sizeof(keys), "%.0f", r->keys);
-		status_fmt_bytes(r->disk_bytes, disk, sizeof(disk));
+		fmt_bytes(r->disk_bytes, disk, sizeof(disk));
 		const char *http = r->self       ? cli->node.text
 		                   : r->has_http ? r->http.text
 		                                 : NULL;
@@ -633,6 +634,22 @@ done:
 
 /* --- rebalance: join, leave, remove, plan, commit, clear, transfers --- */
 
+/* How the answers of /admin (docs/http-api.md, "Admin: rebalancing") are
+ * shown: each runner below sends its row's request through admin_run,
+ * which handles every answer that is not a 2xx and --json alike, and
+ * hands a 2xx body to the runner's printer. Printers read only the fields
+ * they show; a field that is absent or null is written "-", but a body
+ * without the arrays or counts a printer is built around is refused
+ * (exit 1) rather than shown as if nothing were there. */
+
+typedef int (*admin_print_fn)(const struct cli *cli, const char *body,
+                              size_t len);
+
+/* Fills one table row from one element of an array: 0, RKV_EINVAL when
+ * the element is not an object. */
+typedef int (*admin_row_fn)(const char *e, size_t elen,
+                            char cells[][CLI_TABLE_MAX_CELL]);
+
 /* A 404 from a node without /admin says "no such path"; a 404 that says
  * anything else comes from an /admin endpoint that exists (an unknown
  * member, say) and is reported as the node's error. */
@@ -647,48 +664,523 @@ static bool admin_unsupported(const struct cli_http_answer *a)
 	       strcmp(text, "no such path") == 0;
 }
 
-int cli_cmd_admin(struct cli *cli)
+/* The row's path with its query: the argument in the row's parameter,
+ * and remove's force=true. NULL when out of memory; free it. */
+static char *admin_path(const struct cli *cli)
 {
 	const struct cli_cmd *c = cli->cmd;
-	struct cli_http_call call = {.node = &cli->node, .method = c->method};
+	struct evbuffer *b = evbuffer_new();
 	char *arg = NULL, *path = NULL;
-	size_t cap;
-	int rc = CLI_EXIT_FAILED;
+	char sep = '?';
 
+	if (b == NULL)
+		return NULL;
+	if (evbuffer_add_printf(b, "%s", c->path) < 0)
+		goto done;
 	if (c->param != NULL && cli->nargs > 0) {
 		arg = evhttp_uriencode(cli->args[0], -1, 0);
-		if (arg == NULL)
-			goto oom;
+		if (arg == NULL ||
+		    evbuffer_add_printf(b, "?%s=%s", c->param, arg) < 0)
+			goto done;
+		sep = '&';
 	}
-	cap = strlen(c->path) + (arg ? strlen(c->param) + strlen(arg) : 0) + 3;
-	path = malloc(cap);
-	if (path == NULL)
-		goto oom;
-	if (arg != NULL)
-		snprintf(path, cap, "%s?%s=%s", c->path, c->param, arg);
-	else
-		snprintf(path, cap, "%s", c->path);
+	if (cli->force && evbuffer_add_printf(b, "%cforce=true", sep) < 0)
+		goto done;
+	path = calloc(1, evbuffer_get_length(b) + 1);
+	if (path != NULL)
+		evbuffer_copyout(b, path, evbuffer_get_length(b));
+done:
+	free(arg);
+	evbuffer_free(b);
+	return path;
+}
+
+static int admin_run(struct cli *cli, admin_print_fn print)
+{
+	const struct cli_cmd *c = cli->cmd;
+	const char *method = c->method == CLI_HTTP_GET ? "GET" : "POST";
+	struct cli_http_call call = {.node = &cli->node, .method = c->method};
+	char *path = admin_path(cli);
+	int rc, prc;
+
+	if (path == NULL) {
+		cli_error(cli, "out of memory");
+		return CLI_EXIT_FAILED;
+	}
 	call.path = path;
 	rc = cli_call_one(cli, &call);
 	if (rc != CLI_EXIT_OK)
 		goto done;
 	if (admin_unsupported(&call.answer)) {
 		cli_error(cli, "not supported by this node yet (%s %s: 404)",
-		          c->method == CLI_HTTP_GET ? "GET" : "POST", c->path);
+		          method, c->path);
 		rc = CLI_EXIT_FAILED;
 	} else if (call.answer.status / 100 != 2) {
 		rc = cli_refused(cli, &call);
-	} else {
-		/* The answers of /admin are not specified yet: shown as sent.
-		 */
+	} else if (cli->json) {
 		cli_print_body(&call);
+	} else if ((prc = print(cli, call.answer.body, call.answer.len)) != 0) {
+		if (prc == RKV_ENOMEM)
+			cli_error(cli, "out of memory");
+		else
+			cli_error(cli,
+			          "the node's answer to %s %s is not in a form "
+			          "this ringkv reads",
+			          method, c->path);
+		rc = CLI_EXIT_FAILED;
 	}
-	goto done;
-oom:
-	cli_error(cli, "out of memory");
 done:
 	cli_http_call_deinit(&call);
 	free(path);
-	free(arg);
 	return rc;
+}
+
+/* The array member key of body as a table (cols), one row per element,
+ * filled by row. 0, RKV_EINVAL, RKV_ETOOBIG or RKV_ENOMEM; nothing is
+ * printed unless every row was read. */
+static int admin_print_list(const char *body, size_t len, const char *key,
+                            const struct cli_table_col *cols, size_t ncols,
+                            admin_row_fn row)
+{
+	char cells[CLI_TABLE_MAX_COLS][CLI_TABLE_MAX_CELL];
+	const char *cellp[CLI_TABLE_MAX_COLS];
+	struct cli_json_iter it;
+	struct cli_table *t;
+	const char *arr, *e;
+	size_t alen, elen;
+	int rc;
+
+	if (bench_json_member(body, len, key, &arr, &alen) != 0 ||
+	    cli_json_iter_init(&it, arr, alen) != 0 || it.object)
+		return RKV_EINVAL;
+	t = cli_table_new(cols, ncols);
+	if (t == NULL)
+		return RKV_ENOMEM;
+	for (size_t c = 0; c < ncols; c++)
+		cellp[c] = cells[c];
+	while ((rc = cli_json_iter_next(&it, NULL, NULL, &e, &elen)) == 0)
+		if ((rc = row(e, elen, cells)) != 0 ||
+		    (rc = cli_table_add(t, cellp)) != 0)
+			break;
+	if (rc == RKV_ENOTFOUND) {
+		cli_table_print(t, stdout);
+		rc = 0;
+	}
+	cli_table_free(t);
+	return rc;
+}
+
+/* How many elements the array member key of body has; -1 when it is
+ * absent or not an array. */
+static long admin_count(const char *body, size_t len, const char *key)
+{
+	const char *arr;
+	size_t alen;
+
+	if (bench_json_member(body, len, key, &arr, &alen) != 0 ||
+	    arr[0] != '[')
+		return -1;
+	return cli_json_count(arr, alen);
+}
+
+/* A cell for member key as it is (cli_json_cell); RKV_EINVAL when e is
+ * not an object. */
+static int admin_cell(const char *e, size_t elen, const char *key, char *cell)
+{
+	int rc =
+	    cli_json_cell(e, elen, key, cli_yes_no, cell, CLI_TABLE_MAX_CELL);
+	return rc == RKV_EINVAL ? rc : 0;
+}
+
+/* A cell for a byte count, prefix first ("~" for an estimate); "-" when
+ * absent or null. */
+static void admin_bytes_cell(const char *e, size_t elen, const char *key,
+                             const char *prefix, char *cell)
+{
+	double b;
+	char text[32];
+
+	if (cli_json_number(e, elen, key, &b) != 0) {
+		snprintf(cell, CLI_TABLE_MAX_CELL, "-");
+		return;
+	}
+	fmt_bytes(b, text, sizeof(text));
+	snprintf(cell, CLI_TABLE_MAX_CELL, "%s%s", prefix, text);
+}
+
+/* A duration for people: <0.1s, 0.2s, 45s, 3m20s, 2h05m. */
+static void fmt_seconds(double s, char *buf, size_t cap)
+{
+	if (s < 0.05)
+		snprintf(buf, cap, "<0.1s");
+	else if (s < 10)
+		snprintf(buf, cap, "%.1fs", s);
+	else if (s < 60)
+		snprintf(buf, cap, "%.0fs", s);
+	else if (s < 3600)
+		snprintf(buf, cap, "%.0fm%02.0fs", floor(s / 60),
+		         fmod(floor(s), 60));
+	else
+		snprintf(buf, cap, "%.0fh%02.0fm", floor(s / 3600),
+		         fmod(floor(s / 60), 60));
+}
+
+static const char *plural(double n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/* --- join --- */
+
+static int join_print(const struct cli *cli, const char *body, size_t len)
+{
+	char node[CLI_NAME_MAX + 1], seed[CLI_NAME_MAX + 1];
+
+	(void)cli;
+	if (cli_json_string(body, len, "node", node, sizeof(node)) != 0 ||
+	    cli_json_string(body, len, "seed", seed, sizeof(seed)) != 0)
+		return RKV_EINVAL;
+	printf("%s is joining the cluster of %s; see the transfers with "
+	       "'ringkv plan', start them with 'ringkv commit'\n",
+	       node, seed);
+	return 0;
+}
+
+int cli_cmd_join(struct cli *cli)
+{
+	return admin_run(cli, join_print);
+}
+
+/* --- leave, remove --- */
+
+static const struct cli_table_col staged_cols[] = {
+    {"ACTION", false},
+    {"NODE", false},
+};
+
+static int staged_row(const char *e, size_t elen,
+                      char cells[][CLI_TABLE_MAX_CELL])
+{
+	if (admin_cell(e, elen, "action", cells[0]) != 0)
+		return RKV_EINVAL;
+	return admin_cell(e, elen, "node", cells[1]);
+}
+
+static int stage_print(const struct cli *cli, const char *body, size_t len)
+{
+	int rc = admin_print_list(body, len, "staged", staged_cols,
+	                          sizeof(staged_cols) / sizeof(*staged_cols),
+	                          staged_row);
+	(void)cli;
+	if (rc == 0)
+		printf("\nrun 'ringkv plan' to see the transfers\n");
+	return rc;
+}
+
+int cli_cmd_stage(struct cli *cli)
+{
+	return admin_run(cli, stage_print);
+}
+
+/* --- plan --- */
+
+static const struct cli_table_col move_cols[] = {
+    {"PARTITION", true}, {"FROM", false}, {"TO", false},
+    {"KEYS", true},      {"BYTES", true},
+};
+
+static const struct cli_table_col plan_node_cols[] = {
+    {"NAME", false},     {"BEFORE", true},   {"AFTER", true},
+    {"KEYS_IN", true},   {"BYTES_IN", true}, {"KEYS_OUT", true},
+    {"BYTES_OUT", true},
+};
+
+/* An estimated move's KEYS and BYTES are marked "~". A move marked
+ * "handover" (a removed node's partition, given away without a transfer)
+ * streams nothing: "-". */
+static int move_row(const char *e, size_t elen,
+                    char cells[][CLI_TABLE_MAX_CELL])
+{
+	bool exact = true, handover = false;
+	char keys[32];
+
+	if (admin_cell(e, elen, "partition", cells[0]) != 0)
+		return RKV_EINVAL;
+	admin_cell(e, elen, "from", cells[1]);
+	admin_cell(e, elen, "to", cells[2]);
+	cli_json_bool(e, elen, "exact", &exact);
+	cli_json_bool(e, elen, "handover", &handover);
+	cli_json_cell(e, elen, "keys", cli_yes_no, keys, sizeof(keys));
+	snprintf(cells[3], CLI_TABLE_MAX_CELL, "%s%s",
+	         exact || strcmp(keys, "-") == 0 ? "" : "~",
+	         handover ? "-" : keys);
+	admin_bytes_cell(e, elen, "bytes", exact ? "" : "~", cells[4]);
+	if (handover)
+		snprintf(cells[4], CLI_TABLE_MAX_CELL, "-");
+	return 0;
+}
+
+static int plan_node_row(const char *e, size_t elen,
+                         char cells[][CLI_TABLE_MAX_CELL])
+{
+	if (admin_cell(e, elen, "name", cells[0]) != 0)
+		return RKV_EINVAL;
+	admin_cell(e, elen, "before", cells[1]);
+	admin_cell(e, elen, "after", cells[2]);
+	admin_cell(e, elen, "keys_in", cells[3]);
+	admin_bytes_cell(e, elen, "bytes_in", "", cells[4]);
+	admin_cell(e, elen, "keys_out", cells[5]);
+	admin_bytes_cell(e, elen, "bytes_out", "", cells[6]);
+	return 0;
+}
+
+/* "staged: join A, leave B" on one line. */
+static int plan_print_staged(const struct cli *cli, const char *body,
+                             size_t len)
+{
+	char action[32], node[CLI_NAME_MAX + 1];
+	struct cli_json_iter it;
+	const char *arr, *e;
+	size_t alen, elen;
+	int rc, n = 0;
+
+	if (bench_json_member(body, len, "staged", &arr, &alen) != 0 ||
+	    cli_json_iter_init(&it, arr, alen) != 0)
+		return RKV_EINVAL;
+	printf("staged on %s:", cli->node.text);
+	while ((rc = cli_json_iter_next(&it, NULL, NULL, &e, &elen)) == 0) {
+		cli_json_string(e, elen, "action", action, sizeof(action));
+		cli_json_string(e, elen, "node", node, sizeof(node));
+		printf("%s %s %s", n++ ? "," : "", action, node);
+	}
+	printf("\n");
+	return rc == RKV_ENOTFOUND ? 0 : RKV_EINVAL;
+}
+
+/* How many moves of the plan are estimates, and how many handovers. */
+static void plan_scan(const char *body, size_t len, long *estimated,
+                      long *handovers)
+{
+	struct cli_json_iter it;
+	const char *arr, *e;
+	size_t alen, elen;
+	bool b;
+
+	*estimated = *handovers = 0;
+	if (bench_json_member(body, len, "moves", &arr, &alen) != 0 ||
+	    cli_json_iter_init(&it, arr, alen) != 0)
+		return;
+	while (cli_json_iter_next(&it, NULL, NULL, &e, &elen) == 0) {
+		*estimated += cli_json_bool(e, elen, "exact", &b) == 0 && !b;
+		*handovers += cli_json_bool(e, elen, "handover", &b) == 0 && b;
+	}
+}
+
+static int plan_print(const struct cli *cli, const char *body, size_t len)
+{
+	long nstaged = admin_count(body, len, "staged");
+	long nmoves = admin_count(body, len, "moves");
+	double keys, bytes, rate, secs;
+	char bytes_text[32], rate_text[32], secs_text[32];
+	const char *est;
+	long estimated, handovers;
+	int rc;
+
+	if (nstaged < 0 || nmoves < 0 || admin_count(body, len, "nodes") < 0 ||
+	    cli_json_number(body, len, "keys", &keys) != 0 ||
+	    cli_json_number(body, len, "bytes", &bytes) != 0)
+		return RKV_EINVAL;
+	if (nstaged == 0) {
+		printf("no staged changes\n");
+		return 0;
+	}
+	plan_scan(body, len, &estimated, &handovers);
+	est = estimated > 0 ? "~" : "";
+	if ((rc = plan_print_staged(cli, body, len)) != 0)
+		return rc;
+	if (nmoves > 0) {
+		printf("\n");
+		rc = admin_print_list(body, len, "moves", move_cols,
+		                      sizeof(move_cols) / sizeof(*move_cols),
+		                      move_row);
+	}
+	if (rc == 0) {
+		printf("\n");
+		rc = admin_print_list(body, len, "nodes", plan_node_cols,
+		                      sizeof(plan_node_cols) /
+		                          sizeof(*plan_node_cols),
+		                      plan_node_row);
+	}
+	if (rc != 0)
+		return rc;
+	fmt_bytes(bytes, bytes_text, sizeof(bytes_text));
+	printf("\n%ld partition%s move", nmoves, nmoves == 1 ? "" : "s");
+	if (handovers > 0)
+		printf(" (%ld handed over at once from removed nodes)",
+		       handovers);
+	printf(": %s%.0f key%s, %s%s", est, keys, plural(keys), est,
+	       bytes_text);
+	if (cli_json_number(body, len, "estimated_seconds", &secs) == 0) {
+		fmt_seconds(secs, secs_text, sizeof(secs_text));
+		printf(", %s%s", secs < 0.05 ? "" : "about ", secs_text);
+	}
+	if (cli_json_number(body, len, "transfer_rate_bytes_per_s", &rate) ==
+	    0) {
+		fmt_bytes(rate, rate_text, sizeof(rate_text));
+		printf(" at %s/s per node", rate_text);
+	}
+	printf("%s\n", est[0] ? " (~: estimated)" : "");
+	return 0;
+}
+
+int cli_cmd_plan(struct cli *cli)
+{
+	return admin_run(cli, plan_print);
+}
+
+/* --- commit, clear --- */
+
+static int commit_print(const struct cli *cli, const char *body, size_t len)
+{
+	double moves, handed = 0;
+
+	(void)cli;
+	if (cli_json_number(body, len, "committed", &moves) != 0)
+		return RKV_EINVAL;
+	cli_json_number(body, len, "handed_over", &handed);
+	printf("committed %.0f move%s", moves, plural(moves));
+	if (handed > 0)
+		printf(" (%.0f partition%s of removed nodes handed over at "
+		       "once)",
+		       handed, plural(handed));
+	printf("; watch them with 'ringkv transfers'\n");
+	return 0;
+}
+
+int cli_cmd_commit(struct cli *cli)
+{
+	return admin_run(cli, commit_print);
+}
+
+static int clear_print(const struct cli *cli, const char *body, size_t len)
+{
+	double n;
+
+	(void)cli;
+	if (cli_json_number(body, len, "cleared", &n) != 0)
+		return RKV_EINVAL;
+	printf("cleared %.0f staged change%s\n", n, plural(n));
+	return 0;
+}
+
+int cli_cmd_clear(struct cli *cli)
+{
+	return admin_run(cli, clear_print);
+}
+
+/* --- transfers --- */
+
+static const struct cli_table_col transfer_cols[] = {
+    {"PARTITION", true}, {"FROM", false}, {"TO", false},
+    {"STATE", false},    {"KEYS", true},  {"BYTES", true},
+    {"PROGRESS", true},  {"RATE", true},  {"ETA", true},
+};
+
+/* "sent/total", with "-" for a part the node does not know (a queued
+ * transfer has not counted its total yet); "-" alone when it knows
+ * neither (a remote transfer). */
+static void transfer_pair(const char *e, size_t elen, const char *sent_key,
+                          const char *total_key, bool bytes, char *cell)
+{
+	const char *keys[2] = {sent_key, total_key};
+	char parts[2][32];
+	double v;
+	int known = 0;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(parts[i], sizeof(parts[i]), "-");
+		if (cli_json_number(e, elen, keys[i], &v) != 0)
+			continue;
+		known++;
+		if (bytes)
+			fmt_bytes(v, parts[i], sizeof(parts[i]));
+		else
+			snprintf(parts[i], sizeof(parts[i]), "%.0f", v);
+	}
+	if (known == 0)
+		snprintf(cell, CLI_TABLE_MAX_CELL, "-");
+	else
+		snprintf(cell, CLI_TABLE_MAX_CELL, "%s/%s", parts[0], parts[1]);
+}
+
+/* Percent of sent over total: of the bytes, or of the keys when the
+ * partition holds no bytes; "-" when the total is unknown or zero. */
+static void transfer_progress(const char *e, size_t elen, char *cell)
+{
+	static const char *const pairs[2][2] = {{"bytes_sent", "bytes_total"},
+	                                        {"keys_sent", "keys_total"}};
+	double sent, total;
+
+	snprintf(cell, CLI_TABLE_MAX_CELL, "-");
+	for (int i = 0; i < 2; i++) {
+		if (cli_json_number(e, elen, pairs[i][0], &sent) == 0 &&
+		    cli_json_number(e, elen, pairs[i][1], &total) == 0 &&
+		    total > 0) {
+			snprintf(cell, CLI_TABLE_MAX_CELL, "%.0f%%",
+			         100 * sent / total);
+			return;
+		}
+	}
+}
+
+static int transfer_row(const char *e, size_t elen,
+                        char cells[][CLI_TABLE_MAX_CELL])
+{
+	double rate, eta;
+	char text[32];
+
+	if (admin_cell(e, elen, "partition", cells[0]) != 0)
+		return RKV_EINVAL;
+	admin_cell(e, elen, "from", cells[1]);
+	admin_cell(e, elen, "to", cells[2]);
+	admin_cell(e, elen, "state", cells[3]);
+	transfer_pair(e, elen, "keys_sent", "keys_total", false, cells[4]);
+	transfer_pair(e, elen, "bytes_sent", "bytes_total", true, cells[5]);
+	transfer_progress(e, elen, cells[6]);
+	snprintf(cells[7], CLI_TABLE_MAX_CELL, "-");
+	snprintf(cells[8], CLI_TABLE_MAX_CELL, "-");
+	if (cli_json_number(e, elen, "rate_bytes_per_s", &rate) == 0) {
+		fmt_bytes(rate, text, sizeof(text));
+		snprintf(cells[7], CLI_TABLE_MAX_CELL, "%s/s", text);
+	}
+	if (cli_json_number(e, elen, "eta_s", &eta) == 0)
+		fmt_seconds(eta, cells[8], CLI_TABLE_MAX_CELL);
+	return 0;
+}
+
+static int transfers_print(const struct cli *cli, const char *body, size_t len)
+{
+	char node[CLI_NAME_MAX + 1];
+	long n = admin_count(body, len, "transfers");
+	double pending, limit;
+
+	if (cli_json_number(body, len, "pending", &pending) != 0 || n < 0)
+		return RKV_EINVAL;
+	printf("%.0f transfer%s pending", pending, plural(pending));
+	if (cli_json_number(body, len, "limit", &limit) == 0)
+		printf(" (limit %.0f per node)", limit);
+	printf(" via %s\n",
+	       cli_json_string(body, len, "node", node, sizeof(node)) == 0
+	           ? node
+	           : cli->node.text);
+	if (n == 0)
+		return 0;
+	return admin_print_list(body, len, "transfers", transfer_cols,
+	                        sizeof(transfer_cols) / sizeof(*transfer_cols),
+	                        transfer_row);
+}
+
+int cli_cmd_transfers(struct cli *cli)
+{
+	return admin_run(cli, transfers_print);
 }

@@ -70,7 +70,9 @@ struct cluster {
 	uint32_t nbuckets; /* power of two, >= 2 * cap */
 	uint32_t *by_ring; /* ring node index -> entry, CLUSTER_NONE */
 	uint32_t nby_ring, by_ring_cap;
-	unsigned owners; /* ring nodes owning a partition now */
+	unsigned owners;        /* ring nodes owning a partition now */
+	unsigned owners_future; /* ... once pending transfers are done */
+	uint64_t ring_version;  /* cluster_ring_version */
 	bool full_logged;
 
 	/* our state as gossip carries it (cluster_state) */
@@ -235,6 +237,7 @@ static int cluster_refresh_ring(struct cluster *c)
 	}
 	c->nby_ring = n;
 	c->owners = 0;
+	c->owners_future = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const char *name = ring_node_name(r, i);
 		uint32_t now = ring_owned(r, i, false);
@@ -242,6 +245,7 @@ static int cluster_refresh_ring(struct cluster *c)
 		c->by_ring[i] =
 		    owns ? cluster_add(c, name) : cluster_find(c, name);
 		c->owners += now > 0;
+		c->owners_future += ring_owned(r, i, true) > 0;
 	}
 	return 0;
 }
@@ -676,8 +680,10 @@ int cluster_merge(struct cluster *c, const struct gossip_member *in, size_t n,
 		c->stats.rejected++;
 		return rc;
 	}
-	if (res->ring_changed)
+	if (res->ring_changed) {
 		c->ring_fresh = false;
+		c->ring_version++;
+	}
 	if (!res->changed && !res->ring_changed)
 		return 0;
 	c->stats.merged_changes++;
@@ -798,6 +804,45 @@ bool cluster_is_primary(const struct cluster *c, uint32_t partition,
 	cluster_walk(c, partition, walk, &nprim);
 	for (size_t i = 0; i < nprim; i++) {
 		if (walk[i] == member)
+			return true;
+	}
+	return false;
+}
+
+size_t cluster_replicas(const struct cluster *c, uint32_t partition,
+                        bool future, unsigned *out)
+{
+	const struct ring *r = gossip_ring_const(c->g);
+	struct ring_pref pref[RING_MAX_N_VAL];
+	unsigned owners = future ? c->owners_future : c->owners;
+	unsigned n_val = owners < c->n_val ? owners : c->n_val;
+	size_t n = 0, m = 0;
+	int rc;
+
+	if (n_val == 0)
+		return 0;
+	rc = future ? ring_preflist_future(r, partition, n_val, pref, &n)
+	            : ring_preflist(r, partition, n_val, NULL, 0, pref, &n);
+	if (rc != 0)
+		return 0;
+	for (size_t i = 0; i < n && m < CLUSTER_MAX_N; i++) {
+		uint32_t e = pref[i].node < c->nby_ring
+		                 ? c->by_ring[pref[i].node]
+		                 : CLUSTER_NONE;
+		if (e != CLUSTER_NONE)
+			out[m++] = e;
+	}
+	return m;
+}
+
+bool cluster_is_replica(const struct cluster *c, uint32_t partition,
+                        unsigned member, bool future)
+{
+	unsigned reps[CLUSTER_MAX_N];
+	size_t n = cluster_replicas(c, partition, future, reps);
+
+	for (size_t i = 0; i < n; i++) {
+		if (reps[i] == member)
 			return true;
 	}
 	return false;
@@ -934,4 +979,143 @@ void cluster_members_json(const struct cluster *c, struct evbuffer *out)
 		cluster_member_json(c, e, owned, now, out);
 	}
 	evbuffer_add_printf(out, "]}\n");
+}
+
+/* --- rebalancing ---------------------------------------------------------- */
+
+const struct ring *cluster_ring(const struct cluster *c)
+{
+	return gossip_ring_const(c->g);
+}
+
+const char *cluster_self_name(const struct cluster *c)
+{
+	return c->members[0]->name;
+}
+
+unsigned cluster_n_val(const struct cluster *c)
+{
+	return c->n_val;
+}
+
+uint64_t cluster_ring_version(const struct cluster *c)
+{
+	return c->ring_version;
+}
+
+/* After we changed the ring ourselves: the view, the gossip cache and the
+ * store follow, as they do after a merge that changed it. */
+static int cluster_ring_changed(struct cluster *c)
+{
+	c->ring_fresh = false;
+	c->ring_version++;
+	if (cluster_refresh(c) != 0)
+		return RKV_ENOMEM;
+	return cluster_save(c, false);
+}
+
+int cluster_ring_commit(struct cluster *c, const struct ring_plan *plan,
+                        const char *const *handover, size_t nhandover,
+                        uint32_t *flipped)
+{
+	struct ring *r = gossip_ring(c->g);
+	uint32_t q = ring_partition_count(r), n = 0;
+	int rc = ring_plan_commit(r, plan, cluster_self_name(c));
+
+	if (rc != 0)
+		return rc; /* ring/ codes are RKV_ codes by number (ring.h) */
+	for (uint32_t p = 0; p < q; p++) {
+		const char *owner = ring_node_name(r, ring_owner(r, p));
+		if (ring_next_owner(r, p) == RING_NONE)
+			continue;
+		for (size_t i = 0; i < nhandover; i++) {
+			if (strcmp(owner, handover[i]) != 0)
+				continue;
+			/* Names were interned by the commit: cannot fail. */
+			if (ring_flip(r, p, cluster_self_name(c)) == 0)
+				n++;
+			break;
+		}
+	}
+	if (flipped != NULL)
+		*flipped = n;
+	log_info("cluster: committed a plan of %zu move(s), %u handed over "
+	         "at once",
+	         plan->nmoves, n);
+	return cluster_ring_changed(c);
+}
+
+int cluster_ring_flip(struct cluster *c, uint32_t partition)
+{
+	int rc = ring_flip(gossip_ring(c->g), partition, cluster_self_name(c));
+
+	if (rc != 0)
+		return rc;
+	return cluster_ring_changed(c);
+}
+
+enum member_status cluster_self_status(const struct cluster *c)
+{
+	struct gossip_member m;
+
+	gossip_member_at(c->g, 0, &m);
+	return m.status;
+}
+
+int cluster_set_self_status(struct cluster *c, enum member_status status)
+{
+	int rc = gossip_self_set_status(c->g, status);
+
+	if (rc != 0)
+		return rc;
+	log_info("cluster: we are %s now", member_status_name(status));
+	return cluster_save(c, false);
+}
+
+int cluster_mark_down(struct cluster *c, unsigned member)
+{
+	const struct cluster_member *e = cluster_member(c, member);
+	int rc = 0;
+
+	if (e == NULL)
+		return RKV_ENOTFOUND;
+	if (e->self)
+		return RKV_EINVAL;
+	if (e->gossip == GOSSIP_NONE)
+		return 0;
+	rc = gossip_member_mark_down(c->g, e->gossip);
+	if (rc != 0)
+		return rc;
+	if (cluster_refresh(c) != 0)
+		return RKV_ENOMEM;
+	return cluster_save(c, false);
+}
+
+int cluster_join(struct cluster *c, const char *seed)
+{
+	struct ring *r = gossip_ring(c->g);
+	uint32_t q = ring_partition_count(r);
+	int rc = 0;
+
+	if (!ring_name_valid(seed))
+		return RKV_EINVAL;
+	free(c->seed_text);
+	free(c->seeds);
+	c->seed_text = NULL;
+	c->seeds = NULL;
+	c->nseeds = 0;
+	rc = cluster_parse_seeds(c, seed);
+	if (rc != 0)
+		return rc;
+	for (uint32_t p = 0; p < q; p++)
+		ring_partition_set(r, p, NULL, NULL, 0, NULL);
+	if (ring_compact(r) != 0)
+		return RKV_ENOMEM;
+	rc = gossip_self_set_status(c->g, MEMBER_JOINING);
+	if (rc != 0)
+		return rc;
+	log_info("cluster: joining the cluster of %s; owning nothing until "
+	         "a plan is committed",
+	         seed);
+	return cluster_ring_changed(c);
 }

@@ -150,6 +150,20 @@ int cluster_next_fallback(const struct cluster *c, uint32_t partition,
 bool cluster_is_primary(const struct cluster *c, uint32_t partition,
                         unsigned member);
 
+/* cluster_is_replica -- whether member is one of partition's primaries in
+ * the ring now (future = false, as cluster_is_primary) or once the pending
+ * transfers are done (future = true: the walk over next owners,
+ * ring_preflist_future). */
+bool cluster_is_replica(const struct cluster *c, uint32_t partition,
+                        unsigned member, bool future);
+
+/* cluster_replicas -- partition's primaries now (future = false) or once
+ * pending transfers are done (future = true), as member indices in walk
+ * order, at most CLUSTER_MAX_N; up or down alike. Returns how many were
+ * written (0 while the ring is unclaimed). */
+size_t cluster_replicas(const struct cluster *c, uint32_t partition,
+                        bool future, unsigned *out);
+
 /* cluster_member_find -- the index of the member named name: 0 with
  * *member set, or RKV_ENOTFOUND. */
 int cluster_member_find(const struct cluster *c, const char *name,
@@ -175,6 +189,57 @@ bool cluster_member_up(const struct cluster *c, unsigned i);
 struct evbuffer;
 void cluster_ring_json(const struct cluster *c, struct evbuffer *out);
 void cluster_members_json(const struct cluster *c, struct evbuffer *out);
+
+/* --- rebalancing (src/admin.c, src/transfer.c) -------------------------- */
+
+/* cluster_ring -- the ring as it stands, for reading; valid until the next
+ * cluster_merge, cluster_ring_* or cluster_join. */
+const struct ring *cluster_ring(const struct cluster *c);
+
+/* cluster_self_name -- our name, as the ring and gossip know it. */
+const char *cluster_self_name(const struct cluster *c);
+
+/* cluster_n_val -- the configured n_val (cluster_n is what the ring
+ * allows now). */
+unsigned cluster_n_val(const struct cluster *c);
+
+/* cluster_ring_commit -- start a plan: ring_plan_commit(ring, plan, our
+ * name), then, for every partition whose owner is in handover[0..nhandover)
+ * (removed nodes, which cannot stream), ring_flip at once (*flipped counts
+ * them; may be NULL). The view is refreshed and the ring persisted and
+ * gossiped from the next round. All or nothing: RKV_ESTALE (the ring moved
+ * on since the plan), RKV_EINVAL, RKV_ETOOBIG, RKV_ENOMEM, RKV_EIO. */
+int cluster_ring_commit(struct cluster *c, const struct ring_plan *plan,
+                        const char *const *handover, size_t nhandover,
+                        uint32_t *flipped);
+
+/* cluster_ring_flip -- the transfer of partition is done: ring_flip with
+ * our name as writer, then refresh, persist. 0 or the ring_flip / store
+ * error (RKV_EINVAL when no transfer is pending). */
+int cluster_ring_flip(struct cluster *c, uint32_t partition);
+
+/* cluster_ring_version -- a counter bumped by every change of the ring
+ * (merge, commit, flip, join), so modules that derive state from the ring
+ * (transfers, the staged plan) know when to look again. */
+uint64_t cluster_ring_version(const struct cluster *c);
+
+/* cluster_self_status -- our announced status; cluster_set_self_status
+ * announces another (gossip_self_set_status) and persists it. */
+enum member_status cluster_self_status(const struct cluster *c);
+int cluster_set_self_status(struct cluster *c, enum member_status status);
+
+/* cluster_mark_down -- an operator's verdict (remove): member's gossip
+ * entry is marked down (gossip_member_mark_down), persisted. RKV_EINVAL
+ * for us, RKV_ENOTFOUND for a name gossip does not know (nothing to mark:
+ * 0 is returned, as the ring alone names it). */
+int cluster_mark_down(struct cluster *c, unsigned member);
+
+/* cluster_join -- become a joining member of the cluster gossiping at
+ * seed: the ring is replaced by an unclaimed one, our status is joining,
+ * the seeds become {seed}; persisted. The first gossip from the cluster
+ * brings its ring and members. RKV_EINVAL (bad seed), RKV_ENOMEM,
+ * RKV_EIO. */
+int cluster_join(struct cluster *c, const char *seed);
 
 /* --- for src/gossip_io.c ------------------------------------------------- */
 

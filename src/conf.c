@@ -77,6 +77,10 @@ static const struct conf_row conf_rows[] = {
         "phi-accrual level at which a member is held down"),
     NUM(CONF_UINT, transfer_limit, "2", 1, 64,
         "partitions moving at once per node"),
+    NUM(CONF_UINT, transfer_rate, "20", 1, 10000,
+        "MB/s a node streams transfers at, all together"),
+    NUM(CONF_UINT, transfer_grace_ms, "60000", 0, 86400000,
+        "how long a handed-off copy is kept before it is dropped"),
     ENUM(log_level, "info", level_choices, "debug, info, warn or error"),
 };
 

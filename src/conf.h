@@ -41,7 +41,9 @@ struct conf {
 	uint64_t gossip_interval_ms;
 	double phi_threshold;
 	uint64_t transfer_limit;
-	uint64_t log_level; /* enum log_level */
+	uint64_t transfer_rate;     /* MB/s */
+	uint64_t transfer_grace_ms; /* keep a handed-off copy this long */
+	uint64_t log_level;         /* enum log_level */
 };
 
 /* What conf_parse_args asks the caller to do besides running. */

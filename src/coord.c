@@ -376,6 +376,58 @@ static void coord_replicate(struct coord_req *req, const struct dvv *obj,
 	}
 }
 
+static void coord_future_acked(void *arg, int status,
+                               const struct msg_peer *peer, const void *body,
+                               size_t len)
+{
+	struct coord *c = arg;
+	(void)peer;
+	(void)body;
+	(void)len;
+	if (status != 0)
+		c->stats.future_failed++;
+}
+
+/* DESIGN.md, "Rebalance": while partitions move, a write also goes to
+ * each node that is a primary of the key only once the pending transfers
+ * are done, not counted toward W, so the stream that passed the key
+ * before the write is not the only way the next owner hears of it. The
+ * owner forwards what it stores too (transfer.h) for coordinators that
+ * have not heard of the move yet. */
+static void coord_copy_to_future(struct coord_req *req)
+{
+	struct coord *c = req->c;
+	struct msg_replicate msg = {.partition = req->partition,
+	                            .key = req->key,
+	                            .klen = req->klen,
+	                            .obj = req->merged};
+	unsigned future[CLUSTER_MAX_N];
+	size_t n = 0;
+
+	if (ring_pending(cluster_ring(c->cluster)) == 0 || c->stopping)
+		return;
+	n = cluster_replicas(c->cluster, req->partition, true, future);
+	for (size_t i = 0; i < n; i++) {
+		bool taken = false;
+		for (size_t k = 0; k < req->n && !taken; k++)
+			taken = req->rep[k].member == future[i] ||
+			        req->rep[k].primary == future[i];
+		if (taken)
+			continue;
+		if (req->body == NULL &&
+		    msg_encode_replicate(c->mc, &msg, &req->body, &req->blen) !=
+		        0)
+			return;
+		if (rpc_call(c->rpc,
+		             cluster_member(c->cluster, future[i])->addr,
+		             MSG_REPLICATE, req->body, req->blen,
+		             req->timeout_ms, coord_future_acked, c) == 0)
+			c->stats.future_writes++;
+		else
+			c->stats.future_failed++;
+	}
+}
+
 static bool coord_is_remote(const struct coord_replica *rep)
 {
 	return !rep->self && !rep->down;
@@ -407,6 +459,7 @@ static void coord_local_written(int status, const struct dvv *obj, void *arg)
 		return;
 	}
 	coord_replicate(req, req->merged, coord_is_remote);
+	coord_copy_to_future(req);
 	coord_write_check(req);
 }
 

@@ -78,6 +78,8 @@ struct coord_stats {
 	uint64_t fallback_reads;  /* reads asked of fallbacks */
 	uint64_t fail_fast;       /* replicas replaced after failing fast */
 	uint64_t pw_refused;      /* writes refused up front for PW */
+	uint64_t future_writes;   /* copies sent to next owners (rebalance) */
+	uint64_t future_failed;   /* ... that failed (the owner forwards) */
 	uint64_t active;
 };
 

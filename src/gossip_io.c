@@ -52,10 +52,12 @@ struct gossip_io {
 	bool warned;
 };
 
-/* One call in flight. */
+/* One call in flight; join is set for gossip_io_join's exchange. */
 struct gossip_io_call {
 	struct gossip_io *io;
 	char addr[GOSSIP_MAX_ADDR + 1];
+	gossip_io_join_fn *join;
+	void *join_arg;
 };
 
 /* --- logging -------------------------------------------------------------- */
@@ -170,6 +172,37 @@ static int gossip_io_absorb(struct gossip_io *io, const struct msg_gossip *m,
 
 /* --- our side of an exchange ---------------------------------------------- */
 
+/* The seed's answer to gossip_io_join: only a state we can take makes us
+ * a joining member, so a refused join changes nothing here. */
+static void gossip_io_joined(struct gossip_io_call *call, int status,
+                             const struct msg_peer *peer, const void *body,
+                             size_t len)
+{
+	struct gossip_io *io = call->io;
+	struct msg_gossip m;
+	int rc = status;
+
+	memset(&m, 0, sizeof(m));
+	if (rc == 0 && io->stopped)
+		rc = RKV_ESHUTDOWN;
+	if (rc == 0)
+		rc = msg_decode_gossip(io->mc, peer, MSG_GOSSIP | MSG_REPLY_BIT,
+		                       body, len, &m);
+	if (rc == 0 && m.status != 0)
+		rc = m.status;
+	if (rc == 0 &&
+	    (strcmp(m.cluster_name, io->cluster_name) != 0 ||
+	     m.ring_size != cluster_ring_size(io->cluster) || m.ring == NULL))
+		rc = RKV_EINVAL;
+	if (rc == 0)
+		rc = cluster_join(io->cluster, call->addr);
+	if (rc == 0)
+		rc = gossip_io_absorb(io, &m, call->addr);
+	msg_clear_gossip(&m);
+	call->join(call->join_arg, rc);
+	free(call);
+}
+
 static void gossip_io_replied(void *arg, int status,
                               const struct msg_peer *peer, const void *body,
                               size_t len)
@@ -180,6 +213,10 @@ static void gossip_io_replied(void *arg, int status,
 	int rc = 0;
 
 	io->inflight--;
+	if (call->join != NULL) {
+		gossip_io_joined(call, status, peer, body, len);
+		return;
+	}
 	if (io->stopped || status != 0) {
 		/* A peer we cannot reach is the detector's business. */
 		if (!io->stopped)
@@ -204,21 +241,23 @@ static void gossip_io_replied(void *arg, int status,
 	free(call);
 }
 
-/* Sends our state to addr as one MSG_GOSSIP call. */
-static void gossip_io_send_to(struct gossip_io *io, const char *addr)
+/* Sends st to addr as one MSG_GOSSIP call (join: see gossip_io_join).
+ * 0 or why it could not be sent (the join callback then never runs). */
+static int gossip_io_call_state(struct gossip_io *io, const char *addr,
+                                const struct msg_gossip *st,
+                                gossip_io_join_fn *join, void *join_arg)
 {
 	struct gossip_io_call *call = NULL;
-	struct msg_gossip st;
 	size_t len = 0;
 	uint8_t *body = NULL;
-	int rc = cluster_state(io->cluster, &st);
+	int rc = msg_encode_gossip(io->mc, MSG_GOSSIP, st, &body, &len);
 
-	if (rc == 0)
-		rc = msg_encode_gossip(io->mc, MSG_GOSSIP, &st, &body, &len);
 	if (rc == 0 && (call = calloc(1, sizeof(*call))) == NULL)
 		rc = RKV_ENOMEM;
 	if (rc == 0) {
 		call->io = io;
+		call->join = join;
+		call->join_arg = join_arg;
 		snprintf(call->addr, sizeof(call->addr), "%s", addr);
 		rc = rpc_call(io->rpc, call->addr, MSG_GOSSIP, body, len,
 		              io->timeout_ms, gossip_io_replied, call);
@@ -226,12 +265,57 @@ static void gossip_io_send_to(struct gossip_io *io, const char *addr)
 	free(body);
 	if (rc != 0) {
 		free(call);
-		gossip_io_warn(io, "cannot send our state: %s",
-		               rkv_strerror(rc));
-		return;
+		return rc;
 	}
 	io->inflight++;
 	cluster_gossip_counters(io->cluster)->sent++;
+	return 0;
+}
+
+/* Sends our state to addr as one MSG_GOSSIP call. */
+static void gossip_io_send_to(struct gossip_io *io, const char *addr)
+{
+	struct msg_gossip st;
+	int rc = cluster_state(io->cluster, &st);
+
+	if (rc == 0)
+		rc = gossip_io_call_state(io, addr, &st, NULL, NULL);
+	if (rc != 0)
+		gossip_io_warn(io, "cannot send our state: %s",
+		               rkv_strerror(rc));
+}
+
+int gossip_io_join(struct gossip_io *io, const char *seed,
+                   gossip_io_join_fn *done, void *arg)
+{
+	struct gossip_member *members = NULL;
+	struct msg_gossip st;
+	int rc = 0;
+
+	if (io->stopped)
+		return RKV_ESHUTDOWN;
+	if (!ring_name_valid(seed) || strlen(seed) > GOSSIP_MAX_ADDR)
+		return RKV_EINVAL;
+	rc = cluster_state(io->cluster, &st);
+	if (rc != 0)
+		return rc;
+	/* Our ring must not reach the seed: merged into the cluster's, a
+	 * one-node ring would take partitions. Nor our status: we are not
+	 * a member until the answer comes. Only our own entry travels,
+	 * announcing a join. */
+	members = malloc(sizeof(*members));
+	if (members == NULL)
+		return RKV_ENOMEM;
+	members[0] = st.members[0];
+	members[0].status = MEMBER_JOINING;
+	members[0].version++;
+	st.members = members;
+	st.nmembers = 1;
+	st.ring = NULL;
+	st.ring_len = 0;
+	rc = gossip_io_call_state(io, seed, &st, done, arg);
+	free(members);
+	return rc;
 }
 
 /* Cassandra's seed rule: also gossip with a random seed when the peer of

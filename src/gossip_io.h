@@ -72,6 +72,20 @@ void gossip_io_stop(struct gossip_io *io);
 /* gossip_io_free -- NULL is a no-op; after rpc_free (see gossip_io_new). */
 void gossip_io_free(struct gossip_io *io);
 
+/* gossip_io_join -- `ringkv join`: one exchange with the node at seed, to
+ * which we announce ourselves joining (our entry only; never our ring).
+ * When the seed answers with a state of our cluster and ring size, we
+ * become a joining member of its cluster (cluster_join) and merge its
+ * state; otherwise nothing changes here. done(arg, status) runs once, never
+ * from inside this call: 0, RKV_EUNAVAIL / RKV_ETIMEDOUT (no answer: down,
+ * or it refused our handshake, as a node of another cluster does),
+ * RKV_EINVAL (another cluster or ring size), RKV_ECORRUPT, or the seed's
+ * refusal. Returns 0 when the exchange started, else the error (done
+ * never runs): RKV_EINVAL (bad seed), RKV_ESHUTDOWN, RKV_ENOMEM. */
+typedef void gossip_io_join_fn(void *arg, int status);
+int gossip_io_join(struct gossip_io *io, const char *seed,
+                   gossip_io_join_fn *done, void *arg);
+
 /* gossip_io_on_request -- a MSG_GOSSIP request (the rpc request handler
  * routes them here): merge it and reply with our state, or with the
  * refusal's status. */

@@ -10,36 +10,57 @@
  *                 `------------`--> BACKOFF -> IDLE   (a batch failed)
  *
  * IDLE       nothing in flight; a tick starts a pass when the target has
- *            hints, gossip holds it up and a stream slot is free;
+ *            hints, a stream slot is free and the target is due: gossip
+ *            holds it up, or it owns no partition now nor once pending
+ *            transfers are done (removed, or left), so that every hint
+ *            of it is to be re-targeted whether it ever comes back or not;
  * STREAMING  a pass: store_hint_scan reads the target's hints from where
- *            the pass stands, a batch at a time, and each batch goes out
- *            as one MSG_HINT, up to HANDOFF_MAX_INFLIGHT awaiting acks;
- *            an ack queues store_hint_delete for each hint of its batch
- *            and lets the next batch go;
- * DRAINING   the scan reached the end, the target went down, or a batch
- *            failed: nothing more is sent; waiting for what is in flight;
+ *            the pass stands, a batch at a time. The hints of a batch
+ *            whose partition the target still serves go out as one
+ *            MSG_HINT, the others are re-targeted (below); up to
+ *            HANDOFF_MAX_INFLIGHT batches await their ack and stores; an
+ *            ack queues store_hint_delete for each hint it covered;
+ * DRAINING   the scan reached the end, the target is no longer due, or a
+ *            batch failed: nothing more is read; waiting for what is in
+ *            flight;
  * BACKOFF    the pass failed: the target is left alone HANDOFF_RETRY_MS.
+ *
+ * RE-TARGETING. A hint names a node that was a primary of its partition
+ * when the hint was written. A rebalance may have taken the partition
+ * from it since: that node would refuse the hint for ever, and a removed
+ * node never comes back for its hints at all. So a hint whose target is
+ * neither a primary of its partition now nor one once pending transfers
+ * are done (a name the view does not know is neither) is handed to the
+ * partition's current primaries instead -- a hint for each of them but us
+ * (store_hint), a store_merge into our own objects if we are one -- and
+ * removed only once all of those are durable, compare-and-delete as after
+ * an ack. A stale ring may pick primaries that no longer are: the hints
+ * made for them are re-targeted in turn, by the same rule, once the ring
+ * catches up. Nothing is dropped on the way.
  *
  * Why a hint is never lost: it is deleted only by store_hint_delete after
  * its batch was acknowledged, and the primary acknowledges only once every
- * object is durable in its store. A hint that a write changed after it
- * was read for a batch is kept (the delete compares with what was sent)
- * and goes out again in a later pass. Everything else -- a lost
+ * object is durable in its store -- or, re-targeted, once its copies for
+ * the partition's primaries are durable here. A hint that a write changed
+ * after it was read for a batch is kept (the delete compares with what
+ * was sent) and goes out again in a later pass. Everything else -- a lost
  * connection, a timeout, a refusal, a restart of either side -- leaves
  * the hint where it was; sending it twice is harmless, since the primary
  * merges with dvv_sync. A pass ends only when its batches are done and
  * their deletes committed, so the next pass scans what is really left.
  *
  * A batch owns copies of its hints (key, object as scanned) until the
- * deletes its ack queued have run, which is why the handoff must outlive
- * the store: store_close runs those last callbacks.
+ * stores and deletes it queued have run, which is why the handoff must
+ * outlive the store: store_close runs those last callbacks.
  *
  * PRIMARY SIDE. handoff_on_request checks the whole frame first -- that
- * it names us, and that we are a primary of every partition in it -- and
- * refuses it otherwise with nothing stored: hints misrouted by a confused
- * or stale peer must not become data of a node that does not own them.
- * The accepted objects are queued with store_merge (one group commit for
- * the batch, typically) and the batch acknowledged once all are durable.
+ * it names us, and that we are a primary of every partition in it, now or
+ * once pending transfers are done (transfers and their forwarded writes
+ * send to the next owner) -- and refuses it otherwise with nothing stored:
+ * hints misrouted by a confused or stale peer must not become data of a
+ * node that does not own them. The accepted objects are queued with
+ * store_merge (one group commit for the batch, typically) and the batch
+ * acknowledged once all are durable.
  */
 #include "handoff.h"
 
@@ -48,6 +69,7 @@
 #include "status.h"
 
 #include "ring/hash.h"
+#include "ring/ring.h"
 
 #include <event2/buffer.h>
 #include <inttypes.h>
@@ -82,25 +104,37 @@ struct handoff_target {
 	struct store_hint_pos pos; /* where the pass stands */
 	bool scan_done;            /* the pass has read every hint */
 	bool failed;               /* a batch of the pass failed */
-	unsigned inflight;         /* batches awaiting an ack or deletes */
-	uint64_t retry_at;         /* BACKOFF: cluster_now_ms() to wait for */
-	uint64_t passes, delivered;
-	int last_error; /* of the last failed batch, 0 if none */
+	unsigned inflight; /* batches awaiting an ack, stores or deletes */
+	uint64_t retry_at; /* BACKOFF: cluster_now_ms() to wait for */
+	uint64_t passes, delivered, retargeted;
+	int last_error; /* of the last failure, 0 if none */
 };
 
-/* One hint of a batch: copies, kept until its delete has run. */
+struct handoff_batch;
+
+/* One hint of a batch: copies, kept until its stores and delete have
+ * run. */
 struct handoff_item {
+	struct handoff_batch *b;
 	uint32_t partition;
 	uint8_t *key;
 	size_t klen;
 	struct dvv *obj;
+	bool retarget;   /* for the partition's primaries, not the target */
+	unsigned stores; /* re-targeting: callbacks still to come */
+	int status;      /* re-targeting: the first failure */
 };
 
 struct handoff_batch {
 	struct handoff *h;
 	size_t target; /* index in h->targets */
+	/* the target as the scan saw it, to sort the hints out */
+	bool known; /* in the view, as member */
+	unsigned member;
+	bool up;
 	size_t n;
-	size_t deletes; /* store_hint_delete callbacks still to come */
+	size_t nsend;   /* of them in the MSG_HINT, the others re-targeted */
+	size_t waiting; /* the call, stores and deletes still to come */
 	size_t bytes;   /* the MSG_HINT body */
 	struct handoff_item items[HANDOFF_BATCH_ITEMS];
 };
@@ -211,6 +245,35 @@ static bool handoff_target_up(const struct handoff *h,
 	return true;
 }
 
+/* Whether member is a primary of partition now or once pending transfers
+ * are done: whom a hint for the partition may still go to. */
+static bool handoff_serves(const struct cluster *c, uint32_t partition,
+                           unsigned member)
+{
+	return cluster_is_replica(c, partition, member, false) ||
+	       cluster_is_replica(c, partition, member, true);
+}
+
+/* Whether a pass over the target's hints has something to do: deliver
+ * them, or re-target them all because the target owns no partition now
+ * nor in the future ring (removed, left, or forgotten by the ring) and
+ * will never take any. A target that is down but still owns partitions
+ * waits: the hints it may refuse are re-targeted once it is up again. */
+static bool handoff_target_due(const struct handoff *h,
+                               const struct handoff_target *t)
+{
+	const struct ring *r = cluster_ring(h->cluster);
+	uint32_t node = 0;
+
+	if (handoff_target_up(h, t, NULL, NULL))
+		return true;
+	if (cluster_n(h->cluster) == 0)
+		return false; /* unclaimed: no primaries to hand them to yet */
+	return ring_node_find(r, t->name, &node) != 0 ||
+	       (ring_owned(r, node, false) == 0 &&
+	        ring_owned(r, node, true) == 0);
+}
+
 /* --- the holder side: batches --------------------------------------------- */
 
 static void handoff_drive(struct handoff *h, size_t i, bool tick);
@@ -224,8 +287,8 @@ static void handoff_batch_free(struct handoff_batch *b)
 	free(b);
 }
 
-/* A batch is over (acked and its deletes run, or failed): let the stream
- * go on. */
+/* A batch is over (acked or failed, its stores and deletes run): let the
+ * stream go on. */
 static void handoff_batch_done(struct handoff_batch *b)
 {
 	struct handoff *h = b->h;
@@ -237,35 +300,58 @@ static void handoff_batch_done(struct handoff_batch *b)
 	handoff_drive(h, i, false);
 }
 
+/* One of the callbacks the batch waits for came back. */
+static void handoff_batch_wait_done(struct handoff_batch *b)
+{
+	if (--b->waiting == 0)
+		handoff_batch_done(b);
+}
+
+/* The pass cannot go on: it ends once what is in flight is done, the
+ * hints stay, and the target backs off. */
+static void handoff_failed(struct handoff *h, struct handoff_target *t,
+                           int status)
+{
+	t->failed = true;
+	t->last_error = status;
+	if (!h->stopped)
+		handoff_warn(h, HANDOFF_WARN_SEND,
+		             "handing off hints for %s failed: %s; they are "
+		             "kept for a later try",
+		             t->name, rkv_strerror(status));
+}
+
 static void handoff_deleted(int status, const struct dvv *obj, void *arg)
 {
 	struct handoff_batch *b = arg;
 
 	if (status != 0)
-		log_warn("handoff: removing a delivered hint for %s failed: "
-		         "%s (it will be sent again)",
+		log_warn("handoff: removing a handed-off hint for %s failed: "
+		         "%s (it will be handed off again)",
 		         b->h->targets[b->target].name, rkv_strerror(status));
 	else if (obj == NULL)
 		b->h->stats.hints_removed++;
 	else
 		b->h->stats.hints_kept++;
-	if (--b->deletes == 0)
-		handoff_batch_done(b);
+	handoff_batch_wait_done(b);
 }
 
-static void handoff_failed(struct handoff_batch *b, int status)
+/* The hint is durable elsewhere now -- its primary acknowledged it, or
+ * the partition's primaries have their copies -- so it may go, if it did
+ * not change since it was read. */
+static void handoff_remove(struct handoff_batch *b, struct handoff_item *it)
 {
 	struct handoff *h = b->h;
-	struct handoff_target *t = &h->targets[b->target];
+	const char *name = h->targets[b->target].name;
+	int rc = store_hint_delete(h->store, name, it->partition, it->key,
+	                           it->klen, it->obj, handoff_deleted, b);
 
-	h->stats.batches_failed++;
-	t->failed = true;
-	t->last_error = status;
-	if (!h->stopped)
-		handoff_warn(h, HANDOFF_WARN_SEND,
-		             "a batch of %zu hint(s) for %s failed: %s; kept "
-		             "for a later try",
-		             b->n, t->name, rkv_strerror(status));
+	if (rc == 0)
+		b->waiting++;
+	else if (!h->stopped)
+		log_warn("handoff: cannot queue the removal of a handed-off "
+		         "hint for %s: %s (it will be handed off again)",
+		         name, rkv_strerror(rc));
 }
 
 static void handoff_acked(void *arg, int status, const struct msg_peer *peer,
@@ -283,40 +369,98 @@ static void handoff_acked(void *arg, int status, const struct msg_peer *peer,
 		status = st.status;
 	msg_clear_status(&st);
 	if (status != 0) {
-		handoff_failed(b, status);
-		handoff_batch_done(b);
+		h->stats.batches_failed++;
+		handoff_failed(h, t, status);
+		handoff_batch_wait_done(b);
 		return;
 	}
 	h->stats.batches_acked++;
-	h->stats.hints_delivered += b->n;
+	h->stats.hints_delivered += b->nsend;
 	h->stats.bytes_delivered += b->bytes;
-	t->delivered += b->n;
+	t->delivered += b->nsend;
 	/* Acknowledged: durable at the primary. Now, and only now, the
-	 * hints may go -- each one only if unchanged since it was sent. */
+	 * hints may go. */
 	for (size_t i = 0; i < b->n; i++) {
-		struct handoff_item *it = &b->items[i];
-		int rc =
-		    store_hint_delete(h->store, t->name, it->partition, it->key,
-		                      it->klen, it->obj, handoff_deleted, b);
-		if (rc == 0)
-			b->deletes++;
-		else
-			log_warn("handoff: cannot queue the removal of a "
-			         "delivered hint for %s: %s (it will be sent "
-			         "again)",
-			         t->name, rkv_strerror(rc));
+		if (!b->items[i].retarget)
+			handoff_remove(b, &b->items[i]);
 	}
-	if (b->deletes == 0)
-		handoff_batch_done(b);
+	handoff_batch_wait_done(b);
 }
 
-/* store_hint_fn: copy one hint into the batch. */
+/* Re-targeting one hint is over: every copy is durable and the hint may
+ * go, or one failed and the hint stays for a later pass. */
+static void handoff_retargeted(struct handoff_batch *b, struct handoff_item *it)
+{
+	struct handoff *h = b->h;
+	struct handoff_target *t = &h->targets[b->target];
+
+	if (it->status != 0) {
+		handoff_failed(h, t, it->status);
+		return;
+	}
+	h->stats.hints_retargeted++;
+	t->retargeted++;
+	handoff_remove(b, it);
+}
+
+static void handoff_restored(int status, const struct dvv *obj, void *arg)
+{
+	struct handoff_item *it = arg;
+	struct handoff_batch *b = it->b;
+	(void)obj;
+
+	if (status != 0 && it->status == 0)
+		it->status = status;
+	if (--it->stores == 0)
+		handoff_retargeted(b, it);
+	handoff_batch_wait_done(b);
+}
+
+/* Hand a hint its target no longer serves to the partition's primaries
+ * now: a hint for each of them but us, and our own copy if we are one. */
+static void handoff_retarget(struct handoff_batch *b, struct handoff_item *it)
+{
+	struct handoff *h = b->h;
+	unsigned reps[CLUSTER_MAX_N];
+	size_t n = cluster_replicas(h->cluster, it->partition, false, reps);
+
+	if (n == 0)
+		it->status = RKV_ENOTFOUND;
+	for (size_t i = 0; i < n && it->status == 0; i++) {
+		int rc =
+		    reps[i] == 0
+		        ? store_merge(h->store, it->partition, it->key,
+		                      it->klen, it->obj, handoff_restored, it)
+		        : store_hint(h->store,
+		                     cluster_member(h->cluster, reps[i])->name,
+		                     it->partition, it->key, it->klen, it->obj,
+		                     handoff_restored, it);
+		if (rc != 0) {
+			it->status = rc;
+			break;
+		}
+		it->stores++;
+		b->waiting++;
+	}
+	if (it->stores == 0)
+		handoff_retargeted(b, it);
+}
+
+/* store_hint_fn: copy one hint into the batch, for the target if it
+ * still serves the partition, else to be re-targeted. A target that is
+ * not up is due only when it owns nothing, and so serves no partition;
+ * but gossip may have seen it go down since the pass looked, and then the
+ * hints it serves stay where they are. */
 static int handoff_collect(uint32_t partition, const void *key, size_t klen,
                            const struct dvv *obj, void *arg)
 {
 	struct handoff_batch *b = arg;
 	struct handoff_item *it = &b->items[b->n];
+	bool serves =
+	    b->known && handoff_serves(b->h->cluster, partition, b->member);
 
+	if (serves && !b->up)
+		return 0;
 	it->key = malloc(klen);
 	it->obj = dvv_dup(obj);
 	if (it->key == NULL || it->obj == NULL) {
@@ -328,85 +472,99 @@ static int handoff_collect(uint32_t partition, const void *key, size_t klen,
 	memcpy(it->key, key, klen);
 	it->klen = klen;
 	it->partition = partition;
+	it->b = b;
+	it->retarget = !serves;
 	b->n++;
 	return 0;
 }
 
-/* Encode and send a filled batch. 0 when the call is under way. */
+/* Encode and send the batch's hints for the target, if it has any. 0
+ * when the call is under way or there was nothing to send. */
 static int handoff_send(struct handoff *h, struct handoff_batch *b,
                         const char *addr, uint64_t id)
 {
 	struct handoff_target *t = &h->targets[b->target];
 	struct msg_hint_entry e[HANDOFF_BATCH_ITEMS];
-	struct msg_hint m = {.target_id = id, .entries = e, .n = b->n};
+	struct msg_hint m = {.target_id = id, .entries = e};
 	uint8_t *body = NULL;
 	size_t len = 0;
 	int rc = 0;
 
 	snprintf(m.target, sizeof(m.target), "%s", t->name);
 	for (size_t i = 0; i < b->n; i++) {
-		e[i].partition = b->items[i].partition;
-		e[i].key = b->items[i].key;
-		e[i].klen = b->items[i].klen;
-		e[i].obj = b->items[i].obj;
+		const struct handoff_item *it = &b->items[i];
+		if (it->retarget)
+			continue;
+		e[m.n].partition = it->partition;
+		e[m.n].key = it->key;
+		e[m.n].klen = it->klen;
+		e[m.n].obj = it->obj;
+		m.n++;
 	}
+	if (m.n == 0)
+		return 0;
 	rc = msg_encode_hint(h->mc, &m, &body, &len);
 	if (rc == 0)
 		rc = rpc_call(h->rpc, addr, MSG_HINT, body, len,
 		              HANDOFF_CALL_TIMEOUT_MS, handoff_acked, b);
 	free(body);
 	if (rc == 0) {
+		b->nsend = m.n;
 		b->bytes = len;
+		b->waiting++;
 		h->stats.batches_sent++;
 	}
 	return rc;
 }
 
-/* STREAMING: send batches while the window has room and hints are left.
- * Leaves the target DRAINING when the pass cannot go on. */
+/* STREAMING: read batches while the window has room and hints are left,
+ * and set each going. Leaves the target DRAINING when the pass cannot go
+ * on. */
 static void handoff_fill(struct handoff *h, size_t i)
 {
 	struct handoff_target *t = &h->targets[i];
-	const char *addr = NULL;
-	uint64_t id = 0;
 
 	while (!t->scan_done && !t->failed && !h->stopped &&
-	       t->inflight < HANDOFF_MAX_INFLIGHT &&
-	       handoff_target_up(h, t, &addr, &id)) {
+	       t->inflight < HANDOFF_MAX_INFLIGHT && handoff_target_due(h, t)) {
 		struct store_scan_result res;
 		struct handoff_batch *b = calloc(1, sizeof(*b));
-		int rc = b != NULL ? 0 : RKV_ENOMEM;
-		if (rc == 0) {
-			b->h = h;
-			b->target = i;
-			rc = store_hint_scan(
-			    h->store, t->name, &t->pos, HANDOFF_BATCH_ITEMS,
-			    HANDOFF_BATCH_BYTES, handoff_collect, b, &res);
+		const char *addr = NULL;
+		uint64_t id = 0;
+		int rc = 0;
+
+		if (b == NULL) {
+			handoff_failed(h, t, RKV_ENOMEM);
+			break;
 		}
+		b->h = h;
+		b->target = i;
+		b->up = handoff_target_up(h, t, &addr, &id);
+		b->known =
+		    cluster_member_find(h->cluster, t->name, &b->member) == 0;
+		rc = store_hint_scan(h->store, t->name, &t->pos,
+		                     HANDOFF_BATCH_ITEMS, HANDOFF_BATCH_BYTES,
+		                     handoff_collect, b, &res);
 		if (rc == 0 && !res.more)
 			t->scan_done = true;
-		if (rc == 0 && b->n > 0)
+		for (size_t k = 0; rc == 0 && k < b->n; k++) {
+			if (b->items[k].retarget)
+				handoff_retarget(b, &b->items[k]);
+		}
+		if (rc == 0)
 			rc = handoff_send(h, b, addr, id);
-		else if (rc == 0) { /* nothing (left) to send */
+		if (rc != 0) {
+			h->stats.batches_failed++;
+			handoff_failed(h, t, rc);
+		}
+		if (b->waiting == 0) {
 			handoff_batch_free(b);
 			continue;
-		}
-		if (rc != 0) {
-			t->failed = true;
-			t->last_error = rc;
-			h->stats.batches_failed++;
-			handoff_warn(h, HANDOFF_WARN_SEND,
-			             "cannot send hints to %s: %s", t->name,
-			             rkv_strerror(rc));
-			if (b != NULL)
-				handoff_batch_free(b);
-			break;
 		}
 		t->inflight++;
 		h->stats.inflight++;
 	}
 	if (t->scan_done || t->failed || h->stopped ||
-	    !handoff_target_up(h, t, NULL, NULL))
+	    !handoff_target_due(h, t))
 		t->state = HANDOFF_DRAINING;
 }
 
@@ -427,7 +585,7 @@ static void handoff_drive(struct handoff *h, size_t i, bool tick)
 		if (!tick || h->stopped ||
 		    store_hint_pending(h->store, t->name) == 0 ||
 		    h->stats.streams >= HANDOFF_MAX_STREAMS ||
-		    !handoff_target_up(h, t, NULL, NULL))
+		    !handoff_target_due(h, t))
 			return;
 		store_hint_pos_init(&t->pos);
 		t->scan_done = false;
@@ -535,12 +693,17 @@ static int handoff_check(struct handoff *h, const struct msg_hint *m,
 			             m->n, from, e->partition);
 			return RKV_EINVAL;
 		}
-		if (!cluster_is_primary(h->cluster, e->partition, 0)) {
-			handoff_warn(h, HANDOFF_WARN_REFUSE,
-			             "refused %zu hint(s) from %s: partition "
-			             "%" PRIu32 " is not held by this node",
-			             m->n, from, e->partition);
-			return RKV_EINVAL;
+		/* Usually our ring is behind the sender's: a transfer
+		 * starts as soon as its plan is committed, and the ring
+		 * reaches us by gossip. RKV_ESTALE tells it to retry soon. */
+		if (!handoff_serves(h->cluster, e->partition, 0)) {
+			handoff_warn(
+			    h, HANDOFF_WARN_REFUSE,
+			    "refused %zu hint(s) from %s: this node is "
+			    "not a primary of partition %" PRIu32
+			    ", now or once transfers are done",
+			    m->n, from, e->partition);
+			return RKV_ESTALE;
 		}
 	}
 	return 0;
@@ -680,12 +843,12 @@ void handoff_stats_json(const struct handoff *h, struct evbuffer *out)
 	    ",\"batches_failed\":%" PRIu64 ",\"streams\":%" PRIu64
 	    ",\"inflight\":%" PRIu64 ",\"batches_received\":%" PRIu64
 	    ",\"batches_refused\":%" PRIu64 ",\"hints_received\":%" PRIu64
-	    ",\"pending_by_target\":{",
+	    ",\"hints_retargeted\":%" PRIu64 ",\"pending_by_target\":{",
 	    ss.hint_writes, ss.hints, (uint64_t)STORE_MAX_HINTS,
 	    s->hints_delivered, s->hints_removed, s->hints_kept,
 	    s->bytes_delivered, s->batches_sent, s->batches_acked,
 	    s->batches_failed, s->streams, s->inflight, s->batches_received,
-	    s->batches_refused, s->hints_received);
+	    s->batches_refused, s->hints_received, s->hints_retargeted);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pending = 0;
 		const char *name = store_hint_target(h->store, i, &pending);
@@ -721,13 +884,15 @@ void handoff_json(const struct handoff *h, struct evbuffer *out)
 		    out,
 		    ",\"pending\":%" PRIu64 ",\"up\":%s,\"state\":\"%s\""
 		    ",\"inflight\":%u,\"passes\":%" PRIu64
-		    ",\"delivered\":%" PRIu64 ",\"last_error\":",
+		    ",\"delivered\":%" PRIu64 ",\"retargeted\":%" PRIu64
+		    ",\"last_error\":",
 		    pending,
 		    t != NULL && handoff_target_up(h, t, NULL, NULL) ? "true"
 		                                                     : "false",
 		    handoff_state_names[t != NULL ? t->state : HANDOFF_IDLE],
 		    t != NULL ? t->inflight : 0, t != NULL ? t->passes : 0,
-		    t != NULL ? t->delivered : 0);
+		    t != NULL ? t->delivered : 0,
+		    t != NULL ? t->retargeted : 0);
 		json_add_string(out, t != NULL && t->last_error != 0
 		                         ? rkv_strerror(t->last_error)
 		                         : NULL);

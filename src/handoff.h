@@ -19,12 +19,35 @@
  *                 refused deletes nothing and stops the stream; the rest
  *                 waits HANDOFF_RETRY_MS and for the target to be up again.
  *
+ *   re-targeting  a hint whose target is neither a primary of the hint's
+ *                 partition now nor one once pending transfers are done
+ *                 (cluster_is_replica; a name the view does not know is
+ *                 neither) -- the partition moved away in a rebalance, or
+ *                 the node was removed -- is not sent to it: it would be
+ *                 refused for ever. It is handed to the partition's
+ *                 current primaries instead: a hint for each of them but
+ *                 this node (store_hint), and a store_merge into our own
+ *                 objects if this node is one. Once all of those are
+ *                 durable the original is deleted, as after an ack (only
+ *                 if unchanged). This happens in the same bounded passes:
+ *                 while streaming to a target that is up, and for a
+ *                 target that owns no partition now nor in the future
+ *                 ring, up or down (a removed node never comes back), for
+ *                 all of its hints. A target that is down and still owns
+ *                 partitions keeps its hints until it is up. If the
+ *                 partition has no primaries in our view (unclaimed ring)
+ *                 or a store fails, the hint stays and the target backs
+ *                 off as after a failed batch. Counted in
+ *                 hints_retargeted.
+ *
  *   primary side  a MSG_HINT batch is refused as a whole (an error reply,
  *                 logged) unless it names this node (name, and node id when
  *                 the sender knows one) and this node is a primary of
- *                 every partition in it; otherwise every object is synced
- *                 into the store (store_merge) and the batch acknowledged
- *                 once all of them are durable.
+ *                 every partition in it, now or once pending transfers are
+ *                 done (transfers, src/transfer.h, stream partitions to
+ *                 their next owner in MSG_HINT batches); otherwise every
+ *                 object is synced into the store (store_merge) and the
+ *                 batch acknowledged once all of them are durable.
  *
  * Hints are keyed by the primary's name, not its node id: a node that lost
  * its data comes back under its old name with a new id (DESIGN.md,
@@ -80,12 +103,14 @@ struct handoff_options {
 struct handoff_stats {
 	/* holder side */
 	uint64_t batches_sent, batches_acked, batches_failed;
-	uint64_t hints_delivered; /* acknowledged by their primary */
-	uint64_t hints_removed;   /* deleted after the ack */
-	uint64_t hints_kept;      /* changed after they were sent: kept */
-	uint64_t bytes_delivered; /* MSG_HINT body bytes acknowledged */
-	uint64_t streams;         /* targets being streamed to now */
-	uint64_t inflight;        /* batches awaiting an ack now */
+	uint64_t hints_delivered;  /* acknowledged by their primary */
+	uint64_t hints_removed;    /* deleted once held elsewhere */
+	uint64_t hints_kept;       /* changed after they were sent: kept */
+	uint64_t hints_retargeted; /* handed to their partition's primaries
+	                              now, their target no longer one */
+	uint64_t bytes_delivered;  /* MSG_HINT body bytes acknowledged */
+	uint64_t streams;          /* targets being streamed to now */
+	uint64_t inflight;         /* batches awaiting an ack now */
 	/* primary side */
 	uint64_t batches_received, batches_refused;
 	uint64_t hints_received; /* objects synced into our store */
@@ -121,14 +146,15 @@ void handoff_on_request(struct handoff *h, const struct rpc_reply_to *to,
 void handoff_get_stats(const struct handoff *h, struct handoff_stats *out);
 
 /* handoff_stats_json -- "handoff":{...} of /stats (no separator): the
- * counters above with the store's hints_stored and hints_pending, and
- * pending hints per target. */
+ * counters above (hints_retargeted among them) with the store's
+ * hints_stored and hints_pending, and pending hints per target. */
 struct evbuffer;
 void handoff_stats_json(const struct handoff *h, struct evbuffer *out);
 
 /* handoff_json -- GET /handoff's body: every target this node holds (or
- * held) hints for, with its pending count, whether it is up, and the
- * state of its stream (docs/http-api.md). */
+ * held) hints for, with its pending count, whether it is up, the state of
+ * its stream, and how many of its hints were delivered to it and how many
+ * re-targeted (docs/http-api.md). */
 void handoff_json(const struct handoff *h, struct evbuffer *out);
 
 #endif

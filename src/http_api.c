@@ -153,6 +153,7 @@ static const char *api_reason(int code)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
@@ -715,6 +716,7 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    ",\"forwarded\":%" PRIu64 ",\"read_repairs\":%" PRIu64
 	    ",\"fallback_writes\":%" PRIu64 ",\"fallback_reads\":%" PRIu64
 	    ",\"fail_fast\":%" PRIu64 ",\"pw_refused\":%" PRIu64
+	    ",\"future_writes\":%" PRIu64 ",\"future_failed\":%" PRIu64
 	    ",\"rpc\":{\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
 	    ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"conns_open\":%" PRIu64 ",\"conns_refused\":%" PRIu64
@@ -723,11 +725,14 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    cs.replica_writes + cs.replica_reads, cs.coordinated_writes,
 	    cs.coordinated_reads, cs.forwarded, cs.read_repairs,
 	    cs.fallback_writes, cs.fallback_reads, cs.fail_fast, cs.pw_refused,
-	    rs.frames_in, rs.frames_out, rs.bytes_in, rs.bytes_out,
-	    rs.conns_open, rs.conns_refused, rs.calls_timed_out, rs.pending);
+	    cs.future_writes, cs.future_failed, rs.frames_in, rs.frames_out,
+	    rs.bytes_in, rs.bytes_out, rs.conns_open, rs.conns_refused,
+	    rs.calls_timed_out, rs.pending);
 	cluster_gossip_json(api->d.cluster, b);
 	evbuffer_add_printf(b, ",");
 	handoff_stats_json(api->d.handoff, b);
+	evbuffer_add_printf(b, ",");
+	transfer_stats_json(api->d.transfer, b);
 	evbuffer_add_printf(b, "}\n");
 }
 
@@ -768,6 +773,43 @@ static void api_simple_get(struct api_req *ar, enum api_page page)
 	evbuffer_free(body);
 }
 
+static void admin_done(void *arg, int code, struct evbuffer *body)
+{
+	struct api_req *ar = arg;
+
+	if (body == NULL) {
+		api_status_error(ar, RKV_ENOMEM);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(ar->req),
+		                  "Content-Type", "application/json");
+		api_send(ar, code, api_reason(code), body);
+	}
+	api_req_unpark(ar);
+}
+
+static void admin_route(struct api_req *stack_ar, const char *sub)
+{
+	struct evhttp_request *req = stack_ar->req;
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq q;
+	struct api_req *ar = NULL;
+
+	/* evhttp_parse_query_str initialises q, and empties it on failure. */
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
+		api_error(stack_ar, 400, "malformed query", NULL);
+		return;
+	}
+	ar = api_req_park(stack_ar);
+	if (ar == NULL)
+		api_status_error(stack_ar, RKV_ENOMEM);
+	else
+		admin_handle(ar->api->d.admin, evhttp_request_get_command(req),
+		             sub, query != NULL ? &q : NULL, admin_done, ar);
+	if (query != NULL)
+		evhttp_clear_headers(&q);
+}
+
 static void api_route(struct evhttp_request *req, void *arg)
 {
 	struct api_req ar = {.api = arg,
@@ -791,6 +833,8 @@ static void api_route(struct evhttp_request *req, void *arg)
 		api_simple_get(&ar, API_PAGE_MEMBERS);
 	else if (strcmp(path, "/handoff") == 0)
 		api_simple_get(&ar, API_PAGE_HANDOFF);
+	else if (strncmp(path, "/admin/", 7) == 0)
+		admin_route(&ar, path + 7);
 	else
 		api_error(&ar, 404, "no such path", NULL);
 	free(ar.key);

@@ -13,6 +13,7 @@
 #ifndef RKV_HTTP_API_H
 #define RKV_HTTP_API_H
 
+#include "admin.h"
 #include "codec.h"
 #include "conf.h"
 #include "cluster.h"
@@ -36,6 +37,8 @@ struct http_api_deps {
 	struct cluster *cluster;
 	struct rpc *rpc;
 	struct handoff *handoff;
+	struct transfer *transfer;
+	struct admin *admin;
 };
 
 /* http_api_new -- an API on `base`; deps is copied. NULL on ENOMEM. */

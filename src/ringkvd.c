@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "coord.h"
 #include "gossip_io.h"
+#include "admin.h"
 #include "handoff.h"
 #include "http_api.h"
 #include "logging.h"
@@ -54,6 +55,8 @@ struct node {
 	struct coord *coord;
 	struct gossip_io *gossip;
 	struct handoff *handoff;
+	struct transfer *transfer;
+	struct admin *admin;
 	struct http_api *api;
 	struct event *sigterm, *sigint;
 	bool stopping;
@@ -66,10 +69,21 @@ static void node_drained(void *arg)
 	event_base_loopexit(n->base, &flush);
 }
 
-static void node_on_signal(evutil_socket_t sig, short what, void *arg)
+/* Stop accepting, finish what is in flight, then leave the loop: SIGTERM,
+ * and a node that has handed off everything after a leave. */
+static void node_shutdown(void *arg)
 {
 	struct node *n = arg;
 	struct timeval deadline = {SHUTDOWN_DEADLINE_S, 0};
+
+	n->stopping = true;
+	event_base_loopexit(n->base, &deadline);
+	http_api_stop(n->api, node_drained, n);
+}
+
+static void node_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *n = arg;
 	(void)what;
 
 	if (n->stopping) {
@@ -77,10 +91,8 @@ static void node_on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(n->base);
 		return;
 	}
-	n->stopping = true;
 	log_info("signal %d: draining and stopping", (int)sig);
-	event_base_loopexit(n->base, &deadline);
-	http_api_stop(n->api, node_drained, n);
+	node_shutdown(n);
 }
 
 /* The transport exists before the coordinator that serves its requests;
@@ -168,8 +180,43 @@ static int node_start_cluster(struct node *n)
 	rc = handoff_new(&n->handoff, &ho);
 	if (rc == 0)
 		rc = handoff_start(n->handoff);
-	if (rc != 0)
+	if (rc != 0) {
 		log_error("cannot start hinted handoff: %s", rkv_strerror(rc));
+		return rc;
+	}
+	struct transfer_options to = {
+	    .base = n->base,
+	    .store = n->store,
+	    .cluster = n->cluster,
+	    .rpc = n->rpc,
+	    .mc = n->mc,
+	    .limit = (unsigned)n->conf.transfer_limit,
+	    .rate_bytes = n->conf.transfer_rate * 1000000u,
+	    .grace_ms = n->conf.transfer_grace_ms,
+	    .tick_ms = ho.tick_ms < 100 ? ho.tick_ms : 100,
+	};
+	rc = transfer_new(&n->transfer, &to);
+	if (rc == 0)
+		rc = transfer_start(n->transfer);
+	if (rc != 0) {
+		log_error("cannot start transfers: %s", rkv_strerror(rc));
+		return rc;
+	}
+	struct admin_options ao = {
+	    .base = n->base,
+	    .conf = &n->conf,
+	    .cluster = n->cluster,
+	    .store = n->store,
+	    .transfer = n->transfer,
+	    .gossip = n->gossip,
+	    .shutdown = node_shutdown,
+	    .shutdown_arg = n,
+	};
+	rc = admin_new(&n->admin, &ao);
+	if (rc == 0)
+		rc = admin_start(n->admin);
+	if (rc != 0)
+		log_error("cannot start the admin side: %s", rkv_strerror(rc));
 	return rc;
 }
 
@@ -221,6 +268,8 @@ static int node_start(struct node *n)
 	    .cluster = n->cluster,
 	    .rpc = n->rpc,
 	    .handoff = n->handoff,
+	    .transfer = n->transfer,
+	    .admin = n->admin,
 	};
 	n->api = http_api_new(n->base, &deps);
 	if (n->api == NULL)
@@ -255,11 +304,15 @@ static void node_stop(struct node *n)
 	if (n->coord != NULL)
 		coord_stop(n->coord);
 	handoff_stop(n->handoff);
+	transfer_stop(n->transfer);
+	admin_stop(n->admin);
 	rpc_free(n->rpc);
 	store_close(n->store);
 	gossip_io_free(n->gossip);
+	admin_free(n->admin);
 	coord_free(n->coord);
 	handoff_free(n->handoff);
+	transfer_free(n->transfer);
 	cluster_free(n->cluster);
 	http_api_free(n->api);
 	msg_codec_free(n->mc);

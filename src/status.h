@@ -23,6 +23,8 @@
 	X(RKV_ETIMEDOUT, -10, 503, "timed out")                                \
 	X(RKV_EUNAVAIL, -11, 503, "unavailable")                               \
 	X(RKV_ESHUTDOWN, -12, 503, "shutting down")                            \
+	X(RKV_ESTALE, -13, 409,                                                \
+	  "the ring changed since the plan; run plan again")                   \
 	X(RKV_ESIBLINGS, -14, 409,                                             \
 	  "too many siblings: read the key and write with its X-Context")
 

@@ -166,6 +166,8 @@ struct store {
 	MDB_txn *rtxn; /* reusable read txn, reset between reads */
 	uint64_t node_id;
 	bool sync_batch;
+	store_observer_fn *observer; /* store_set_observer */
+	void *observer_arg;
 	bool dirty;   /* periodic: commits since the last mdb_env_sync */
 	bool closing; /* store_close has begun: no new mutations */
 	struct event *commit_ev;
@@ -1093,6 +1095,9 @@ static void store_finish(struct store *s, struct store_op *batch,
 				s->hint_writes += op->kind == STORE_OP_HINT;
 			}
 		}
+		if (status == 0 && op->t == NULL && s->observer != NULL)
+			s->observer(s->observer_arg, store_get_be32(op->dkey),
+			            op->key, op->klen, op->result);
 		op->cb(status, status == 0 ? op->result : NULL, op->arg);
 		store_op_free(op);
 	}
@@ -2021,4 +2026,10 @@ void store_close(struct store *s)
 	free(s->targets);
 	free(s->dir);
 	free(s);
+}
+
+void store_set_observer(struct store *s, store_observer_fn *fn, void *arg)
+{
+	s->observer = fn;
+	s->observer_arg = arg;
 }

@@ -180,6 +180,17 @@ int store_merge(struct store *s, uint32_t partition, const void *key,
                 size_t klen, const struct dvv *obj, store_done_fn *cb,
                 void *arg);
 
+/* store_observer_fn -- told of every object committed by store_update
+ * or store_merge (hints are not objects), after the commit and before the
+ * mutation's own callback; arguments valid during the call only. A
+ * partition being transferred away forwards what is written to it
+ * meanwhile (src/transfer.c), whichever path wrote it. */
+typedef void store_observer_fn(void *arg, uint32_t partition, const void *key,
+                               size_t klen, const struct dvv *obj);
+
+/* store_set_observer -- install the one observer (fn NULL removes it). */
+void store_set_observer(struct store *s, store_observer_fn *fn, void *arg);
+
 /* store_get_stats -- counters for /stats. */
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -13,12 +13,21 @@
  * concurrent writes come back as separated siblings that `put --context`
  * resolves; `del` makes a key missing; and the exit status says which
  * kind of failure happened (1 the node refused, 2 usage, 3 unreachable).
+ *
+ * The rebalance commands run against the same founders: two fresh
+ * one-node clusters (started with them, gossiping every GOSSIP_MS) join,
+ * and the plan, commit, transfers, leave, remove and clear tables are
+ * checked against one another and against --json, with the node's 409s
+ * and 404s reaching the user. A node without /admin is played by a stub
+ * process that answers 404 and records the requests it got.
  */
 #include "proc.h"
 
 #include "bench_json.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,19 +36,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#define NNODES       3
+#define NNODES       3 /* the founders */
+#define NFRESH       2 /* one-node clusters that join them in test_rebalance */
+#define NALL         (NNODES + NFRESH)
+#define GOSSIP_MS    "100"
 #define CLI_MAX_ARGV 24
 #define CLI_RUN_MS   15000
 
-static struct proc_node nodes[NNODES];
-static char http_addr[NNODES][64];
-static char rpc_addr[NNODES][64];
+static struct proc_node nodes[NALL];
+static char http_addr[NALL][64];
+static char rpc_addr[NALL][64];
+static char seeds[NNODES * 24];
 static char cli_bin[1024];
 
 /* One run of the CLI. */
@@ -231,35 +245,74 @@ static void find_cli(void)
 	}
 }
 
+/* Three founders (n_val 3) and two fresh nodes without seeds, each a
+ * one-node cluster owning its whole ring and no keys, all started at once
+ * and gossiping every GOSSIP_MS so that a join spreads within a test's
+ * bounds. */
 static int cluster_setup(void **state)
 {
+	size_t used = 0;
 	(void)state;
+
 	find_cli();
 	if (access(cli_bin, X_OK) != 0) {
 		fprintf(stderr, "# %s is not an executable\n", cli_bin);
 		return -1;
 	}
 	unsetenv("RINGKV_NODE");
-	if (proc_cluster_start(nodes, NNODES, "cli") != 0)
-		return -1;
-	for (int i = 0; i < NNODES; i++) {
+	for (int i = 0; i < NALL; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "cli-n%d", i);
+		proc_node_init(&nodes[i], name);
 		snprintf(http_addr[i], sizeof(http_addr[i]), "127.0.0.1:%d",
 		         nodes[i].http_port);
 		snprintf(rpc_addr[i], sizeof(rpc_addr[i]), "127.0.0.1:%d",
 		         nodes[i].rpc_port);
 	}
+	for (int i = 0; i < NNODES; i++)
+		used += (size_t)snprintf(seeds + used, sizeof(seeds) - used,
+		                         "%s%s", i ? "," : "", rpc_addr[i]);
+	for (int i = 0; i < NALL; i++) {
+		const char **a = nodes[i].args;
+		int k = 0;
+		if (i < NNODES) {
+			a[k++] = "--seeds";
+			a[k++] = seeds;
+		}
+		a[k++] = "--n-val";
+		a[k++] = "3";
+		a[k++] = "--gossip-interval-ms";
+		a[k++] = GOSSIP_MS;
+		a[k] = NULL;
+		if (proc_node_start_nowait(&nodes[i]) != 0)
+			return -1;
+	}
+	for (int i = 0; i < NALL; i++)
+		if (proc_node_wait_ready(&nodes[i]) != 0)
+			return -1;
 	return 0;
 }
 
 static int cluster_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < NNODES; i++)
+	for (int i = 0; i < NALL; i++)
 		proc_node_kill(&nodes[i]);
 	return 0;
 }
 
 /* --- usage and exit statuses --------------------------------------------- */
+
+/* The rebalance commands and the request each one makes. */
+static const struct admin_cmd {
+	const char *cmd, *method, *path;
+} admin_cmds[] = {
+    {"join", "POST", "/admin/join"},          {"leave", "POST", "/admin/leave"},
+    {"remove", "POST", "/admin/remove"},      {"plan", "GET", "/admin/plan"},
+    {"commit", "POST", "/admin/commit"},      {"clear", "POST", "/admin/clear"},
+    {"transfers", "GET", "/admin/transfers"},
+};
+#define NADMIN (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
 
 static const char *const commands[] = {
     "status", "ring",   "members", "get",    "put",   "del",       "join",
@@ -296,6 +349,20 @@ static void test_help(void **state)
 	assert_non_null(strstr(r.out, "--content-type TYPE"));
 	assert_non_null(strstr(r.out, "--context CTX"));
 	cli_free(&r);
+
+	/* each rebalance command names the request it makes */
+	for (size_t i = 0; i < NADMIN; i++) {
+		const char *cmd = admin_cmds[i].cmd;
+		char calls[64];
+		cli(&r, NULL, cmd, "--help", NULL);
+		expect_status(&r, 0);
+		snprintf(calls, sizeof(calls), "Calls %s %s",
+		         admin_cmds[i].method, admin_cmds[i].path);
+		assert_non_null(strstr(r.out, calls));
+		assert_true((strstr(r.out, "--force") != NULL) ==
+		            (strcmp(cmd, "remove") == 0));
+		cli_free(&r);
+	}
 }
 
 static void test_usage_errors(void **state)
@@ -314,6 +381,12 @@ static void test_usage_errors(void **state)
 	    {"put", "k", "v", "--r", "one", NULL},
 	    {"--context", "get", "k", NULL},
 	    {"get", "", NULL},
+	    {"remove", NULL},
+	    {"leave", "a", "b", NULL},
+	    {"plan", "x", NULL},
+	    {"join", "a", "--force", NULL},
+	    {"remove", "a", "--force=yes", NULL},
+	    {"--force", "remove", "a", NULL},
 	};
 	struct cli_run r;
 	(void)state;
@@ -648,28 +721,476 @@ static void test_node_errors(void **state)
 	cli_free(&r);
 }
 
-/* Rebalance commands exist, and say so when the node has no /admin. */
+/* --- a node without /admin ---------------------------------------------- */
+
+/* A stand-in for a node that predates /admin (the ringkvd under test does
+ * not): a child process that answers every request with one fixed 404
+ * and appends each request line to a file, so a test sees both what the
+ * CLI sent and what it made of the answer. It exits by itself after a
+ * minute in case the test dies without stopping it. */
+struct stub {
+	pid_t pid;
+	char addr[64];
+	char log[512];
+};
+
+static void stub_serve(int lfd, const char *log, const char *answer)
+{
+	char req[8192];
+
+	signal(SIGALRM, SIG_DFL); /* not proc_deadline's: it kills nodes */
+	alarm(60);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		size_t n = 0;
+		ssize_t got = 1;
+		if (fd < 0)
+			continue;
+		req[0] = '\0';
+		while (got > 0 && n + 1 < sizeof(req) &&
+		       strstr(req, "\r\n\r\n") == NULL) {
+			got = read(fd, req + n, sizeof(req) - 1 - n);
+			n += got > 0 ? (size_t)got : 0;
+			req[n] = '\0';
+		}
+		FILE *f = fopen(log, "a");
+		if (f != NULL) {
+			fprintf(f, "%.*s\n", (int)strcspn(req, "\r\n"), req);
+			fclose(f);
+		}
+		if (write(fd, answer, strlen(answer)) < 0)
+			_exit(1);
+		close(fd);
+	}
+}
+
+/* Starts a stub answering 404 with body (JSON when it starts with '{'). */
+static void stub_start(struct stub *s, const char *body)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	char answer[512];
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 16), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", ntohs(a.sin_port));
+	snprintf(s->log, sizeof(s->log), "%s/stub.log", proc_tmpdir());
+	unlink(s->log);
+	snprintf(answer, sizeof(answer),
+	         "HTTP/1.1 404 Not Found\r\nContent-Type: %s\r\n"
+	         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	         body[0] == '{' ? "application/json" : "text/html",
+	         strlen(body), body);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		stub_serve(lfd, s->log, answer);
+		_exit(0);
+	}
+	close(lfd);
+}
+
+static void stub_stop(struct stub *s)
+{
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+}
+
+/* Every rebalance command sends its row's request, the argument in the
+ * query, and says "not supported" for a 404 "no such path" or a 404 that
+ * is not JSON -- what a node without the endpoint answers. */
 static void test_admin_not_supported(void **state)
 {
-	static const char *const cases[][2] = {
-	    {"join", NULL},      {"leave", NULL},  {"remove", NULL},
-	    {"plan", NULL},      {"commit", NULL}, {"clear", NULL},
-	    {"transfers", NULL},
+	static const struct {
+		const char *args[3];
+		const char *request;
+	} cases[] = {
+	    {{"join", "10.0.0.1:8099"},
+	     "POST /admin/join?node=10.0.0.1%3A8099"},
+	    {{"leave"}, "POST /admin/leave"},
+	    {{"leave", "n1"}, "POST /admin/leave?node=n1"},
+	    {{"remove", "n1"}, "POST /admin/remove?node=n1"},
+	    {{"remove", "a&b", "--force"},
+	     "POST /admin/remove?node=a%26b&force=true"},
+	    {{"plan"}, "GET /admin/plan"},
+	    {{"commit"}, "POST /admin/commit"},
+	    {{"clear"}, "POST /admin/clear"},
+	    {{"transfers"}, "GET /admin/transfers"},
 	};
+	static const char *const bodies[] = {"{\"error\":\"no such path\"}",
+	                                     "<html>Not Found</html>"};
+	struct stub stub;
 	struct cli_run r;
+	char want[256], *log;
 	(void)state;
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *cmd = cases[i][0];
-		bool takes_node =
-		    strcmp(cmd, "join") == 0 || strcmp(cmd, "remove") == 0;
-		cli(&r, NULL, "-H", http_addr[0], cmd,
-		    takes_node ? rpc_addr[1] : NULL, NULL);
-		expect_status(&r, 1);
-		assert_non_null(
-		    strstr(r.err, "not supported by this node yet"));
+	for (size_t b = 0; b < 2; b++) {
+		stub_start(&stub, bodies[b]);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			const char *const *a = cases[i].args;
+			cli(&r, NULL, "-H", stub.addr, a[0], a[1], a[2], NULL);
+			expect_status(&r, 1);
+			snprintf(want, sizeof(want),
+			         "not supported by this node yet (%.*s: 404)",
+			         (int)strcspn(cases[i].request, "?"),
+			         cases[i].request);
+			assert_non_null(strstr(r.err, want));
+			assert_string_equal(r.out, "");
+			cli_free(&r);
+		}
+		log = read_file(stub.log, NULL);
+		stub_stop(&stub);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			snprintf(want, sizeof(want), "%s HTTP/1.1\n",
+			         cases[i].request);
+			assert_non_null(strstr(log, want));
+		}
+		free(log);
+	}
+
+	/* a 404 with another error is that error, not "not supported" */
+	stub_start(&stub, "{\"error\":\"no such member\",\"node\":\"n1\"}");
+	cli(&r, NULL, "-H", stub.addr, "remove", "n1", NULL);
+	expect_status(&r, 1);
+	assert_non_null(strstr(
+	    r.err, "ringkv: remove: no such member (HTTP 404, node n1)"));
+	cli_free(&r);
+	cli(&r, NULL, "-H", stub.addr, "remove", "n1", "--json", NULL);
+	expect_status(&r, 1);
+	expect_json(&r, "error");
+	cli_free(&r);
+	stub_stop(&stub);
+}
+
+/* --- rebalance ---------------------------------------------------------- */
+
+#define TABLE_MAX_ROWS 128
+
+/* The rows of the table whose header line starts with header: the lines
+ * after it up to an empty line or the end of text, copied into rows. */
+static int table_rows(const char *text, const char *header, char rows[][512],
+                      int max)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (p != NULL && strncmp(p, header, strlen(header)) != 0) {
+		p = strchr(p, '\n');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	assert_non_null(p);
+	p += strcspn(p, "\n");
+	while (*p == '\n' && p[1] != '\n' && p[1] != '\0' && n < max) {
+		p++;
+		size_t len = strcspn(p, "\n");
+		snprintf(rows[n++], sizeof(rows[0]), "%.*s", (int)len, p);
+		p += len;
+	}
+	return n;
+}
+
+/* The string member key of the JSON object text (no escapes expected). */
+static void json_text(const char *text, size_t len, const char *key, char *buf,
+                      size_t cap)
+{
+	const char *v;
+	size_t vlen;
+
+	assert_int_equal(bench_json_member(text, len, key, &v, &vlen), 0);
+	assert_true(vlen >= 2 && v[0] == '"');
+	snprintf(buf, cap, "%.*s", (int)(vlen - 2), v + 1);
+}
+
+static bool is_founder(const char *name)
+{
+	for (int i = 0; i < NNODES; i++)
+		if (strcmp(name, rpc_addr[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether node 0 lists the joins of both fresh nodes as staged. */
+static bool joins_staged(void *arg)
+{
+	struct proc_resp resp = {0};
+	bool staged;
+	(void)arg;
+
+	staged = proc_http(nodes[0].http_port, "GET", "/admin/plan", NULL, NULL,
+	                   0, 2000, &resp) == 0 &&
+	         resp.status == 200 && strstr(resp.body, rpc_addr[3]) &&
+	         strstr(resp.body, rpc_addr[4]);
+	proc_resp_free(&resp);
+	return staged;
+}
+
+/* Whether node 0 has no transfer pending. */
+static bool transfers_done(void *arg)
+{
+	struct proc_resp resp = {0};
+	double pending = -1;
+	(void)arg;
+
+	if (proc_http(nodes[0].http_port, "GET", "/admin/transfers", NULL, NULL,
+	              0, 2000, &resp) == 0 &&
+	    resp.status == 200)
+		bench_json_number(resp.body, resp.len, "pending", &pending);
+	proc_resp_free(&resp);
+	return pending == 0;
+}
+
+/* `plan` on node 0 with both joins staged: the staged line, a move table
+ * whose moves go from founders to the fresh nodes, a node table whose
+ * partitions add up to the ring before and after, and a summary that
+ * counts the moves and adds up their keys. Returns the number of moves. */
+static int check_join_plan(void)
+{
+	static char rows[TABLE_MAX_ROWS][512];
+	char line[512], want[128], *f[16];
+	struct cli_run r;
+	int nmoves, nrows, before = 0, after = 0;
+	double keys = 0;
+
+	cli(&r, NULL, "-H", http_addr[0], "plan", NULL);
+	expect_status(&r, 0);
+	snprintf(want, sizeof(want), "staged on %s: ", http_addr[0]);
+	assert_true(strncmp(r.out, want, strlen(want)) == 0);
+	for (int i = NNODES; i < NALL; i++) {
+		snprintf(want, sizeof(want), "join %s", rpc_addr[i]);
+		assert_true(line_with(r.out, "staged on", line, sizeof(line)));
+		assert_non_null(strstr(line, want));
+	}
+	assert_true(line_with(r.out, "PARTITION ", line, sizeof(line)));
+	assert_int_equal(fields(line, f, 16), 5);
+	assert_string_equal(f[1], "FROM");
+	assert_string_equal(f[3], "KEYS");
+	nmoves = table_rows(r.out, "PARTITION ", rows, TABLE_MAX_ROWS);
+	assert_true(nmoves > 0);
+	for (int i = 0; i < nmoves; i++) {
+		assert_int_equal(fields(rows[i], f, 16), 5);
+		assert_true(is_number(f[0]) && atoi(f[0]) < 64);
+		assert_true(is_founder(f[1]));
+		assert_true(strcmp(f[2], rpc_addr[3]) == 0 ||
+		            strcmp(f[2], rpc_addr[4]) == 0);
+		const char *k = f[3][0] == '~' ? f[3] + 1 : f[3];
+		assert_true(is_number(k));
+		keys += atof(k);
+	}
+	nrows = table_rows(r.out, "NAME ", rows, TABLE_MAX_ROWS);
+	assert_int_equal(nrows, NALL);
+	for (int i = 0; i < nrows; i++) {
+		assert_int_equal(fields(rows[i], f, 16), 7);
+		assert_true(is_number(f[1]) && is_number(f[2]));
+		before += atoi(f[1]);
+		after += atoi(f[2]);
+		if (!is_founder(f[0])) {
+			assert_string_equal(f[1], "0");
+			assert_true(atoi(f[2]) > 0);
+		}
+	}
+	assert_int_equal(before, 64);
+	assert_int_equal(after, 64);
+	snprintf(want, sizeof(want), "\n%d partitions move: ", nmoves);
+	assert_non_null(strstr(r.out, want));
+	const char *sum = strstr(r.out, want) + strlen(want);
+	assert_true(atof(sum[0] == '~' ? sum + 1 : sum) == keys);
+	cli_free(&r);
+
+	/* --json: the node's plan, with as many moves as the table */
+	cli(&r, NULL, "-H", http_addr[0], "plan", "--json", NULL);
+	expect_status(&r, 0);
+	expect_json(&r, "moves");
+	expect_json(&r, "nodes");
+	assert_int_equal(count(r.out, "\"partition\""), nmoves);
+	assert_int_equal(count(r.out, "\"join\""), NFRESH);
+	cli_free(&r);
+	return nmoves;
+}
+
+/* `transfers` on node 0: its header, and one row per pending transfer;
+ * rows of transfers other members send have no progress. */
+static void check_transfers(void)
+{
+	static char rows[TABLE_MAX_ROWS][512];
+	static const char *const states[] = {"queued", "streaming", "draining",
+	                                     "backoff", "remote"};
+	char want[128], *f[16];
+	struct cli_run r;
+	int pending, limit, n = 0;
+
+	cli(&r, NULL, "-H", http_addr[0], "transfers", NULL);
+	expect_status(&r, 0);
+	assert_int_equal(sscanf(r.out,
+	                        "%d transfers pending (limit %d per node)",
+	                        &pending, &limit),
+	                 2);
+	assert_true(limit >= 1);
+	snprintf(want, sizeof(want), " per node) via %s\n", rpc_addr[0]);
+	assert_non_null(strstr(r.out, want));
+	if (pending > 0)
+		n = table_rows(r.out, "PARTITION ", rows, TABLE_MAX_ROWS);
+	assert_int_equal(n, pending);
+	for (int i = 0; i < n; i++) {
+		bool known = false;
+		assert_int_equal(fields(rows[i], f, 16), 9);
+		assert_true(is_number(f[0]));
+		for (size_t s = 0; s < sizeof(states) / sizeof(*states); s++)
+			known |= strcmp(f[3], states[s]) == 0;
+		assert_true(known);
+		if (strcmp(f[3], "remote") == 0)
+			for (int c = 4; c < 9; c++)
+				assert_string_equal(f[c], "-");
+		else
+			assert_non_null(strchr(f[4], '/')); /* sent/total */
+	}
+	cli_free(&r);
+
+	cli(&r, NULL, "-H", http_addr[0], "transfers", "--json", NULL);
+	expect_status(&r, 0);
+	expect_json(&r, "transfers");
+	expect_json(&r, "pending");
+	cli_free(&r);
+}
+
+/* A staged change is refused with the node's 409 text. */
+static void expect_conflict(struct cli_run *r, const char *text)
+{
+	expect_status(r, 1);
+	assert_non_null(strstr(r->err, "HTTP 409"));
+	if (text != NULL)
+		assert_non_null(strstr(r->err, text));
+	assert_string_equal(r->out, "");
+	cli_free(r);
+}
+
+/* Two fresh nodes join the founders: join, plan, commit, transfers; then
+ * leave, remove and clear stage and unstage changes, and every refusal
+ * reaches the user as the node's error with exit status 1. */
+static void test_rebalance(void **state)
+{
+	static char rows[TABLE_MAX_ROWS][512];
+	char want[256], text[128], *f[8];
+	struct cli_run r;
+	int nmoves;
+	(void)state;
+
+	/* keys, so the plan has some to move */
+	for (int i = 0; i < 40; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "rb-%d", i);
+		cli(&r, NULL, "-H", http_addr[i % NNODES], "put", key,
+		    "some value to move", NULL);
+		expect_status(&r, 0);
 		cli_free(&r);
 	}
+
+	/* nothing staged yet */
+	cli(&r, NULL, "-H", http_addr[0], "plan", NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "no staged changes\n");
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "commit", NULL);
+	expect_conflict(&r, "nothing staged");
+
+	/* a member of a cluster of several cannot join another */
+	cli(&r, NULL, "-H", http_addr[1], "join", rpc_addr[0], NULL);
+	expect_conflict(&r, NULL);
+
+	cli(&r, NULL, "-H", http_addr[3], "join", rpc_addr[0], NULL);
+	expect_status(&r, 0);
+	snprintf(want, sizeof(want), "%s is joining the cluster of %s; ",
+	         rpc_addr[3], rpc_addr[0]);
+	assert_true(strncmp(r.out, want, strlen(want)) == 0);
+	assert_non_null(strstr(r.out, "'ringkv plan'"));
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[4], "join", rpc_addr[0], "--json", NULL);
+	expect_status(&r, 0);
+	json_text(r.out, r.out_len, "node", text, sizeof(text));
+	assert_string_equal(text, rpc_addr[4]);
+	json_text(r.out, r.out_len, "status", text, sizeof(text));
+	assert_string_equal(text, "joining");
+	json_text(r.out, r.out_len, "seed", text, sizeof(text));
+	assert_string_equal(text, rpc_addr[0]);
+	cli_free(&r);
+	assert_true(proc_wait_for(joins_staged, NULL, 10000));
+
+	nmoves = check_join_plan();
+	cli(&r, NULL, "-H", http_addr[0], "commit", NULL);
+	expect_status(&r, 0);
+	snprintf(want, sizeof(want),
+	         "committed %d moves; watch them with 'ringkv transfers'\n",
+	         nmoves);
+	assert_string_equal(r.out, want);
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "commit", NULL);
+	expect_conflict(&r, "nothing staged");
+	check_transfers();
+	assert_true(proc_wait_for(transfers_done, NULL, 30000));
+	check_transfers();
+
+	/* leave: the staged list, and the hint */
+	cli(&r, NULL, "-H", http_addr[0], "leave", rpc_addr[1], NULL);
+	expect_status(&r, 0);
+	assert_int_equal(table_rows(r.out, "ACTION ", rows, TABLE_MAX_ROWS), 1);
+	assert_int_equal(fields(rows[0], f, 8), 2);
+	assert_string_equal(f[0], "leave");
+	assert_string_equal(f[1], rpc_addr[1]);
+	assert_non_null(strstr(r.out, "\nrun 'ringkv plan' to see the "
+	                              "transfers\n"));
+	cli_free(&r);
+	/* the plan shown last was the join's: commit wants a new one */
+	cli(&r, NULL, "-H", http_addr[0], "commit", NULL);
+	expect_conflict(&r, NULL);
+
+	/* remove: an up member only with --force; an unknown one is 404 */
+	cli(&r, NULL, "-H", http_addr[0], "remove", rpc_addr[2], NULL);
+	expect_conflict(&r, NULL);
+	cli(&r, NULL, "-H", http_addr[0], "remove", "127.0.0.1:1", NULL);
+	expect_status(&r, 1);
+	assert_non_null(strstr(r.err, "no such member (HTTP 404"));
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "remove", rpc_addr[2], "--force",
+	    "--json", NULL);
+	expect_status(&r, 0);
+	expect_json(&r, "staged");
+	assert_int_equal(count(r.out, "\"leave\""), 1);
+	assert_int_equal(count(r.out, "\"remove\""), 1);
+	cli_free(&r);
+	/* leave without NODE: the node itself */
+	cli(&r, NULL, "-H", http_addr[0], "leave", NULL);
+	expect_status(&r, 0);
+	assert_int_equal(table_rows(r.out, "ACTION ", rows, TABLE_MAX_ROWS), 3);
+	snprintf(want, sizeof(want), "leave   %s", rpc_addr[0]);
+	assert_non_null(strstr(r.out, want));
+	cli_free(&r);
+
+	/* the plan shows them; clear drops them */
+	cli(&r, NULL, "-H", http_addr[0], "plan", NULL);
+	expect_status(&r, 0);
+	snprintf(want, sizeof(want), "leave %s", rpc_addr[1]);
+	assert_non_null(strstr(r.out, want));
+	snprintf(want, sizeof(want), "remove %s", rpc_addr[2]);
+	assert_non_null(strstr(r.out, want));
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "clear", NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "cleared 3 staged changes\n");
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "clear", "--json", NULL);
+	expect_status(&r, 0);
+	double cleared = -1;
+	assert_int_equal(
+	    bench_json_number(r.out, r.out_len, "cleared", &cleared), 0);
+	assert_true(cleared == 0);
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[0], "plan", NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "no staged changes\n");
+	cli_free(&r);
 }
 
 int main(void)
@@ -687,6 +1208,7 @@ int main(void)
 	    cmocka_unit_test(test_node_errors),
 	    cmocka_unit_test(test_admin_not_supported),
 	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_rebalance),
 	};
 	proc_deadline(60);
 	return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);

@@ -22,7 +22,20 @@
  *                 and a read with r=3 finds it there, during the outage;
  *   bad input     MSG_HINT frames sent by hand: one naming another node
  *                 and one for a partition the node does not hold are
- *                 refused; a proper one is stored.
+ *                 refused; a proper one is stored;
+ *   stale hints   hints a coordinator with a stale ring could leave, made
+ *                 by hand (MSG_REPLICATE with hint_for): one for a live
+ *                 node that is not a primary of the key, one for a name
+ *                 the cluster does not know. Both are re-targeted: every
+ *                 primary of the key gets it, no hint is left, and the
+ *                 node named has no copy;
+ *   re-target     a primary is SIGKILLed and keys it is a primary of are
+ *                 written, so fallbacks hold hints for it; then it is
+ *                 removed (POST /admin/remove, GET /admin/plan, POST
+ *                 /admin/commit). No node keeps a hint for it, every
+ *                 primary of each key in the new ring has the key in its
+ *                 own copy, and every key reads back at r=quorum. It runs
+ *                 last: the cluster has four nodes afterwards.
  *
  * Every wait polls (proc_wait_for); the times measured are printed.
  */
@@ -61,6 +74,7 @@
 #define CONVERGE_MS 10000
 #define DELIVER_MS  20000
 #define BULK_KEYS   2000
+#define MOVED_KEYS  60
 
 static struct proc_node nodes[NNODES];
 static char seeds[512];
@@ -138,24 +152,46 @@ static bool local_is(int i, const char *key, const char *want)
 	return ok;
 }
 
-/* Hints node `at` holds for node `of` (GET /handoff); -1 when it does not
- * answer. */
-static long pending_at(int at, int of)
+/* A count GET /handoff at node `at` gives for hints for node `of`
+ * ("pending", "retargeted"): 0 when `of` is not listed, -1 when `at` does
+ * not answer. */
+static long target_count(int at, int of, const char *field)
 {
-	char key[64];
+	char key[64], name[32];
 	char *body = get_body(at, "/handoff");
-	const char *p = NULL;
+	const char *p = NULL, *e = NULL, *f = NULL;
 	long n = 0;
 
 	if (body == NULL)
 		return -1;
-	snprintf(key, sizeof(key), "\"target\":\"127.0.0.1:%d\",\"pending\":",
+	snprintf(key, sizeof(key), "{\"target\":\"127.0.0.1:%d\"",
 	         nodes[of].rpc_port);
+	snprintf(name, sizeof(name), "\"%s\":", field);
 	p = strstr(body, key);
-	if (p != NULL)
-		n = strtol(p + strlen(key), NULL, 10);
+	e = p != NULL ? strchr(p, '}') : NULL;
+	f = p != NULL ? strstr(p, name) : NULL;
+	if (f != NULL && f < e)
+		n = strtol(f + strlen(name), NULL, 10);
 	free(body);
 	return n;
+}
+
+/* Hints node `at` holds for node `of`; -1 when `at` does not answer. */
+static long pending_at(int at, int of)
+{
+	return target_count(at, of, "pending");
+}
+
+/* target_count summed over the running nodes. */
+static long target_count_all(int of, const char *field)
+{
+	long sum = 0;
+
+	for (int i = 0; i < NNODES; i++) {
+		if (nodes[i].pid != 0)
+			sum += target_count(i, of, field);
+	}
+	return sum;
 }
 
 /* Every hint a running node holds, for anyone. */
@@ -207,8 +243,9 @@ static void read_ring(void)
 }
 
 /* The distinct owners of key's walk, in order: walk[0..NVAL) are its
- * primaries, the rest stand in for them (ring/preflist.c). */
-static void walk_of(const char *key, int walk[NNODES])
+ * primaries, the rest stand in for them (ring/preflist.c). Returns how
+ * many nodes own partitions. */
+static int walk_of(const char *key, int walk[NNODES])
 {
 	uint32_t p = ring_partition_of(key, strlen(key), RING_SIZE);
 	bool seen[NNODES] = {false};
@@ -221,7 +258,8 @@ static void walk_of(const char *key, int walk[NNODES])
 			walk[n++] = o;
 		}
 	}
-	assert_int_equal(n, NNODES);
+	assert_true(n >= NVAL);
+	return n;
 }
 
 static bool is_primary(const char *key, int node)
@@ -330,6 +368,37 @@ static bool is_delivered(void *arg)
 
 	return local_is(d->primary, d->key, d->value) &&
 	       pending_at(d->holder, d->primary) == 0;
+}
+
+/* No running node holds a hint for node *arg. */
+static bool no_hints_for(void *arg)
+{
+	int of = *(int *)arg;
+
+	for (int i = 0; i < NNODES; i++) {
+		if (nodes[i].pid != 0 && pending_at(i, of) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Every running node's ring gives node *arg no partition and has no
+ * transfer pending. */
+static bool ring_without(void *arg)
+{
+	char name[64];
+	bool ok = true;
+
+	snprintf(name, sizeof(name), "\"owner\":\"127.0.0.1:%d\"",
+	         nodes[*(int *)arg].rpc_port);
+	for (int i = 0; i < NNODES && ok; i++) {
+		char *body = nodes[i].pid != 0 ? get_body(i, "/ring") : NULL;
+		ok = nodes[i].pid == 0 ||
+		     (body != NULL && strstr(body, name) == NULL &&
+		      strstr(body, "\"next_owner\":\"") == NULL);
+		free(body);
+	}
+	return ok;
 }
 
 /* No running node holds any hint. */
@@ -595,10 +664,18 @@ static void test_strict_quorum(void **state)
 	wait_or_fail(is_delivered, &d2, DELIVER_MS, "second primary repaired");
 }
 
-/* --- hand-made MSG_HINT frames -------------------------------------------- */
+/* --- hand-made frames ----------------------------------------------------- */
+
+/* A client of the internode protocol, for frames no node would send. */
+struct forger {
+	struct event_base *base;
+	struct msg_codec *mc;
+	struct rpc *rpc;
+};
 
 struct call {
 	struct msg_codec *mc;
+	uint8_t type;
 	bool done;
 	int status;
 };
@@ -612,7 +689,7 @@ static void on_reply(void *arg, int status, const struct msg_peer *peer,
 	c->done = true;
 	c->status = status;
 	if (status == 0 &&
-	    msg_decode_status(c->mc, peer, MSG_HINT, body, len, &st) == 0) {
+	    msg_decode_status(c->mc, peer, c->type, body, len, &st) == 0) {
 		c->status = st.status;
 		msg_clear_status(&st);
 	}
@@ -631,57 +708,109 @@ static void on_request(void *arg, const struct rpc_reply_to *to,
 	(void)len;
 }
 
-/* Send one hint for key to node `to`, naming `target`; the reply's
- * status. */
-static int send_hint(struct event_base *base, struct rpc *rpc,
-                     struct msg_codec *mc, int to, const char *target,
-                     const char *key, const char *text)
+static void forger_open(struct forger *f)
 {
-	char addr[64];
+	struct rpc_options ro = {.cluster_name = "ringkv",
+	                         .name = "hint-forger",
+	                         .listen_addr = "127.0.0.1:0",
+	                         .node_id = 4242,
+	                         .on_request = on_request};
+	char bound[128];
+
+	f->base = event_base_new();
+	f->mc = msg_codec_new();
+	f->rpc = NULL;
+	assert_non_null(f->base);
+	assert_non_null(f->mc);
+	ro.codec = f->mc;
+	assert_int_equal(rpc_new(&f->rpc, f->base, &ro, bound, sizeof(bound)),
+	                 0);
+}
+
+static void forger_close(struct forger *f)
+{
+	rpc_free(f->rpc);
+	msg_codec_free(f->mc);
+	event_base_free(f->base);
+}
+
+/* A one-value object written by the forger. */
+static struct dvv *forged_obj(const char *text)
+{
 	struct dvv *obj = dvv_new();
 	struct dvv_value v = {.data = (uint8_t *)text,
 	                      .len = strlen(text),
 	                      .content_type = (char *)"text/plain",
 	                      .timestamp_ms = 1700000000000};
-	struct msg_hint_entry e = {
-	    .partition = ring_partition_of(key, strlen(key), RING_SIZE),
-	    .key = (const uint8_t *)key,
-	    .klen = strlen(key)};
-	struct msg_hint m = {.entries = &e, .n = 1};
-	struct call c = {.mc = mc};
-	uint8_t *body = NULL;
-	size_t len = 0;
-	uint64_t t0 = now_ms();
 
 	assert_non_null(obj);
 	assert_int_equal(dvv_update(obj, NULL, 4242, &v), 0);
-	e.obj = obj;
-	snprintf(m.target, sizeof(m.target), "%s", target);
-	assert_int_equal(msg_encode_hint(mc, &m, &body, &len), 0);
+	return obj;
+}
+
+/* Send body to node `to` as a request of type, and free it; the reply's
+ * status. */
+static int forger_call(struct forger *f, int to, uint8_t type, uint8_t *body,
+                       size_t len)
+{
+	char addr[64];
+	struct call c = {.mc = f->mc, .type = type};
+	uint64_t t0 = now_ms();
+
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", nodes[to].rpc_port);
-	assert_int_equal(rpc_call(rpc, addr, MSG_HINT, body, len, T_TIMEOUT_MS,
-	                          on_reply, &c),
-	                 0);
+	assert_int_equal(
+	    rpc_call(f->rpc, addr, type, body, len, T_TIMEOUT_MS, on_reply, &c),
+	    0);
 	while (!c.done && now_ms() - t0 < T_TIMEOUT_MS)
-		event_base_loop(base, EVLOOP_ONCE);
+		event_base_loop(f->base, EVLOOP_ONCE);
 	free(body);
-	dvv_free(obj);
 	assert_true(c.done);
 	return c.status;
 }
 
+/* Send one hint for key to node `to`, naming `target`; the reply's
+ * status. */
+static int send_hint(struct forger *f, int to, const char *target,
+                     const char *key, const char *text)
+{
+	struct msg_hint_entry e = {
+	    .partition = ring_partition_of(key, strlen(key), RING_SIZE),
+	    .key = (const uint8_t *)key,
+	    .klen = strlen(key),
+	    .obj = forged_obj(text)};
+	struct msg_hint m = {.entries = &e, .n = 1};
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	snprintf(m.target, sizeof(m.target), "%s", target);
+	assert_int_equal(msg_encode_hint(f->mc, &m, &body, &len), 0);
+	dvv_free(e.obj);
+	return forger_call(f, to, MSG_HINT, body, len);
+}
+
+/* Have node `to` keep a write of key as a hint for hint_for, as a
+ * coordinator does with a fallback; the reply's status. */
+static int send_replicate(struct forger *f, int to, const char *hint_for,
+                          const char *key, const char *text)
+{
+	struct msg_replicate m = {
+	    .partition = ring_partition_of(key, strlen(key), RING_SIZE),
+	    .key = (const uint8_t *)key,
+	    .klen = strlen(key),
+	    .obj = forged_obj(text)};
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	snprintf(m.hint_for, sizeof(m.hint_for), "%s", hint_for);
+	assert_int_equal(msg_encode_replicate(f->mc, &m, &body, &len), 0);
+	dvv_free(m.obj);
+	return forger_call(f, to, MSG_REPLICATE, body, len);
+}
+
 static void test_bad_hint_frames_refused(void **state)
 {
-	struct event_base *base = event_base_new();
-	struct msg_codec *mc = msg_codec_new();
-	struct rpc_options ro = {.cluster_name = "ringkv",
-	                         .name = "hint-forger",
-	                         .listen_addr = "127.0.0.1:0",
-	                         .node_id = 4242,
-	                         .codec = mc,
-	                         .on_request = on_request};
-	struct rpc *rpc = NULL;
-	char bound[128], self[64], key[96];
+	struct forger f;
+	char self[64], key[96];
 	const char *held = NULL, *foreign = NULL;
 	static char keys[2][32];
 	int to = 0;
@@ -689,9 +818,7 @@ static void test_bad_hint_frames_refused(void **state)
 
 	wait_view("5 nodes up");
 	read_ring();
-	assert_non_null(base);
-	assert_non_null(mc);
-	assert_int_equal(rpc_new(&rpc, base, &ro, bound, sizeof(bound)), 0);
+	forger_open(&f);
 	/* A key node 0 is a primary of, and one it is not. */
 	for (int k = 0; held == NULL || foreign == NULL; k++) {
 		bool mine = false;
@@ -705,26 +832,183 @@ static void test_bad_hint_frames_refused(void **state)
 	snprintf(self, sizeof(self), "127.0.0.1:%d", nodes[to].rpc_port);
 
 	/* For another node: refused, nothing stored. */
-	assert_int_equal(send_hint(base, rpc, mc, to, "127.0.0.1:1", held, "x"),
+	assert_int_equal(send_hint(&f, to, "127.0.0.1:1", held, "x"),
 	                 RKV_EINVAL);
 	snprintf(key, sizeof(key), "/kv/%s?replica=local", held);
 	assert_int_equal(http(to, "GET", key, NULL, NULL), 404);
-	/* For a partition it does not hold: refused. */
-	assert_int_equal(send_hint(base, rpc, mc, to, self, foreign, "x"),
-	                 RKV_EINVAL);
+	/* For a partition it does not hold: refused as a ring behind. */
+	assert_int_equal(send_hint(&f, to, self, foreign, "x"), RKV_ESTALE);
 	snprintf(key, sizeof(key), "/kv/%s?replica=local", foreign);
 	assert_int_equal(http(to, "GET", key, NULL, NULL), 404);
 	/* A proper one is stored. */
-	assert_int_equal(send_hint(base, rpc, mc, to, self, held, "handed"), 0);
+	assert_int_equal(send_hint(&f, to, self, held, "handed"), 0);
 	assert_true(local_is(to, held, "handed"));
 	char *body = get_body(to, "/stats");
 	assert_non_null(body);
 	assert_non_null(strstr(body, "\"batches_refused\":2"));
 	free(body);
 
-	rpc_free(rpc);
-	msg_codec_free(mc);
-	event_base_free(base);
+	forger_close(&f);
+}
+
+struct stale {
+	const char *key, *value;
+	int walk[NNODES];
+};
+
+/* The key is in the own copy of each of its primaries, and no node holds
+ * a hint any more. */
+static bool stale_delivered(void *arg)
+{
+	const struct stale *s = arg;
+
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < NVAL; j++) {
+			if (!local_is(s[i].walk[j], s[i].key, s[i].value))
+				return false;
+		}
+	}
+	return no_hints(NULL);
+}
+
+/* Hints that a coordinator with a stale ring could leave behind: one for
+ * a live node that is not a primary of the key (it would refuse them for
+ * ever), one for a name the cluster does not know. Both end up with the
+ * key's primaries, and the node named gets no copy. */
+static void test_stale_hints_retargeted(void **state)
+{
+	struct stale s[2] = {{.key = "stale-a", .value = "for-a-non-primary"},
+	                     {.key = "stale-b", .value = "for-a-stranger"}};
+	struct forger f;
+	char name[64], path[64];
+	(void)state;
+
+	wait_view("5 nodes up");
+	read_ring();
+	forger_open(&f);
+	walk_of(s[0].key, s[0].walk);
+	walk_of(s[1].key, s[1].walk);
+	/* Held by a non-primary, for another non-primary that is up. */
+	snprintf(name, sizeof(name), "127.0.0.1:%d",
+	         nodes[s[0].walk[4]].rpc_port);
+	assert_int_equal(
+	    send_replicate(&f, s[0].walk[3], name, s[0].key, s[0].value), 0);
+	/* Held by a primary, which takes its own copy too. */
+	assert_int_equal(send_replicate(&f, s[1].walk[0], "127.0.0.1:1",
+	                                s[1].key, s[1].value),
+	                 0);
+	forger_close(&f);
+
+	wait_or_fail(stale_delivered, s, DELIVER_MS,
+	             "the stale hints reached the primaries");
+	assert_true(target_count(s[0].walk[3], s[0].walk[4], "retargeted") >=
+	            1);
+	snprintf(path, sizeof(path), "/kv/%s?replica=local", s[0].key);
+	assert_int_equal(http(s[0].walk[4], "GET", path, NULL, NULL), 404);
+}
+
+/* --- re-targeting after a rebalance --------------------------------------- */
+
+struct moved {
+	int n;
+	int k[MOVED_KEYS]; /* key moved-K, value moved-value-K */
+};
+
+/* Every primary the ring gives each key holds it in its own copy. */
+static bool on_primaries(void *arg)
+{
+	const struct moved *m = arg;
+
+	for (int i = 0; i < m->n; i++) {
+		char key[32], value[32];
+		int walk[NNODES];
+		snprintf(key, sizeof(key), "moved-%d", m->k[i]);
+		snprintf(value, sizeof(value), "moved-value-%d", m->k[i]);
+		walk_of(key, walk);
+		for (int j = 0; j < NVAL; j++) {
+			if (!local_is(walk[j], key, value))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* One admin request at node `at`, which must answer 200. */
+static void admin(int at, const char *method, const char *path)
+{
+	char *body = NULL;
+	int status = http(at, method, path, NULL, &body);
+
+	if (status != 200) {
+		fprintf(stderr, "# %s %s: %d %s\n", method, path, status,
+		        body != NULL ? body : "");
+		print_logs();
+		fail();
+	}
+	free(body);
+}
+
+static void test_hints_for_removed_node_retargeted(void **state)
+{
+	const int at = 0;
+	int gone = 2;
+	static struct moved m;
+	char path[96];
+	long held = 0;
+	(void)state;
+
+	wait_view("5 nodes up");
+	read_ring();
+	proc_node_kill(&nodes[gone]);
+	wait_view("the node to remove is held down");
+
+	/* w=3 with one primary down: the write needs its fallback, which
+	 * keeps a hint for the dead node. */
+	m.n = 0;
+	for (int k = 0; m.n < MOVED_KEYS; k++) {
+		char key[32], value[32];
+		snprintf(key, sizeof(key), "moved-%d", k);
+		if (!is_primary(key, gone))
+			continue;
+		snprintf(path, sizeof(path), "/kv/%s?w=3", key);
+		snprintf(value, sizeof(value), "moved-value-%d", k);
+		assert_int_equal(
+		    http(k % 2 ? at : NNODES - 1, "PUT", path, value, NULL),
+		    204);
+		m.k[m.n++] = k;
+	}
+	held = target_count_all(gone, "pending");
+	fprintf(stderr, "# %ld hints held for the dead node\n", held);
+	assert_true(held >= MOVED_KEYS);
+
+	snprintf(path, sizeof(path), "/admin/remove?node=127.0.0.1:%d",
+	         nodes[gone].rpc_port);
+	admin(at, "POST", path);
+	admin(at, "GET", "/admin/plan");
+	admin(at, "POST", "/admin/commit");
+
+	wait_or_fail(no_hints_for, &gone, DELIVER_MS,
+	             "no node holds hints for the removed node");
+	assert_true(target_count_all(gone, "retargeted") >= held);
+	wait_or_fail(ring_without, &gone, DELIVER_MS,
+	             "every ring is settled without the removed node");
+	wait_or_fail(no_hints, NULL, DELIVER_MS,
+	             "the re-targeted hints are delivered");
+	read_ring();
+	wait_or_fail(on_primaries, &m, DELIVER_MS,
+	             "every key is on its new primaries");
+	for (int i = 0; i < m.n; i++) {
+		char value[32], *body = NULL;
+		snprintf(path, sizeof(path), "/kv/moved-%d?r=quorum", m.k[i]);
+		snprintf(value, sizeof(value), "moved-value-%d", m.k[i]);
+		if (http(i % 2 ? at : NNODES - 1, "GET", path, NULL, &body) !=
+		        200 ||
+		    strcmp(body, value) != 0) {
+			fprintf(stderr, "# lost write: %s\n", path);
+			fail();
+		}
+		free(body);
+	}
 }
 
 int main(void)
@@ -735,6 +1019,8 @@ int main(void)
 	    cmocka_unit_test(test_backlog_all_delivered),
 	    cmocka_unit_test(test_strict_quorum),
 	    cmocka_unit_test(test_bad_hint_frames_refused),
+	    cmocka_unit_test(test_stale_hints_retargeted),
+	    cmocka_unit_test(test_hints_for_removed_node_retargeted),
 	};
 
 	proc_deadline(170);

@@ -1070,6 +1070,108 @@ static struct ring *merged(const struct ring *a, const struct ring *b)
 	return m;
 }
 
+/* Whether prefs[0..n) of ring r take the node named name. */
+static bool prefs_have(const struct ring *r, const struct ring_pref *prefs,
+                       size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ring_node_name(r, prefs[i].node), name) == 0)
+			return true;
+	return false;
+}
+
+/* A rebalance loses nothing only if every replica a key partition gains
+ * is sent its data by one of the moves, by a node that holds it now. */
+static void check_move_targets(struct ring *r, unsigned n_val)
+{
+	uint32_t q = ring_partition_count(r);
+	size_t cap = (size_t)q * n_val;
+	uint32_t *ranges = calloc(cap, sizeof(*ranges));
+	uint32_t *targets = calloc(cap, sizeof(*targets));
+	/* covered[p * RING_MAX_N_VAL + k]: p's k-th future primary is sent
+	 * p's keys by some move */
+	bool *covered = calloc((size_t)q * RING_MAX_N_VAL, sizeof(*covered));
+	struct ring_pref now[RING_MAX_N_VAL], fut[RING_MAX_N_VAL];
+	size_t nnow, nfut, n, pairs = 0, gained = 0;
+	assert_non_null(ranges);
+	assert_non_null(targets);
+	assert_non_null(covered);
+	for (uint32_t m = 0; m < q; m++) {
+		struct ring_entry e;
+		assert_int_equal(ring_partition_get(r, m, &e), 0);
+		if (e.next_owner == NULL) {
+			assert_int_equal(
+			    ring_move_targets(r, m, n_val, ranges, targets, &n),
+			    RING_EINVAL);
+			continue;
+		}
+		assert_int_equal(
+		    ring_move_targets(r, m, n_val, ranges, targets, &n), 0);
+		pairs += n;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t p = ranges[i];
+			const char *to = ring_node_name(r, targets[i]);
+			ring_preflist(r, p, n_val, NULL, 0, now, &nnow);
+			ring_preflist_future(r, p, n_val, fut, &nfut);
+			/* Sound: the sender holds p, the receiver gains it. */
+			assert_true(prefs_have(r, now, nnow, e.owner));
+			assert_false(prefs_have(r, now, nnow, to));
+			assert_true(prefs_have(r, fut, nfut, to));
+			for (size_t k = 0; k < nfut; k++)
+				if (fut[k].node == targets[i])
+					covered[p * RING_MAX_N_VAL + k] = true;
+			/* Near: within a few walks behind the move. */
+			assert_true(((m - p) & (q - 1)) < 4 * n_val);
+		}
+	}
+	/* Complete: every gained replica is covered. */
+	for (uint32_t p = 0; p < q; p++) {
+		ring_preflist(r, p, n_val, NULL, 0, now, &nnow);
+		ring_preflist_future(r, p, n_val, fut, &nfut);
+		for (size_t k = 0; k < nfut; k++) {
+			if (prefs_have(r, now, nnow,
+			               ring_node_name(r, fut[k].node)))
+				continue;
+			gained++;
+			assert_true(covered[p * RING_MAX_N_VAL + k]);
+		}
+	}
+	assert_true(gained > 0);
+	assert_true(pairs >= gained);
+	free(ranges);
+	free(targets);
+	free(covered);
+}
+
+static void test_move_targets(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 30; seed++) {
+		struct rng g;
+		struct members m;
+		struct ring *r, *target;
+		struct ring_plan *plan;
+		uint32_t q = seed % 2 ? 64 : 256;
+		size_t s = 3 + (size_t)(seed / 3 % 5);
+		seeded(&g, seed);
+		members_make(&m, s + 1);
+		r = found(q, &m, 3);
+		/* A join, a leave (down to three nodes: every node then
+		 * holds every key), or both. */
+		if (seed % 3 != 1)
+			members_join_random(&m, &g);
+		if (seed % 3 != 0)
+			members_remove(&m, (size_t)rng_below(&g, s));
+		assert_int_equal(ring_claim(r, m.ptr, m.n, 3, &target), 0);
+		assert_int_equal(ring_plan_new(r, target, &plan), 0);
+		assert_int_equal(ring_plan_commit(r, plan, "node-000"), 0);
+		check_move_targets(r, 3);
+		ring_plan_free(plan);
+		ring_free(target);
+		ring_free(r);
+	}
+}
+
 static void test_merge_laws(void **state)
 {
 	enum { NR = 6 };
@@ -1191,6 +1293,21 @@ static void test_compact(void **state)
 	assert_true(ring_equal(r, before));
 	assert_int_equal(ring_node_count(r), 4);
 	assert_int_equal(ring_node_find(r, "admin", &node), RING_ENOTFOUND);
+
+	/* A node joining a cluster empties its own ring, forgets every name
+	 * and takes the cluster's by merge: the counts must follow. */
+	for (uint32_t p = 0; p < 64; p++)
+		assert_int_equal(ring_partition_set(r, p, NULL, NULL, 0, NULL),
+		                 0);
+	assert_int_equal(ring_compact(r), 0);
+	assert_int_equal(ring_node_count(r), 0);
+	assert_int_equal(ring_validate(r), 0);
+	assert_int_equal(ring_merge(r, before, NULL), 0);
+	assert_int_equal(ring_validate(r), 0);
+	assert_true(ring_equal(r, before));
+	for (size_t i = 0; i < m.n; i++)
+		assert_int_equal(owned_by(r, m.ptr[i]),
+		                 owned_by(before, m.ptr[i]));
 	ring_free(before);
 	ring_plan_free(plan);
 	ring_free(t);
@@ -1218,6 +1335,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_round_trip),
 	    cmocka_unit_test(test_plan_stale),
 	    cmocka_unit_test(test_plan_over_pending),
+	    cmocka_unit_test(test_move_targets),
 	    cmocka_unit_test(test_merge_laws),
 	    cmocka_unit_test(test_merge_errors),
 	    cmocka_unit_test(test_compact),
