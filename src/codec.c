@@ -6,20 +6,25 @@
  * the schema alone says what comes next, which is why the schemas are
  * compiled into the binary and why old encodings are pinned by tests.
  *
- * Encoding walks a struct dvv into one reusable Avro generic value (bytes
- * and strings are lent to it, not copied), asks avro_value_sizeof() for the
- * exact size, and writes into one malloc'ed buffer through a memory writer.
+ * Stored objects, encoded and decoded several times per request, are
+ * written and read by hand ("objects: Avro binary, read and written
+ * directly" below explains the encoding): the same bytes Avro C writes,
+ * validated in the same pass that reads them.
  *
- * Decoding never hands untrusted bytes straight to Avro C: its reader
- * allocates whatever a length prefix claims before checking that the bytes
- * are there, and trusts array counts. So decoding is two passes:
+ * Contexts and rings go through Avro C generic values: encoding fills one
+ * reusable value (strings are lent to it, not copied), asks
+ * avro_value_sizeof() for the exact size, and writes into one malloc'ed
+ * buffer through a memory writer. Decoding them never hands untrusted
+ * bytes straight to Avro C: its reader allocates whatever a length prefix
+ * claims before checking that the bytes are there, and trusts array
+ * counts. So decoding is two passes:
  *
  *   1. codec_scan walks the bytes against the schema without allocating:
  *      every length must fit in what is left, every array count must fit
- *      the item budget (DVV limits), booleans must be 0 or 1, varints at
- *      most 10 bytes, and the walk must end exactly at the last byte.
+ *      the item budget, booleans must be 0 or 1, varints at most 10
+ *      bytes, and the walk must end exactly at the last byte.
  *   2. Only then Avro C reads the bytes into the reusable generic value,
- *      which is copied into a fresh struct dvv and checked by dvv_validate.
+ *      which is copied out and validated.
  *
  * The pass-1 bounds keep what pass 2 allocates proportional to the input.
  *
@@ -35,9 +40,9 @@
  * a ring's name indices mean nothing to another ring (ring/ring.h). A
  * decoded ring is rebuilt through ring_partition_set(), which interns the
  * names and refuses inconsistent entries, then checked by ring_validate().
- * Pass 1 bounds the partition count by RING_MAX_SIZE and, as for objects,
- * every item by the bytes that remain, so a hostile Q cannot make
- * ring_new() allocate: Q must equal the count of entries actually present.
+ * Pass 1 bounds the partition count by RING_MAX_SIZE and every item by
+ * the bytes that remain, so a hostile Q cannot make ring_new() allocate:
+ * Q must equal the count of entries actually present.
  */
 #include "codec.h"
 
@@ -72,6 +77,11 @@ static const char *const object_fields[] = {"entries", "anon"};
 static const char *const entry_fields[] = {"id", "counter", "values"};
 static const char *const value_fields[] = {"data", "content_type",
                                            "timestamp_ms", "tombstone"};
+/* The object codec writes these types by hand: the start-up check holds
+ * object.avsc to them too, not only to the names. */
+static const avro_type_t entry_types[] = {AVRO_INT64, AVRO_INT64, AVRO_ARRAY};
+static const avro_type_t value_types[] = {AVRO_BYTES, AVRO_STRING, AVRO_INT64,
+                                          AVRO_BOOLEAN};
 static const char *const context_fields[] = {"entries"};
 static const char *const ctxentry_fields[] = {"id", "counter"};
 static const char *const ring_fields[] = {"ring_size", "partitions"};
@@ -97,14 +107,11 @@ struct codec {
 	avro_schema_t object_schema;
 	avro_schema_t context_schema;
 	avro_schema_t ring_schema;
-	avro_value_iface_t *object_iface;
 	avro_value_iface_t *context_iface;
 	avro_value_iface_t *ring_iface;
-	avro_value_t object;  /* reused by every object encode/decode */
 	avro_value_t context; /* reused by every context encode/decode */
 	avro_value_t ring;    /* reused by every ring encode/decode */
-	bool object_live;     /* the values above were created */
-	bool context_live;
+	bool context_live;    /* the values above were created */
 	bool ring_live;
 	avro_reader_t reader; /* memory reader, re-pointed per decode */
 	avro_writer_t writer; /* memory writer, re-pointed per encode */
@@ -149,6 +156,18 @@ static avro_schema_t codec_field(avro_schema_t record, int index)
 	return avro_schema_record_field_get_by_index(record, index);
 }
 
+/* 0 when the n fields of `record` have these types, in order. */
+static int codec_check_types(avro_schema_t record, const avro_type_t *types,
+                             size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		avro_schema_t f = codec_unlink(codec_field(record, (int)i));
+		if (f == NULL || avro_typeof(f) != types[i])
+			return RKV_EINVAL;
+	}
+	return 0;
+}
+
 static int codec_check_schemas(struct codec *c)
 {
 	avro_schema_t obj = c->object_schema;
@@ -159,12 +178,15 @@ static int codec_check_schemas(struct codec *c)
 	avro_schema_t ctx_entry = NULL;
 
 	if (codec_check_record(obj, object_fields, OBJECT_NFIELDS) != 0 ||
-	    codec_check_record(entry, entry_fields, ENTRY_NFIELDS) != 0)
+	    codec_check_record(entry, entry_fields, ENTRY_NFIELDS) != 0 ||
+	    codec_check_types(entry, entry_types, ENTRY_NFIELDS) != 0)
 		return RKV_EINVAL;
 	value = codec_items(codec_field(entry, ENTRY_VALUES));
 	anon_value = codec_items(codec_field(obj, OBJECT_ANON));
 	if (codec_check_record(value, value_fields, VALUE_NFIELDS) != 0 ||
+	    codec_check_types(value, value_types, VALUE_NFIELDS) != 0 ||
 	    codec_check_record(anon_value, value_fields, VALUE_NFIELDS) != 0 ||
+	    codec_check_types(anon_value, value_types, VALUE_NFIELDS) != 0 ||
 	    codec_check_record(ctx, context_fields, CONTEXT_NFIELDS) != 0)
 		return RKV_EINVAL;
 	ctx_entry = codec_items(codec_field(ctx, CONTEXT_ENTRIES));
@@ -221,15 +243,10 @@ struct codec *codec_new(void)
 	if (codec_check_schemas(c) != 0 || codec_check_ring_schema(c) != 0)
 		goto fail;
 	what = "cannot set up Avro values";
-	c->object_iface = avro_generic_class_from_schema(c->object_schema);
 	c->context_iface = avro_generic_class_from_schema(c->context_schema);
 	c->ring_iface = avro_generic_class_from_schema(c->ring_schema);
-	if (c->object_iface == NULL || c->context_iface == NULL ||
-	    c->ring_iface == NULL)
+	if (c->context_iface == NULL || c->ring_iface == NULL)
 		goto fail;
-	if (avro_generic_value_new(c->object_iface, &c->object) != 0)
-		goto fail;
-	c->object_live = true;
 	if (avro_generic_value_new(c->context_iface, &c->context) != 0)
 		goto fail;
 	c->context_live = true;
@@ -256,14 +273,10 @@ void codec_free(struct codec *c)
 		avro_reader_free(c->reader);
 	if (c->writer != NULL)
 		avro_writer_free(c->writer);
-	if (c->object_live)
-		avro_value_decref(&c->object);
 	if (c->context_live)
 		avro_value_decref(&c->context);
 	if (c->ring_live)
 		avro_value_decref(&c->ring);
-	if (c->object_iface != NULL)
-		avro_value_iface_decref(c->object_iface);
 	if (c->context_iface != NULL)
 		avro_value_iface_decref(c->context_iface);
 	if (c->ring_iface != NULL)
@@ -283,27 +296,37 @@ struct codec_scan {
 	const uint8_t *p;
 	const uint8_t *end;
 	size_t items;     /* array items seen so far, all arrays together */
-	size_t max_items; /* budget from the DVV limits */
+	size_t max_items; /* budget from the record's limits */
 };
 
-static int codec_scan_long(struct codec_scan *s, int64_t *out)
+/* One Avro long (zig-zag varint) from *p, which it advances; never reads
+ * at or past end. RKV_ECORRUPT when the bytes end first or the varint is
+ * longer than 64 bits. Shared by the scan and the object decoder. */
+static int codec_get_long(const uint8_t **p, const uint8_t *end, int64_t *out)
 {
+	const uint8_t *q = *p;
 	uint64_t v = 0;
 
 	for (unsigned i = 0; i < CODEC_MAX_VARINT; i++) {
-		if (s->p == s->end)
+		if (q == end)
 			return RKV_ECORRUPT;
-		uint8_t b = *s->p++;
+		uint8_t b = *q++;
 		/* The 10th byte carries the 64th bit only. */
 		if (i == CODEC_MAX_VARINT - 1 && b > 1)
 			return RKV_ECORRUPT;
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if ((b & 0x80) == 0) {
+			*p = q;
 			*out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
 			return 0;
 		}
 	}
 	return RKV_ECORRUPT;
+}
+
+static int codec_scan_long(struct codec_scan *s, int64_t *out)
+{
+	return codec_get_long(&s->p, s->end, out);
 }
 
 static int codec_scan_value(struct codec_scan *s, avro_schema_t schema,
@@ -470,221 +493,358 @@ static int codec_set_u64(avro_value_t *record, int index, uint64_t n)
 	return 0;
 }
 
-/* --- objects: struct dvv -> Avro ------------------------------------------ */
+/* --- objects: Avro binary, read and written directly ----------------------
+ *
+ * The object is encoded or decoded several times per request (each store
+ * read and write, each message that carries it), so it does not go
+ * through Avro C's generic values, which allocate per field and dispatch
+ * through a vtable for every read. The bytes are still exactly those Avro
+ * C writes for src/schemas/object.avsc; codec_new checks that the schema
+ * has the layout this code assumes:
+ *
+ *   Object = entries: array<Entry>, anon: array<Value>
+ *   Entry  = id: long, counter: long, values: array<Value>
+ *   Value  = data: bytes, content_type: string, timestamp_ms: long,
+ *            tombstone: boolean
+ *
+ * Avro's binary encoding of those types:
+ *
+ *   long     zig-zag (n << 1 ^ n >> 63: the sign moves to bit 0, so
+ *            small magnitudes stay small), then a varint: 7 bits per
+ *            byte, least significant first, the high bit set on every
+ *            byte but the last. 0 -> 00, -1 -> 01, 1 -> 02, 64 -> 80 01;
+ *            at most 10 bytes.
+ *   bytes,   a long length, then that many bytes (a string is UTF-8
+ *   string   without a terminator).
+ *   boolean  one byte, 0 or 1.
+ *   record   its fields in schema order, nothing in between.
+ *   array    blocks, each a long count followed by that many items,
+ *            until a block of count 0. A negative count -n announces n
+ *            items preceded by a long byte size (so a reader can skip
+ *            the block). Avro C writes one positive block per non-empty
+ *            array; other writers may split arrays and size blocks, so
+ *            the reader accepts both.
+ *
+ * Encoding sizes the record exactly, allocates once and writes. Decoding
+ * validates as it reads: every length is checked against the bytes left
+ * before anything is allocated or copied, and every array block against
+ * the DVV limits and the bytes left (an entry takes at least 3 bytes, a
+ * value 4), so what a decode allocates stays proportional to its input.
+ */
 
-static int codec_value_put(avro_value_t *rec, const struct dvv_value *v)
+#define CODEC_MIN_ENTRY_BYTES 3 /* id, counter, end of values */
+#define CODEC_MIN_VALUE_BYTES 4 /* data, content type, timestamp, flag */
+
+/* Ids and counters are u64 bits and go through the same zig-zag as any
+ * long: (int64_t)n << 1 ^ (int64_t)n >> 63, written without signed
+ * shifts. */
+static uint64_t codec_zigzag(uint64_t n)
 {
-	avro_value_t f;
-	avro_wrapped_buffer_t wb;
-	const void *data = v->len > 0 ? (const void *)v->data : codec_empty;
-
-	/* Lend, not copy: the value is reset before this call returns to
-	 * the caller that owns the bytes. */
-	if (avro_value_get_by_index(rec, VALUE_DATA, &f, NULL) != 0 ||
-	    avro_wrapped_buffer_new(&wb, data, v->len) != 0 ||
-	    avro_value_give_bytes(&f, &wb) != 0)
-		return RKV_ENOMEM;
-	if (avro_value_get_by_index(rec, VALUE_CTYPE, &f, NULL) != 0 ||
-	    avro_wrapped_buffer_new_string(&wb, v->content_type) != 0 ||
-	    avro_value_give_string_len(&f, &wb) != 0)
-		return RKV_ENOMEM;
-	if (codec_set_u64(rec, VALUE_TIMESTAMP, v->timestamp_ms) != 0 ||
-	    avro_value_get_by_index(rec, VALUE_TOMBSTONE, &f, NULL) != 0 ||
-	    avro_value_set_boolean(&f, v->tombstone ? 1 : 0) != 0)
-		return RKV_ENOMEM;
-	return 0;
+	return (n << 1) ^ (0 - (n >> 63));
 }
 
-static int codec_values_put(avro_value_t *array, const struct dvv_value *vals,
-                            size_t n)
+static size_t codec_long_size(uint64_t n)
 {
-	avro_value_t elem;
+	uint64_t z = codec_zigzag(n);
+	size_t size = 1;
+
+	for (; z >= 0x80; z >>= 7)
+		size++;
+	return size;
+}
+
+static uint8_t *codec_put_long(uint8_t *p, uint64_t n)
+{
+	uint64_t z = codec_zigzag(n);
+
+	for (; z >= 0x80; z >>= 7)
+		*p++ = (uint8_t)(z | 0x80);
+	*p++ = (uint8_t)z;
+	return p;
+}
+
+static uint8_t *codec_put_bytes(uint8_t *p, const void *data, size_t len)
+{
+	p = codec_put_long(p, len);
+	if (len > 0) /* data is NULL for an empty value */
+		memcpy(p, data, len);
+	return p + len;
+}
+
+/* The encoded size of an array of n values, terminating block included. */
+static size_t codec_values_size(const struct dvv_value *vals, size_t n)
+{
+	size_t size = n > 0 ? codec_long_size(n) + 1 : 1;
 
 	for (size_t i = 0; i < n; i++) {
-		if (avro_value_append(array, &elem, NULL) != 0 ||
-		    codec_value_put(&elem, &vals[i]) != 0)
-			return RKV_ENOMEM;
+		size_t ctype = strlen(vals[i].content_type);
+		size += codec_long_size(vals[i].len) + vals[i].len +
+		        codec_long_size(ctype) + ctype +
+		        codec_long_size(vals[i].timestamp_ms) + 1;
 	}
-	return 0;
+	return size;
 }
 
-static int codec_entry_put(avro_value_t *rec, const struct dvv_entry *e)
+static size_t codec_object_size(const struct dvv *d)
 {
-	avro_value_t values;
+	size_t size = d->nentries > 0 ? codec_long_size(d->nentries) + 1 : 1;
 
-	if (codec_set_u64(rec, ENTRY_ID, e->id) != 0 ||
-	    codec_set_u64(rec, ENTRY_COUNTER, e->counter) != 0 ||
-	    avro_value_get_by_index(rec, ENTRY_VALUES, &values, NULL) != 0)
-		return RKV_ENOMEM;
-	return codec_values_put(&values, e->values, e->nvalues);
-}
-
-static int codec_object_put(struct codec *c, const struct dvv *d)
-{
-	avro_value_t entries, anon, elem;
-
-	if (avro_value_get_by_index(&c->object, OBJECT_ENTRIES, &entries,
-	                            NULL) != 0 ||
-	    avro_value_get_by_index(&c->object, OBJECT_ANON, &anon, NULL) != 0)
-		return RKV_ENOMEM;
 	for (size_t i = 0; i < d->nentries; i++) {
-		if (avro_value_append(&entries, &elem, NULL) != 0 ||
-		    codec_entry_put(&elem, &d->entries[i]) != 0)
-			return RKV_ENOMEM;
+		const struct dvv_entry *e = &d->entries[i];
+		size += codec_long_size(e->id) + codec_long_size(e->counter) +
+		        codec_values_size(e->values, e->nvalues);
 	}
-	return codec_values_put(&anon, d->anon, d->nanon);
+	return size + codec_values_size(d->anon, d->nanon);
+}
+
+static uint8_t *codec_put_values(uint8_t *p, const struct dvv_value *vals,
+                                 size_t n)
+{
+	if (n > 0)
+		p = codec_put_long(p, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct dvv_value *v = &vals[i];
+		p = codec_put_bytes(p, v->data, v->len);
+		p = codec_put_bytes(p, v->content_type,
+		                    strlen(v->content_type));
+		p = codec_put_long(p, v->timestamp_ms);
+		*p++ = v->tombstone ? 1 : 0;
+	}
+	*p++ = 0;
+	return p;
 }
 
 int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
                         size_t *len)
 {
-	int rc = 0;
+	size_t size = 0;
+	uint8_t *buf = NULL, *p = NULL;
 
+	(void)c;
 	*out = NULL;
 	*len = 0;
 	if (dvv_validate(d) != 0)
 		return RKV_EINVAL;
-	avro_value_reset(&c->object);
-	rc = codec_object_put(c, d);
-	if (rc == 0)
-		rc = codec_value_encode(c->writer, &c->object, out, len);
-	/* Drop what was lent to the instance before the caller can free it. */
-	avro_value_reset(&c->object);
-	return rc;
+	size = codec_object_size(d);
+	buf = malloc(size);
+	if (buf == NULL)
+		return RKV_ENOMEM;
+	p = buf;
+	if (d->nentries > 0)
+		p = codec_put_long(p, d->nentries);
+	for (size_t i = 0; i < d->nentries; i++) {
+		const struct dvv_entry *e = &d->entries[i];
+		p = codec_put_long(p, e->id);
+		p = codec_put_long(p, e->counter);
+		p = codec_put_values(p, e->values, e->nvalues);
+	}
+	*p++ = 0; /* end of entries */
+	p = codec_put_values(p, d->anon, d->nanon);
+	assert(p == buf + size);
+	*out = buf;
+	*len = size;
+	return 0;
 }
 
-/* --- objects: Avro -> struct dvv ------------------------------------------ */
+struct codec_in {
+	const uint8_t *p;
+	const uint8_t *end;
+	size_t values_left; /* values DVV_MAX_VALUES still allows */
+};
 
-static int codec_value_get(avro_value_t *rec, struct dvv_value *v)
+/* A length prefix (bytes, string): 0 <= n <= the bytes left. */
+static int codec_get_len(struct codec_in *in, size_t *out)
 {
-	avro_value_t f;
-	const void *data = NULL;
-	const char *ctype = NULL;
-	size_t size = 0;
-	int tomb = 0;
+	int64_t n = 0;
 
-	if (avro_value_get_by_index(rec, VALUE_DATA, &f, NULL) != 0 ||
-	    avro_value_get_bytes(&f, &data, &size) != 0)
-		return RKV_ENOMEM;
-	if (size > 0) {
-		v->data = malloc(size);
+	if (codec_get_long(&in->p, in->end, &n) != 0 || n < 0 ||
+	    (uint64_t)n > (uint64_t)(in->end - in->p))
+		return RKV_ECORRUPT;
+	*out = (size_t)n;
+	return 0;
+}
+
+/* The header of an array's next block: *count items, 0 at the end of the
+ * array. A block with a negative count gives its byte size, and
+ * *block_end is where its items must end (else NULL). The count must fit
+ * in *left, what the limits still allow, and in the bytes left at
+ * min_bytes per item. */
+static int codec_get_block(struct codec_in *in, size_t *left, size_t min_bytes,
+                           size_t *count, const uint8_t **block_end)
+{
+	int64_t n = 0;
+	size_t bytes = 0;
+
+	*count = 0;
+	*block_end = NULL;
+	if (codec_get_long(&in->p, in->end, &n) != 0)
+		return RKV_ECORRUPT;
+	if (n < 0) {
+		/* INT64_MIN has no positive counterpart. */
+		if (n == INT64_MIN || codec_get_len(in, &bytes) != 0)
+			return RKV_ECORRUPT;
+		n = -n;
+		*block_end = in->p + bytes;
+	}
+	if ((uint64_t)n > *left ||
+	    (uint64_t)n > (uint64_t)(in->end - in->p) / min_bytes)
+		return RKV_ECORRUPT;
+	*left -= (size_t)n;
+	*count = (size_t)n;
+	return 0;
+}
+
+/* Room for `more` zeroed items after the n items of `items` (capacity
+ * *cap): the array, maybe moved, or NULL on ENOMEM (items is then still
+ * the caller's). Capacity doubles, so an array split into many blocks
+ * costs few reallocs, but never past what the limit leaves (`left`). */
+static void *codec_grow(void *items, size_t size, size_t n, size_t more,
+                        size_t left, size_t *cap)
+{
+	if (n + more > *cap) {
+		size_t want = *cap * 2 > n + more ? *cap * 2 : n + more;
+		if (want > n + more + left)
+			want = n + more + left;
+		items = realloc(items, want * size);
+		if (items == NULL)
+			return NULL;
+		*cap = want;
+	}
+	memset((char *)items + n * size, 0, more * size);
+	return items;
+}
+
+static int codec_get_value(struct codec_in *in, struct dvv_value *v)
+{
+	size_t n = 0;
+	int64_t ts = 0;
+
+	if (codec_get_len(in, &n) != 0)
+		return RKV_ECORRUPT;
+	if (n > 0) {
+		v->data = malloc(n);
 		if (v->data == NULL)
 			return RKV_ENOMEM;
-		memcpy(v->data, data, size);
-		v->len = size;
+		memcpy(v->data, in->p, n);
+		v->len = n;
+		in->p += n;
 	}
-	if (avro_value_get_by_index(rec, VALUE_CTYPE, &f, NULL) != 0 ||
-	    avro_value_get_string(&f, &ctype, &size) != 0)
-		return RKV_ENOMEM;
-	/* size counts the terminator; an inner NUL would cut the type. */
-	if (size == 0 || size - 1 > DVV_MAX_CONTENT_TYPE ||
-	    memchr(ctype, '\0', size - 1) != NULL)
+	/* An inner NUL would cut the type short. */
+	if (codec_get_len(in, &n) != 0 || n > DVV_MAX_CONTENT_TYPE ||
+	    memchr(in->p, '\0', n) != NULL)
 		return RKV_ECORRUPT;
-	v->content_type = malloc(size);
+	v->content_type = malloc(n + 1);
 	if (v->content_type == NULL)
 		return RKV_ENOMEM;
-	memcpy(v->content_type, ctype, size);
-	if (codec_get_u64(rec, VALUE_TIMESTAMP, &v->timestamp_ms) != 0 ||
-	    avro_value_get_by_index(rec, VALUE_TOMBSTONE, &f, NULL) != 0 ||
-	    avro_value_get_boolean(&f, &tomb) != 0)
-		return RKV_ENOMEM;
-	v->tombstone = tomb != 0;
+	memcpy(v->content_type, in->p, n);
+	v->content_type[n] = '\0';
+	in->p += n;
+	if (codec_get_long(&in->p, in->end, &ts) != 0 || in->p == in->end ||
+	    *in->p > 1)
+		return RKV_ECORRUPT;
+	v->timestamp_ms = (uint64_t)ts;
+	v->tombstone = *in->p++ == 1;
 	return 0;
 }
 
-/* Fill a zeroed array of n values; on error the caller frees what was
- * filled (every slot is either filled or still zero). */
-static int codec_values_get(avro_value_t *array, struct dvv_value **out,
+/* Read an array of values into *vals / *n (both zero on entry). On error
+ * the caller frees them: every counted slot is filled or still zero. */
+static int codec_get_values(struct codec_in *in, struct dvv_value **vals,
                             size_t *n)
 {
-	avro_value_t elem;
-	size_t count = 0;
+	const uint8_t *block_end = NULL;
+	size_t count = 0, cap = 0;
+	int rc = 0;
 
-	if (avro_value_get_size(array, &count) != 0)
-		return RKV_ENOMEM;
-	if (count == 0)
-		return 0;
-	*out = calloc(count, sizeof(**out));
-	if (*out == NULL)
-		return RKV_ENOMEM;
-	*n = count;
-	for (size_t i = 0; i < count; i++) {
-		int rc = avro_value_get_by_index(array, i, &elem, NULL) != 0
-		             ? RKV_ENOMEM
-		             : codec_value_get(&elem, &(*out)[i]);
-		if (rc != 0)
+	for (;;) {
+		rc = codec_get_block(in, &in->values_left,
+		                     CODEC_MIN_VALUE_BYTES, &count, &block_end);
+		if (rc != 0 || count == 0)
 			return rc;
-	}
-	return 0;
-}
-
-static int codec_entry_get(avro_value_t *rec, struct dvv_entry *e)
-{
-	avro_value_t values;
-
-	if (codec_get_u64(rec, ENTRY_ID, &e->id) != 0 ||
-	    codec_get_u64(rec, ENTRY_COUNTER, &e->counter) != 0 ||
-	    avro_value_get_by_index(rec, ENTRY_VALUES, &values, NULL) != 0)
-		return RKV_ENOMEM;
-	return codec_values_get(&values, &e->values, &e->nvalues);
-}
-
-static int codec_object_get(struct codec *c, struct dvv *d)
-{
-	avro_value_t entries, anon, elem;
-	size_t count = 0;
-
-	if (avro_value_get_by_index(&c->object, OBJECT_ENTRIES, &entries,
-	                            NULL) != 0 ||
-	    avro_value_get_by_index(&c->object, OBJECT_ANON, &anon, NULL) !=
-	        0 ||
-	    avro_value_get_size(&entries, &count) != 0)
-		return RKV_ENOMEM;
-	if (count > 0) {
-		d->entries = calloc(count, sizeof(*d->entries));
-		if (d->entries == NULL)
+		struct dvv_value *grown = codec_grow(
+		    *vals, sizeof(**vals), *n, count, in->values_left, &cap);
+		if (grown == NULL)
 			return RKV_ENOMEM;
-		d->nentries = count;
-	}
-	for (size_t i = 0; i < count; i++) {
-		int rc = avro_value_get_by_index(&entries, i, &elem, NULL) != 0
-		             ? RKV_ENOMEM
-		             : codec_entry_get(&elem, &d->entries[i]);
+		*vals = grown;
+		*n += count;
+		for (size_t i = *n - count; i < *n && rc == 0; i++)
+			rc = codec_get_value(in, &grown[i]);
 		if (rc != 0)
 			return rc;
+		if (block_end != NULL && in->p != block_end)
+			return RKV_ECORRUPT;
 	}
-	return codec_values_get(&anon, &d->anon, &d->nanon);
+}
+
+static int codec_get_entry(struct codec_in *in, struct dvv_entry *e)
+{
+	int64_t id = 0, counter = 0;
+
+	if (codec_get_long(&in->p, in->end, &id) != 0 ||
+	    codec_get_long(&in->p, in->end, &counter) != 0)
+		return RKV_ECORRUPT;
+	e->id = (uint64_t)id;
+	e->counter = (uint64_t)counter;
+	return codec_get_values(in, &e->values, &e->nvalues);
+}
+
+/* The entries array into d, as codec_get_values does for values. */
+static int codec_get_entries(struct codec_in *in, struct dvv *d)
+{
+	const uint8_t *block_end = NULL;
+	size_t left = DVV_MAX_ENTRIES, count = 0, cap = 0;
+	int rc = 0;
+
+	for (;;) {
+		rc = codec_get_block(in, &left, CODEC_MIN_ENTRY_BYTES, &count,
+		                     &block_end);
+		if (rc != 0 || count == 0)
+			return rc;
+		struct dvv_entry *grown =
+		    codec_grow(d->entries, sizeof(*d->entries), d->nentries,
+		               count, left, &cap);
+		if (grown == NULL)
+			return RKV_ENOMEM;
+		d->entries = grown;
+		d->nentries += count;
+		for (size_t i = d->nentries - count; i < d->nentries && rc == 0;
+		     i++)
+			rc = codec_get_entry(in, &grown[i]);
+		if (rc != 0)
+			return rc;
+		if (block_end != NULL && in->p != block_end)
+			return RKV_ECORRUPT;
+	}
 }
 
 int codec_object_decode(struct codec *c, const void *buf, size_t len,
                         struct dvv **out)
 {
+	struct codec_in in = {.values_left = DVV_MAX_VALUES};
 	struct dvv *d = NULL;
 	int rc = 0;
 
+	(void)c;
 	*out = NULL;
-	rc = codec_scan(c->object_schema, buf, len,
-	                DVV_MAX_ENTRIES + DVV_MAX_VALUES);
-	if (rc != 0)
-		goto fail;
+	if (buf == NULL)
+		return RKV_ECORRUPT;
+	in.p = buf;
+	in.end = in.p + len;
 	d = dvv_new();
-	if (d == NULL) {
-		rc = RKV_ENOMEM;
-		goto fail;
-	}
-	rc = codec_read(c, &c->object, buf, len);
+	if (d == NULL)
+		return RKV_ENOMEM;
+	rc = codec_get_entries(&in, d);
 	if (rc == 0)
-		rc = codec_object_get(c, d);
-	if (rc == 0 && dvv_validate(d) != 0)
+		rc = codec_get_values(&in, &d->anon, &d->nanon);
+	/* Bytes after the record are not part of it: refuse them. */
+	if (rc == 0 && (in.p != in.end || dvv_validate(d) != 0))
 		rc = RKV_ECORRUPT;
 	if (rc != 0)
 		goto fail;
-	avro_value_reset(&c->object);
 	*out = d;
 	return 0;
 
 fail:
-	avro_value_reset(&c->object);
 	dvv_free(d);
 	return rc;
 }

@@ -4,7 +4,9 @@
  * through here, so there is one place that knows the schemas in the .avsc
  * files of src/schemas/ (compiled into the binary by the build). A struct
  * codec holds the parsed schemas and one reusable Avro value instance per
- * record type: it is not thread-safe, create one per thread.
+ * record type that goes through Avro C (contexts, rings; objects are read
+ * and written directly, the same bytes): it is not thread-safe, create one
+ * per thread.
  *
  * Decoding never trusts its input: truncated, overlong or inconsistent
  * bytes give RKV_ECORRUPT (objects, rings) or RKV_ECONTEXT (contexts),
@@ -36,13 +38,22 @@ struct codec *codec_new(void);
 void codec_free(struct codec *c);
 
 /* codec_object_encode -- Avro bytes of a stored object (schema
- * src/schemas/object.avsc) in *out, malloc'ed, owned by the caller.
+ * src/schemas/object.avsc) in *out, malloc'ed, owned by the caller: the
+ * bytes Avro C's generic writer gives (each non-empty array in one block).
  * 0, RKV_EINVAL (d fails dvv_validate) or RKV_ENOMEM. */
 int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
                         size_t *len);
 
 /* codec_object_decode -- the object those bytes hold, in *out (caller frees
- * with dvv_free). 0 or RKV_ECORRUPT or RKV_ENOMEM; *out is NULL on error. */
+ * with dvv_free; nothing in it points into buf). Any Avro encoding of the
+ * schema is read, not only the one codec_object_encode writes: arrays in
+ * several blocks and blocks with a negative count and a byte size too.
+ * 0 or RKV_ENOMEM, or RKV_ECORRUPT for bytes that are not exactly one
+ * such record (truncated, trailing bytes, a length or count beyond the
+ * input, a block whose byte size is not that of its items, a varint over
+ * 64 bits, a boolean not 0 or 1, a content type longer than
+ * DVV_MAX_CONTENT_TYPE or with a NUL inside) or whose object breaks a DVV
+ * limit or fails dvv_validate(). *out is NULL on error. */
 int codec_object_decode(struct codec *c, const void *buf, size_t len,
                         struct dvv **out);
 

@@ -6,15 +6,25 @@
  * bytes, counts and lengths that claim more than the buffer holds -- and
  * must answer the error code without crashing (run under the sanitizer
  * build, a length trusted before the bytes are checked would show up as
- * a huge allocation). tests/data/object-v1.avro pins the encoding of one
- * object and tests/data/ring-v1.avro that of one ring: if they stop
- * decoding, records already on disk would too.
+ * a huge allocation). Objects are read and written by hand in codec.c, so
+ * random objects are also checked against Avro C's generic writer (byte
+ * for byte) and read back from arrays cut into blocks, some with byte
+ * sizes, as other Avro writers may cut them; the randomized tests print
+ * their seed (RKV_SEED replays a run). tests/data/object-v1.avro pins the
+ * encoding of one object and tests/data/ring-v1.avro that of one ring: if
+ * they stop decoding, records already on disk would too.
  */
 #include "codec.h"
 #include "dvv.h"
 #include "ring/ring.h"
+#include "ring/rng.h"
+#include "schemas.h"
 #include "status.h"
+#include "tests/seed.h"
 
+#include <avro.h>
+
+#include <assert.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +40,40 @@
 
 static const uint8_t binary_bytes[] = {0x00, 0xff, 0x80, 0x7f,
                                        0x0a, 0x0d, 0x00, 0x01};
+
+/* Hand-made Avro, for encodings the codecs do not write themselves: arrays
+ * in several blocks, hostile objects and rings. */
+struct bytes {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+static void bytes_put(struct bytes *b, const void *data, size_t n)
+{
+	if (n == 0)
+		return;
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->n, data, n);
+	b->n += n;
+}
+
+static void bytes_long(struct bytes *b, int64_t v)
+{
+	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	uint8_t byte;
+
+	do {
+		byte = (uint8_t)(z & 0x7f);
+		z >>= 7;
+		if (z != 0)
+			byte |= 0x80;
+		bytes_put(b, &byte, 1);
+	} while (z != 0);
+}
 
 /* --- building objects by hand, so the codec is tested apart from the DVV
  * operations ---------------------------------------------------------------*/
@@ -296,13 +340,20 @@ static void test_object_hostile(void **state)
 	/* anon: 1 value whose data length is -1 */
 	static const uint8_t negative_len[] = {0x00, 0x02, 0x01, 0x00,
 	                                       0x00, 0x00, 0x00, 0x00};
-	/* entries: a negative block count (-1) with a byte size */
+	/* entries: a block of one entry (-1) whose byte size (5) is not
+	 * the 3 bytes it holds */
 	static const uint8_t negative_count[] = {0x01, 0x0a, 0x02, 0x02,
 	                                         0x00, 0x00, 0x00};
 	/* a varint of 11 bytes */
 	static const uint8_t long_varint[] = {0xff, 0xff, 0xff, 0xff,
 	                                      0xff, 0xff, 0xff, 0xff,
 	                                      0xff, 0xff, 0x01, 0x00};
+	/* a varint of 10 bytes that carries more than 64 bits */
+	static const uint8_t wide_varint[] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00};
+	/* anon: one value whose data length runs into the next fields */
+	static const uint8_t short_data[] = {0x00, 0x02, 0x0a, 0x00,
+	                                     0x02, 0x61, 0x00, 0x00};
 	/* anon: one value, tombstone byte 2 */
 	static const uint8_t bad_bool[] = {0x00, 0x02, 0x00, 0x02, 0x61,
 	                                   0x00, 0x02, 0x00, 0x00};
@@ -319,9 +370,26 @@ static void test_object_hostile(void **state)
 	assert_decode_fails(c, negative_len, sizeof(negative_len));
 	assert_decode_fails(c, negative_count, sizeof(negative_count));
 	assert_decode_fails(c, long_varint, sizeof(long_varint));
+	assert_decode_fails(c, wide_varint, sizeof(wide_varint));
+	assert_decode_fails(c, short_data, sizeof(short_data));
 	assert_decode_fails(c, bad_bool, sizeof(bad_bool));
 	assert_decode_fails(c, nul_ctype, sizeof(nul_ctype));
 	assert_decode_fails(c, over_counter, sizeof(over_counter));
+
+	/* anon: one value whose content type is one byte too long */
+	char ctype[DVV_MAX_CONTENT_TYPE + 1];
+	struct bytes b = {0};
+	memset(ctype, 't', sizeof(ctype));
+	bytes_long(&b, 0);
+	bytes_long(&b, 1);
+	bytes_long(&b, 0);
+	bytes_long(&b, (int64_t)sizeof(ctype));
+	bytes_put(&b, ctype, sizeof(ctype));
+	bytes_long(&b, 0);
+	bytes_put(&b, "", 1); /* false */
+	bytes_long(&b, 0);
+	assert_decode_fails(c, b.p, b.n);
+	free(b.p);
 }
 
 /* More values than DVV_MAX_VALUES, each well-formed: refused by the limit,
@@ -346,6 +414,515 @@ static void test_object_too_many_values(void **state)
 	assert_int_equal(o, len);
 	assert_decode_fails(c, buf, len);
 	free(buf);
+}
+
+/* --- the reference: Avro C's generic values ------------------------------
+ *
+ * codec.c reads and writes objects by hand. The previous release wrote
+ * them through Avro C's generic values, and peers of other languages write
+ * them with their own Avro libraries: the hand-written codec must produce
+ * Avro C's bytes exactly and read whatever a conforming writer produces.
+ * This reference is that generic path, kept here only.
+ */
+
+struct ref {
+	avro_schema_t schema;
+	avro_value_iface_t *iface;
+	avro_value_t value;
+	avro_writer_t writer;
+	avro_reader_t reader;
+};
+
+static const char ref_empty[1];
+
+static void ref_init(struct ref *ref)
+{
+	assert_int_equal(avro_schema_from_json_length(rkv_schema_object,
+	                                              strlen(rkv_schema_object),
+	                                              &ref->schema),
+	                 0);
+	ref->iface = avro_generic_class_from_schema(ref->schema);
+	assert_non_null(ref->iface);
+	assert_int_equal(avro_generic_value_new(ref->iface, &ref->value), 0);
+	ref->writer = avro_writer_memory(ref_empty, 0);
+	ref->reader = avro_reader_memory(ref_empty, 0);
+	assert_non_null(ref->writer);
+	assert_non_null(ref->reader);
+}
+
+static void ref_deinit(struct ref *ref)
+{
+	avro_reader_free(ref->reader);
+	avro_writer_free(ref->writer);
+	avro_value_decref(&ref->value);
+	avro_value_iface_decref(ref->iface);
+	avro_schema_decref(ref->schema);
+}
+
+static avro_value_t ref_field(avro_value_t *rec, const char *name)
+{
+	avro_value_t f;
+	assert_int_equal(avro_value_get_by_name(rec, name, &f, NULL), 0);
+	return f;
+}
+
+static void ref_put_values(avro_value_t *array, const struct dvv_value *vals,
+                           size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct dvv_value *v = &vals[i];
+		avro_value_t rec, f;
+		assert_int_equal(avro_value_append(array, &rec, NULL), 0);
+		f = ref_field(&rec, "data");
+		assert_int_equal(
+		    avro_value_set_bytes(
+		        &f, v->len ? (void *)v->data : (void *)ref_empty,
+		        v->len),
+		    0);
+		f = ref_field(&rec, "content_type");
+		assert_int_equal(avro_value_set_string(&f, v->content_type), 0);
+		f = ref_field(&rec, "timestamp_ms");
+		assert_int_equal(
+		    avro_value_set_long(&f, (int64_t)v->timestamp_ms), 0);
+		f = ref_field(&rec, "tombstone");
+		assert_int_equal(avro_value_set_boolean(&f, v->tombstone), 0);
+	}
+}
+
+/* Avro C's encoding of d, malloc'ed in *out. */
+static void ref_encode(struct ref *ref, const struct dvv *d, uint8_t **out,
+                       size_t *len)
+{
+	avro_value_t entries, anon, rec, f;
+
+	avro_value_reset(&ref->value);
+	entries = ref_field(&ref->value, "entries");
+	anon = ref_field(&ref->value, "anon");
+	for (size_t i = 0; i < d->nentries; i++) {
+		const struct dvv_entry *e = &d->entries[i];
+		assert_int_equal(avro_value_append(&entries, &rec, NULL), 0);
+		f = ref_field(&rec, "id");
+		assert_int_equal(avro_value_set_long(&f, (int64_t)e->id), 0);
+		f = ref_field(&rec, "counter");
+		assert_int_equal(avro_value_set_long(&f, (int64_t)e->counter),
+		                 0);
+		f = ref_field(&rec, "values");
+		ref_put_values(&f, e->values, e->nvalues);
+	}
+	ref_put_values(&anon, d->anon, d->nanon);
+	assert_int_equal(codec_value_encode(ref->writer, &ref->value, out, len),
+	                 0);
+}
+
+/* Avro C's generic reader over buf, then its writer: Avro C's encoding of
+ * whatever object buf holds. Proves that hand-made bytes are Avro. */
+static void ref_reencode(struct ref *ref, const uint8_t *buf, size_t len,
+                         uint8_t **out, size_t *olen)
+{
+	avro_value_reset(&ref->value);
+	avro_reader_memory_set_source(ref->reader, (const char *)buf,
+	                              (int64_t)len);
+	assert_int_equal(avro_value_read(ref->reader, &ref->value), 0);
+	assert_int_equal(
+	    codec_value_encode(ref->writer, &ref->value, out, olen), 0);
+}
+
+/* --- random objects ------------------------------------------------------ */
+
+static uint64_t test_seed;
+
+static void seeded(struct rng *r, uint64_t salt)
+{
+	rng_init(r, test_seed ^ (salt * UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+/* Numbers of every encoded length, from 1 byte to 10. */
+static uint64_t random_u64(struct rng *r)
+{
+	return rng_next(r) >> rng_below(r, 64);
+}
+
+static void random_value(struct rng *r, struct dvv_value *v)
+{
+	static const char *const ctypes[] = {
+	    "text/plain", "application/octet-stream", "", "a;b=c",
+	    "x/ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"};
+	char ctype[DVV_MAX_CONTENT_TYPE + 1];
+	uint64_t dice = rng_below(r, 20);
+	size_t len = dice < 5    ? 0
+	             : dice < 18 ? 1 + rng_below(r, 200)
+	             : dice < 19 ? 200 + rng_below(r, 20000)
+	                         : 65536 + rng_below(r, 70000);
+	uint8_t *data = malloc(len > 0 ? len : 1);
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)rng_next(r);
+	if (rng_below(r, 10) == 0) { /* the longest type allowed */
+		memset(ctype, 't', DVV_MAX_CONTENT_TYPE);
+		ctype[DVV_MAX_CONTENT_TYPE] = '\0';
+	} else {
+		snprintf(
+		    ctype, sizeof(ctype), "%s",
+		    ctypes[rng_below(r, sizeof(ctypes) / sizeof(*ctypes))]);
+	}
+	value_init(v, data, len, ctype, random_u64(r), rng_below(r, 5) == 0);
+	free(data);
+}
+
+/* Siblings, tombstones, empty and big values, ids across the whole u64
+ * range (above 2^63: negative longs), and sometimes many actors. */
+static struct dvv *random_object(struct rng *r)
+{
+	struct dvv *d = dvv_new();
+	bool many = rng_below(r, 10) == 0;
+	size_t nentries =
+	    many ? 100 + rng_below(r, DVV_MAX_ENTRIES - 99) : rng_below(r, 6);
+	size_t budget = DVV_MAX_VALUES;
+	uint64_t id = rng_below(r, 2) ? 0 : rng_next(r) >> 1;
+
+	assert_non_null(d);
+	if (nentries > 0) {
+		d->entries = calloc(nentries, sizeof(*d->entries));
+		assert_non_null(d->entries);
+	}
+	for (size_t i = 0; i < nentries && id < UINT64_MAX; i++) {
+		struct dvv_entry *e = &d->entries[d->nentries++];
+		size_t n = rng_below(r, many ? 2 : 4);
+		id += 1 + (rng_below(r, 2) ? rng_below(r, 1000)
+		                           : rng_below(r, (UINT64_MAX - id) /
+		                                              (nentries + 1)));
+		e->id = id;
+		e->nvalues = n < budget ? n : budget;
+		e->counter =
+		    e->nvalues +
+		    (rng_below(r, 4) ? rng_below(r, 10) : random_u64(r) >> 1);
+		if (rng_below(r, 20) == 0)
+			e->counter = UINT64_MAX;
+		budget -= e->nvalues;
+		if (e->nvalues == 0)
+			continue;
+		e->values = values_new(e->nvalues);
+		for (size_t j = 0; j < e->nvalues; j++)
+			random_value(r, &e->values[j]);
+	}
+	d->nanon = rng_below(r, 3);
+	d->nanon = d->nanon < budget ? d->nanon : budget;
+	if (d->nanon > 0) {
+		d->anon = values_new(d->nanon);
+		for (size_t j = 0; j < d->nanon; j++)
+			random_value(r, &d->anon[j]);
+	}
+	assert_int_equal(dvv_validate(d), 0);
+	return d;
+}
+
+/* --- arrays in blocks ----------------------------------------------------
+ *
+ * Avro lets a writer cut an array into several blocks, and announce a
+ * block with a negative count followed by its size in bytes. Avro C
+ * writes neither, other libraries do: these write an object that way. */
+
+typedef void put_item_fn(struct bytes *b, const void *items, size_t i,
+                         struct rng *r);
+
+/* n items in random blocks, about half of them with a byte size. */
+static void put_blocks(struct bytes *b, const void *items, size_t n,
+                       put_item_fn *put, struct rng *r)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = 1 + rng_below(r, n - i);
+		struct bytes block = {0};
+		for (size_t j = i; j < i + k; j++)
+			put(&block, items, j, r);
+		if (rng_below(r, 2)) {
+			bytes_long(b, -(int64_t)k);
+			bytes_long(b, (int64_t)block.n);
+		} else {
+			bytes_long(b, (int64_t)k);
+		}
+		bytes_put(b, block.p, block.n);
+		free(block.p);
+		i += k;
+	}
+	bytes_long(b, 0);
+}
+
+static void put_value(struct bytes *b, const void *items, size_t i,
+                      struct rng *r)
+{
+	const struct dvv_value *v = &((const struct dvv_value *)items)[i];
+	uint8_t tomb = v->tombstone;
+
+	(void)r;
+	bytes_long(b, (int64_t)v->len);
+	bytes_put(b, v->data, v->len);
+	bytes_long(b, (int64_t)strlen(v->content_type));
+	bytes_put(b, v->content_type, strlen(v->content_type));
+	bytes_long(b, (int64_t)v->timestamp_ms);
+	bytes_put(b, &tomb, 1);
+}
+
+static void put_entry(struct bytes *b, const void *items, size_t i,
+                      struct rng *r)
+{
+	const struct dvv_entry *e = &((const struct dvv_entry *)items)[i];
+
+	bytes_long(b, (int64_t)e->id);
+	bytes_long(b, (int64_t)e->counter);
+	put_blocks(b, e->values, e->nvalues, put_value, r);
+}
+
+/* d's Avro bytes with every array in random blocks, into b. */
+static void put_object_blocked(struct bytes *b, const struct dvv *d,
+                               struct rng *r)
+{
+	put_blocks(b, d->entries, d->nentries, put_entry, r);
+	put_blocks(b, d->anon, d->nanon, put_value, r);
+}
+
+/* --- objects against the reference ------------------------------------- */
+
+/* Whatever a damaged encoding decodes to must be a valid object that
+ * encodes again; anything else must be RKV_ECORRUPT. */
+static void assert_damaged_ok(struct codec *c, const uint8_t *buf, size_t len)
+{
+	struct dvv *out = NULL;
+	uint8_t *again = NULL;
+	size_t alen = 0;
+	int rc = codec_object_decode(c, buf, len, &out);
+
+	assert_true(rc == 0 || rc == RKV_ECORRUPT);
+	if (rc != 0) {
+		assert_null(out);
+		return;
+	}
+	assert_int_equal(dvv_validate(out), 0);
+	assert_int_equal(codec_object_encode(c, out, &again, &alen), 0);
+	free(again);
+	dvv_free(out);
+}
+
+static void test_object_random(void **state)
+{
+	struct codec *c = *state;
+	struct ref ref;
+	struct rng r;
+
+	ref_init(&ref);
+	seeded(&r, 1);
+	for (int round = 0; round < 300; round++) {
+		struct dvv *d = random_object(&r);
+		struct dvv *back = NULL, *blocked = NULL;
+		struct bytes b = {0};
+		uint8_t *buf = NULL, *expect = NULL, *canon = NULL;
+		size_t len = 0, elen = 0, clen = 0;
+
+		/* Exactly Avro C's bytes ... */
+		assert_int_equal(codec_object_encode(c, d, &buf, &len), 0);
+		ref_encode(&ref, d, &expect, &elen);
+		assert_int_equal(len, elen);
+		assert_memory_equal(buf, expect, len);
+		/* ... which decode to the same object ... */
+		assert_int_equal(codec_object_decode(c, buf, len, &back), 0);
+		assert_int_equal(dvv_validate(back), 0);
+		assert_true(dvv_equal(d, back));
+		/* ... as do the same arrays cut in blocks, which Avro C
+		 * reads as the same object. */
+		put_object_blocked(&b, d, &r);
+		ref_reencode(&ref, b.p, b.n, &canon, &clen);
+		assert_int_equal(clen, len);
+		assert_memory_equal(canon, buf, len);
+		assert_int_equal(codec_object_decode(c, b.p, b.n, &blocked), 0);
+		assert_true(dvv_equal(d, blocked));
+		dvv_free(blocked);
+		free(canon);
+		free(b.p);
+		dvv_free(back);
+		free(expect);
+		free(buf);
+		dvv_free(d);
+	}
+	ref_deinit(&ref);
+}
+
+static void test_object_random_damaged(void **state)
+{
+	struct codec *c = *state;
+	struct rng r;
+
+	seeded(&r, 2);
+	for (int round = 0; round < 200; round++) {
+		struct dvv *d = random_object(&r);
+		struct bytes b = {0};
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		/* Fewer rounds on big objects, which cost the most (under
+		 * the sanitizers especially) and add little. */
+		int tries = 0;
+
+		assert_int_equal(codec_object_encode(c, d, &buf, &len), 0);
+		tries = len <= 16384 ? 50 : 8;
+		/* Truncations: every one of a small object, some of a big
+		 * one. Avro is prefix-free, so none decodes. */
+		for (size_t i = 0; i < (len <= 2048 ? len : 64); i++) {
+			size_t n = len <= 2048 ? i : rng_below(&r, len);
+			uint8_t *copy = malloc(n > 0 ? n : 1);
+			assert_non_null(copy);
+			memcpy(copy, buf, n);
+			assert_decode_fails(c, copy, n);
+			free(copy);
+		}
+		/* Random bytes overwritten: 0xff and 0x80 lengthen varints,
+		 * 0x01 makes counts and lengths negative. */
+		for (int flip = 0; flip < tries; flip++) {
+			static const uint8_t nasty[] = {0xff, 0x80, 0x01,
+			                                0x00, 0x7f, 0x02};
+			size_t where[3];
+			uint8_t was[3];
+			int k = 1 + (int)rng_below(&r, 3);
+			for (int j = 0; j < k; j++) {
+				where[j] = rng_below(&r, len);
+				was[j] = buf[where[j]];
+				buf[where[j]] =
+				    rng_below(&r, 2)
+				        ? (uint8_t)rng_next(&r)
+				        : nasty[rng_below(&r, sizeof(nasty))];
+			}
+			assert_damaged_ok(c, buf, len);
+			for (int j = k - 1; j >= 0; j--)
+				buf[where[j]] = was[j];
+		}
+		/* The same, on the bytes in blocks. */
+		put_object_blocked(&b, d, &r);
+		for (int flip = 0; flip < tries / 2; flip++) {
+			size_t at = rng_below(&r, b.n);
+			uint8_t was = b.p[at];
+			b.p[at] = (uint8_t)rng_next(&r);
+			assert_damaged_ok(c, b.p, b.n);
+			b.p[at] = was;
+			assert_damaged_ok(c, b.p, rng_below(&r, b.n));
+		}
+		free(b.p);
+		free(buf);
+		dvv_free(d);
+	}
+}
+
+/* An object of n entries (ids 1..n, counter 1, one empty value each) and
+ * `anon` anonymous values, valid or not: written by hand. */
+static struct dvv *wide_object(size_t n, size_t anon)
+{
+	struct dvv *d = dvv_new();
+
+	assert_non_null(d);
+	d->entries = calloc(n > 0 ? n : 1, sizeof(*d->entries));
+	assert_non_null(d->entries);
+	d->nentries = n;
+	for (size_t i = 0; i < n; i++) {
+		d->entries[i].id = i + 1;
+		d->entries[i].counter = 1;
+		d->entries[i].nvalues = 1;
+		d->entries[i].values = values_new(1);
+		value_init(&d->entries[i].values[0], NULL, 0, "", 0, false);
+	}
+	d->nanon = anon;
+	d->anon = anon > 0 ? values_new(anon) : NULL;
+	for (size_t i = 0; i < anon; i++)
+		value_init(&d->anon[i], NULL, 0, "", 0, false);
+	return d;
+}
+
+static_assert(DVV_MAX_ENTRIES == DVV_MAX_VALUES,
+              "a full object has one value per entry");
+
+/* The limits hold however the arrays are cut: DVV_MAX_ENTRIES entries and
+ * DVV_MAX_VALUES values decode, one more of either is refused. */
+static void test_object_limits_in_blocks(void **state)
+{
+	struct codec *c = *state;
+	struct dvv *full = wide_object(DVV_MAX_ENTRIES, 0);
+	struct dvv *over_entries = wide_object(DVV_MAX_ENTRIES + 1, 0);
+	struct dvv *over_values = wide_object(DVV_MAX_ENTRIES, 1);
+	struct dvv *back = NULL;
+	struct ref ref;
+	struct rng r;
+	uint8_t *buf = NULL, *expect = NULL;
+	size_t len = 0, elen = 0;
+
+	ref_init(&ref);
+	seeded(&r, 3);
+	assert_int_equal(dvv_validate(full), 0);
+	assert_int_equal(codec_object_encode(c, full, &buf, &len), 0);
+	ref_encode(&ref, full, &expect, &elen);
+	assert_int_equal(len, elen);
+	assert_memory_equal(buf, expect, len);
+	assert_int_equal(codec_object_decode(c, buf, len, &back), 0);
+	assert_true(dvv_equal(full, back));
+	dvv_free(back);
+	for (int round = 0; round < 20; round++) {
+		struct bytes b = {0};
+		put_object_blocked(&b, full, &r);
+		assert_int_equal(codec_object_decode(c, b.p, b.n, &back), 0);
+		assert_true(dvv_equal(full, back));
+		dvv_free(back);
+		free(b.p);
+		memset(&b, 0, sizeof(b));
+		put_object_blocked(&b, over_entries, &r);
+		assert_decode_fails(c, b.p, b.n);
+		free(b.p);
+		memset(&b, 0, sizeof(b));
+		put_object_blocked(&b, over_values, &r);
+		assert_decode_fails(c, b.p, b.n);
+		free(b.p);
+	}
+	free(expect);
+	free(buf);
+	dvv_free(over_values);
+	dvv_free(over_entries);
+	dvv_free(full);
+	ref_deinit(&ref);
+}
+
+/* Blocks whose counts or sizes lie. */
+static void test_object_hostile_blocks(void **state)
+{
+	struct codec *c = *state;
+	/* one entry (id 1, counter 1, no values): 02 02 00, 3 bytes */
+	static const uint8_t entry[] = {0x02, 0x02, 0x00};
+	static const struct {
+		int64_t count, size; /* size < 0: none written */
+	} blocks[] = {
+	    {-1, 2},        {-1, 4},         /* the block's size is wrong */
+	    {-1, -1},       {-1, -3},        /* a negative size */
+	    {-1, 63},       {-1, INT64_MAX}, /* more than the input */
+	    {INT64_MIN, 3},                  /* -INT64_MIN does not exist */
+	    {INT64_MAX, 3}, {2, -1},         /* more items than present */
+	    {-2, 3},
+	};
+
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(*blocks); i++) {
+		struct bytes b = {0};
+		bytes_long(&b, blocks[i].count);
+		if (blocks[i].count < 0)
+			bytes_long(&b, blocks[i].size);
+		bytes_put(&b, entry, sizeof(entry));
+		bytes_long(&b, 0); /* end of entries */
+		bytes_long(&b, 0); /* no anonymous values */
+		assert_decode_fails(c, b.p, b.n);
+		free(b.p);
+	}
+	/* The same block with its true size decodes. */
+	{
+		static const uint8_t ok[] = {0x01, 0x06, 0x02, 0x02,
+		                             0x00, 0x00, 0x00};
+		struct dvv *d = NULL;
+		assert_int_equal(codec_object_decode(c, ok, sizeof(ok), &d), 0);
+		assert_int_equal(d->nentries, 1);
+		assert_int_equal(d->entries[0].id, 1);
+		dvv_free(d);
+	}
 }
 
 /* --- the pinned encoding -------------------------------------------------- */
@@ -727,37 +1304,6 @@ static void test_ring_bit_flips(void **state)
 	ring_free(r);
 }
 
-/* Hand-made Avro for hostile rings. */
-struct bytes {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-static void bytes_put(struct bytes *b, const void *data, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2;
-		b->p = realloc(b->p, b->cap);
-		assert_non_null(b->p);
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-}
-
-static void bytes_long(struct bytes *b, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	uint8_t byte;
-
-	do {
-		byte = (uint8_t)(z & 0x7f);
-		z >>= 7;
-		if (z != 0)
-			byte |= 0x80;
-		bytes_put(b, &byte, 1);
-	} while (z != 0);
-}
-
 /* A name union: null for NULL, else the string of len bytes. */
 static void bytes_name(struct bytes *b, const char *name, size_t len)
 {
@@ -875,6 +1421,7 @@ static void test_ring_hostile(void **state)
 
 int main(void)
 {
+	test_seed = test_seed_init("test_codec");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_object_round_trip),
 	    cmocka_unit_test(test_object_empty),
@@ -885,6 +1432,10 @@ int main(void)
 	    cmocka_unit_test(test_object_bit_flips),
 	    cmocka_unit_test(test_object_hostile),
 	    cmocka_unit_test(test_object_too_many_values),
+	    cmocka_unit_test(test_object_random),
+	    cmocka_unit_test(test_object_random_damaged),
+	    cmocka_unit_test(test_object_limits_in_blocks),
+	    cmocka_unit_test(test_object_hostile_blocks),
 	    cmocka_unit_test(test_object_golden),
 	    cmocka_unit_test(test_context_known_answers),
 	    cmocka_unit_test(test_context_round_trip),
