@@ -84,6 +84,7 @@ static const avro_type_t value_types[] = {AVRO_BYTES, AVRO_STRING, AVRO_INT64,
                                           AVRO_BOOLEAN};
 static const char *const context_fields[] = {"entries"};
 static const char *const ctxentry_fields[] = {"id", "counter"};
+static const avro_type_t ctxentry_types[] = {AVRO_INT64, AVRO_INT64};
 static const char *const ring_fields[] = {"ring_size", "partitions"};
 static const char *const rpart_fields[] = {"owner", "next_owner", "version",
                                            "writer"};
@@ -107,12 +108,9 @@ struct codec {
 	avro_schema_t object_schema;
 	avro_schema_t context_schema;
 	avro_schema_t ring_schema;
-	avro_value_iface_t *context_iface;
 	avro_value_iface_t *ring_iface;
-	avro_value_t context; /* reused by every context encode/decode */
 	avro_value_t ring;    /* reused by every ring encode/decode */
-	bool context_live;    /* the values above were created */
-	bool ring_live;
+	bool ring_live;       /* the value above was created */
 	avro_reader_t reader; /* memory reader, re-pointed per decode */
 	avro_writer_t writer; /* memory writer, re-pointed per encode */
 };
@@ -190,7 +188,11 @@ static int codec_check_schemas(struct codec *c)
 	    codec_check_record(ctx, context_fields, CONTEXT_NFIELDS) != 0)
 		return RKV_EINVAL;
 	ctx_entry = codec_items(codec_field(ctx, CONTEXT_ENTRIES));
-	return codec_check_record(ctx_entry, ctxentry_fields, CTXENTRY_NFIELDS);
+	if (codec_check_record(ctx_entry, ctxentry_fields, CTXENTRY_NFIELDS) !=
+	        0 ||
+	    codec_check_types(ctx_entry, ctxentry_types, CTXENTRY_NFIELDS) != 0)
+		return RKV_EINVAL;
+	return 0;
 }
 
 /* A node name: ["null", "string"], in that order (branch 1 is a name). */
@@ -243,13 +245,9 @@ struct codec *codec_new(void)
 	if (codec_check_schemas(c) != 0 || codec_check_ring_schema(c) != 0)
 		goto fail;
 	what = "cannot set up Avro values";
-	c->context_iface = avro_generic_class_from_schema(c->context_schema);
 	c->ring_iface = avro_generic_class_from_schema(c->ring_schema);
-	if (c->context_iface == NULL || c->ring_iface == NULL)
+	if (c->ring_iface == NULL)
 		goto fail;
-	if (avro_generic_value_new(c->context_iface, &c->context) != 0)
-		goto fail;
-	c->context_live = true;
 	if (avro_generic_value_new(c->ring_iface, &c->ring) != 0)
 		goto fail;
 	c->ring_live = true;
@@ -273,12 +271,8 @@ void codec_free(struct codec *c)
 		avro_reader_free(c->reader);
 	if (c->writer != NULL)
 		avro_writer_free(c->writer);
-	if (c->context_live)
-		avro_value_decref(&c->context);
 	if (c->ring_live)
 		avro_value_decref(&c->ring);
-	if (c->context_iface != NULL)
-		avro_value_iface_decref(c->context_iface);
 	if (c->ring_iface != NULL)
 		avro_value_iface_decref(c->ring_iface);
 	if (c->object_schema != NULL)
@@ -919,87 +913,89 @@ static long b64_decode(const char *text, size_t tlen, uint8_t *buf)
 
 /* --- contexts ------------------------------------------------------------- */
 
-static int codec_context_put(struct codec *c, const struct dvv_vv *vv)
-{
-	avro_value_t entries, elem;
+/* A context travels with every client request and answer (X-Context), so
+ * it is written and read directly, as objects are: an array of (id,
+ * counter) longs. */
 
-	if (avro_value_get_by_index(&c->context, CONTEXT_ENTRIES, &entries,
-	                            NULL) != 0)
-		return RKV_ENOMEM;
-	for (size_t i = 0; i < vv->n; i++) {
-		if (avro_value_append(&entries, &elem, NULL) != 0 ||
-		    codec_set_u64(&elem, CTXENTRY_ID, vv->e[i].id) != 0 ||
-		    codec_set_u64(&elem, CTXENTRY_COUNTER, vv->e[i].counter) !=
-		        0)
-			return RKV_ENOMEM;
-	}
-	return 0;
-}
+/* Least bytes of one encoded context entry: two one-byte longs. */
+#define CODEC_MIN_CTXENTRY_BYTES 2
 
 int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out)
 {
-	uint8_t *bytes = NULL;
-	size_t len = 0;
+	size_t size = vv->n > 0 ? codec_long_size(vv->n) + 1 : 1;
+	uint8_t *bytes = NULL, *p = NULL;
 	char *text = NULL;
-	int rc = 0;
 
+	(void)c;
 	*out = NULL;
 	if (dvv_vv_validate(vv) != 0)
 		return RKV_EINVAL;
-	avro_value_reset(&c->context);
-	rc = codec_context_put(c, vv);
-	if (rc == 0)
-		rc = codec_value_encode(c->writer, &c->context, &bytes, &len);
-	avro_value_reset(&c->context);
-	if (rc != 0)
-		goto fail;
-	text = malloc((len * 4 + 2) / 3 + 1);
-	if (text == NULL) {
-		rc = RKV_ENOMEM;
-		goto fail;
+	for (size_t i = 0; i < vv->n; i++)
+		size += codec_long_size(vv->e[i].id) +
+		        codec_long_size(vv->e[i].counter);
+	bytes = malloc(size);
+	text = malloc((size * 4 + 2) / 3 + 1);
+	if (bytes == NULL || text == NULL) {
+		free(bytes);
+		free(text);
+		return RKV_ENOMEM;
 	}
-	b64_encode(bytes, len, text);
+	p = bytes;
+	if (vv->n > 0)
+		p = codec_put_long(p, vv->n);
+	for (size_t i = 0; i < vv->n; i++) {
+		p = codec_put_long(p, vv->e[i].id);
+		p = codec_put_long(p, vv->e[i].counter);
+	}
+	*p++ = 0; /* end of entries */
+	assert(p == bytes + size);
+	b64_encode(bytes, size, text);
 	free(bytes);
 	*out = text;
 	return 0;
-
-fail:
-	free(bytes);
-	return rc;
 }
 
-static int codec_context_get(struct codec *c, struct dvv_vv *out)
+/* The entries array of an encoded context into out, in blocks as
+ * codec_get_entries reads an object's. */
+static int codec_context_get(struct codec_in *in, struct dvv_vv *out)
 {
-	avro_value_t entries, elem;
-	size_t count = 0;
+	const uint8_t *block_end = NULL;
+	size_t left = DVV_MAX_ENTRIES, count = 0, cap = 0;
+	int rc = 0;
 
-	if (avro_value_get_by_index(&c->context, CONTEXT_ENTRIES, &entries,
-	                            NULL) != 0 ||
-	    avro_value_get_size(&entries, &count) != 0)
-		return RKV_ENOMEM;
-	if (count == 0)
-		return 0;
-	out->e = calloc(count, sizeof(*out->e));
-	if (out->e == NULL)
-		return RKV_ENOMEM;
-	out->n = count;
-	for (size_t i = 0; i < count; i++) {
-		if (avro_value_get_by_index(&entries, i, &elem, NULL) != 0 ||
-		    codec_get_u64(&elem, CTXENTRY_ID, &out->e[i].id) != 0 ||
-		    codec_get_u64(&elem, CTXENTRY_COUNTER,
-		                  &out->e[i].counter) != 0)
+	for (;;) {
+		rc = codec_get_block(in, &left, CODEC_MIN_CTXENTRY_BYTES,
+		                     &count, &block_end);
+		if (rc != 0 || count == 0)
+			return rc;
+		struct dvv_vv_entry *grown = codec_grow(
+		    out->e, sizeof(*out->e), out->n, count, left, &cap);
+		if (grown == NULL)
 			return RKV_ENOMEM;
+		out->e = grown;
+		for (size_t i = out->n; i < out->n + count; i++) {
+			int64_t id = 0, counter = 0;
+			if (codec_get_long(&in->p, in->end, &id) != 0 ||
+			    codec_get_long(&in->p, in->end, &counter) != 0)
+				return RKV_ECORRUPT;
+			grown[i].id = (uint64_t)id;
+			grown[i].counter = (uint64_t)counter;
+		}
+		out->n += count;
+		if (block_end != NULL && in->p != block_end)
+			return RKV_ECORRUPT;
 	}
-	return 0;
 }
 
 int codec_context_decode(struct codec *c, const char *text, struct dvv_vv *out)
 {
 	size_t tlen = strnlen(text, CODEC_MAX_CONTEXT_TEXT + 1);
 	uint8_t *bytes = NULL;
+	struct codec_in in = {0};
 	long len = 0;
 	int rc = RKV_ECONTEXT;
 
+	(void)c;
 	out->n = 0;
 	out->e = NULL;
 	if (tlen > CODEC_MAX_CONTEXT_TEXT)
@@ -1010,22 +1006,20 @@ int codec_context_decode(struct codec *c, const char *text, struct dvv_vv *out)
 		goto fail;
 	}
 	len = b64_decode(text, tlen, bytes);
-	if (len < 0 || codec_scan(c->context_schema, bytes, (size_t)len,
-	                          DVV_MAX_ENTRIES) != 0)
+	if (len < 0)
 		goto fail;
-	rc = codec_read(c, &c->context, bytes, (size_t)len);
-	if (rc == 0)
-		rc = codec_context_get(c, out);
-	if (rc == 0 && dvv_vv_validate(out) != 0)
+	in.p = bytes;
+	in.end = bytes + len;
+	rc = codec_context_get(&in, out);
+	if (rc == RKV_ECORRUPT || (rc == 0 && in.p != in.end) ||
+	    (rc == 0 && dvv_vv_validate(out) != 0))
 		rc = RKV_ECONTEXT;
 	if (rc != 0)
 		goto fail;
-	avro_value_reset(&c->context);
 	free(bytes);
 	return 0;
 
 fail:
-	avro_value_reset(&c->context);
 	free(bytes);
 	dvv_vv_deinit(out);
 	return rc;

@@ -3,10 +3,11 @@
  * Every record that is written to disk or sent to another process goes
  * through here, so there is one place that knows the schemas in the .avsc
  * files of src/schemas/ (compiled into the binary by the build). A struct
- * codec holds the parsed schemas and one reusable Avro value instance per
- * record type that goes through Avro C (contexts, rings; objects are read
- * and written directly, the same bytes): it is not thread-safe, create one
- * per thread.
+ * codec holds the parsed schemas and a reusable Avro value instance for
+ * the ring, the one record that goes through Avro C's generic values;
+ * objects and contexts, which every request handles, are read and written
+ * directly in Avro's binary encoding, the same bytes Avro C would give.
+ * It is not thread-safe: create one per thread.
  *
  * Decoding never trusts its input: truncated, overlong or inconsistent
  * bytes give RKV_ECORRUPT (objects, rings) or RKV_ECONTEXT (contexts),
@@ -64,9 +65,10 @@ int codec_object_decode(struct codec *c, const void *buf, size_t len,
 int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out);
 
 /* codec_context_decode -- parse an X-Context text into *out (caller deinits).
- * 0, or RKV_ECONTEXT for anything that is not a context this codec wrote
- * (bad base64url, bad Avro, trailing bytes, ids not increasing, longer
- * than CODEC_MAX_CONTEXT_TEXT), or RKV_ENOMEM. *out is left empty on
+ * 0, or RKV_ECONTEXT for anything that is not a valid context (bad
+ * base64url, bad Avro, trailing bytes, ids not increasing, longer than
+ * CODEC_MAX_CONTEXT_TEXT); an array split into blocks, as Avro allows, is
+ * read. Or RKV_ENOMEM. *out is left empty on
  * error. */
 int codec_context_decode(struct codec *c, const char *text, struct dvv_vv *out);
 

@@ -1087,6 +1087,26 @@ static void test_context_refuses_bad_avro(void **state)
 	assert_context_fails(c, "AQ");             /* count -1 */
 }
 
+/* Avro lets a writer split an array into blocks, and give a block a
+ * negative count followed by its size in bytes: a context so written
+ * reads as the same entries, and a block whose size is wrong is refused. */
+static void test_context_blocks(void **state)
+{
+	struct codec *c = *state;
+	struct dvv_vv vv = {0, NULL};
+
+	/* -1 entry, 2 bytes: (5, 1); then 1 entry: (6, 2); end. */
+	assert_int_equal(codec_context_decode(c, "AQQKAgIMBAA", &vv), 0);
+	assert_int_equal(vv.n, 2);
+	assert_int_equal(vv.e[0].id, 5);
+	assert_int_equal(vv.e[0].counter, 1);
+	assert_int_equal(vv.e[1].id, 6);
+	assert_int_equal(vv.e[1].counter, 2);
+	dvv_vv_deinit(&vv);
+	/* The same with the first block claiming 3 bytes. */
+	assert_context_fails(c, "AQYKAgIMBAA");
+}
+
 static void test_context_encode_refuses_invalid(void **state)
 {
 	struct codec *c = *state;
@@ -1441,6 +1461,7 @@ int main(void)
 	    cmocka_unit_test(test_context_round_trip),
 	    cmocka_unit_test(test_context_largest),
 	    cmocka_unit_test(test_context_refuses_bad_base64),
+	    cmocka_unit_test(test_context_blocks),
 	    cmocka_unit_test(test_context_refuses_bad_avro),
 	    cmocka_unit_test(test_context_encode_refuses_invalid),
 	    cmocka_unit_test(test_ring_round_trip),
