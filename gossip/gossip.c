@@ -9,7 +9,7 @@
  *                   merge's epoch, so a second entry with that id is seen at
  *                   once), and classify it: NEWER (greater than ours: it
  *                   will be applied), NEW (an id we lack), DIFF (its name,
- *                   address or status differ from ours). Then check that
+ *                   addresses or status differ from ours). Then check that
  *                   names and addresses stay unique (below).
  *   2. reserve   -- everything that can fail: room for new slots, the
  *                   hash buckets and the strings of new or renamed members,
@@ -41,7 +41,7 @@
  *
  * In the steady state L is empty and a merge costs, per received entry,
  * one id lookup (usually a hit on the slot after the previous one, since
- * tables list members in much the same order everywhere), two string
+ * tables list members in much the same order everywhere), three string
  * compares with ours, a counter comparison and a detector update; the
  * characters of a string are checked only when it differs from ours.
  */
@@ -60,7 +60,7 @@ struct gossip_scratch {
 #define SCRATCH_NEWER  1u /* greater than our entry: applied */
 #define SCRATCH_NEW    2u /* an id we do not hold (NEWER too) */
 #define SCRATCH_STATUS 4u /* status differs from ours */
-#define SCRATCH_RENAME 8u /* name or address differ from ours */
+#define SCRATCH_RENAME 8u /* a string (name, address, http) differs */
 #define SCRATCH_DIFF   (SCRATCH_STATUS | SCRATCH_RENAME)
 
 /* --- member status ------------------------------------------------------- */
@@ -122,6 +122,8 @@ static const char *entry_problem_fixed(const struct gossip_member *m)
 		return "invalid member name";
 	if (m->addr == NULL)
 		return "invalid member address";
+	if (m->http == NULL)
+		return "invalid member http address";
 	if ((unsigned)m->status >= MEMBER_STATUS_COUNT)
 		return "member status out of range";
 	if (m->generation >= GOSSIP_MAX_COUNTER ||
@@ -130,15 +132,17 @@ static const char *entry_problem_fixed(const struct gossip_member *m)
 	return NULL;
 }
 
-/* entry_problem_strings -- the strings' part. An address follows the
+/* entry_problem_strings -- the strings' part. Addresses follow the
  * ring's name rules (GOSSIP_MAX_ADDR is RING_MAX_NAME), so ring_name_valid
- * checks both. */
+ * checks all three; the http address may also be empty (not known yet). */
 static const char *entry_problem_strings(const struct gossip_member *m)
 {
 	if (!ring_name_valid(m->name))
 		return "invalid member name";
 	if (!ring_name_valid(m->addr))
 		return "invalid member address";
+	if (m->http[0] != '\0' && !ring_name_valid(m->http))
+		return "invalid member http address";
 	return NULL;
 }
 
@@ -154,7 +158,7 @@ static int cmp_u64(uint64_t a, uint64_t b)
 }
 
 /* entry_cmp -- the merge order: generation, version, then (ties no correct
- * cluster makes) status, name, address. */
+ * cluster makes) status, name, address, http address. */
 static int entry_cmp(const struct gossip *g, const struct gossip_member *m,
                      const struct gossip_slot *s)
 {
@@ -168,14 +172,23 @@ static int entry_cmp(const struct gossip *g, const struct gossip_member *m,
 		c = strcmp(m->name, gossip_slot_name(g, s));
 	if (c == 0)
 		c = strcmp(m->addr, gossip_slot_addr(g, s));
+	if (c == 0)
+		c = strcmp(m->http, gossip_slot_http(g, s));
 	return c;
 }
 
 /* --- the string arena ---------------------------------------------------- */
 
-static uint32_t strs_size(const char *name, const char *addr)
+static uint32_t strs_size(const char *name, const char *addr, const char *http)
 {
-	return (uint32_t)(strlen(name) + strlen(addr) + 2);
+	return (uint32_t)(strlen(name) + strlen(addr) + strlen(http) + 3);
+}
+
+static uint32_t slot_strs_size(const struct gossip *g,
+                               const struct gossip_slot *s)
+{
+	return strs_size(gossip_slot_name(g, s), gossip_slot_addr(g, s),
+	                 gossip_slot_http(g, s));
 }
 
 /* strs_compact_into -- copy the live strings, in slot order, into buf
@@ -185,10 +198,10 @@ static void strs_compact_into(struct gossip *g, char *buf, uint32_t cap)
 	uint32_t used = 0;
 	for (uint32_t i = 0; i < g->count; i++) {
 		struct gossip_slot *s = &g->slots[i];
-		uint32_t len =
-		    strs_size(gossip_slot_name(g, s), gossip_slot_addr(g, s));
+		uint32_t len = slot_strs_size(g, s);
 		memcpy(buf + used, g->strs + s->name_off, len);
 		s->addr_off = used + (s->addr_off - s->name_off);
+		s->http_off = used + (s->http_off - s->name_off);
 		s->name_off = used;
 		used += len;
 	}
@@ -201,7 +214,7 @@ static void strs_compact_into(struct gossip *g, char *buf, uint32_t cap)
 
 /* strs_reserve -- room for extra more bytes. When at least a third of the
  * arena is garbage it is compacted (into a new buffer), else it grows.
- * The arena is bounded: at most GOSSIP_MAX_MEMBERS live strings of 512
+ * The arena is bounded: at most GOSSIP_MAX_MEMBERS live strings of 768
  * bytes, and garbage never above half of what is live plus what is
  * added. On ENOMEM nothing changes. */
 static int strs_reserve(struct gossip *g, uint32_t extra)
@@ -228,16 +241,30 @@ static int strs_reserve(struct gossip *g, uint32_t extra)
 	return 0;
 }
 
-/* strs_put -- store "name\0addr\0" (room reserved) into slot s. */
+/* strs_put -- store "name\0addr\0http\0" (room reserved) into slot s.
+ * The strings may lie in the arena itself (gossip_self_set_http): they are
+ * copied past strs_used, where nothing live is. */
 static void strs_put(struct gossip *g, struct gossip_slot *s, const char *name,
-                     const char *addr)
+                     const char *addr, const char *http)
 {
 	size_t ln = strlen(name) + 1, la = strlen(addr) + 1;
+	size_t lh = strlen(http) + 1;
 	s->name_off = g->strs_used;
 	s->addr_off = g->strs_used + (uint32_t)ln;
+	s->http_off = s->addr_off + (uint32_t)la;
 	memcpy(g->strs + s->name_off, name, ln);
 	memcpy(g->strs + s->addr_off, addr, la);
-	g->strs_used += (uint32_t)(ln + la);
+	memcpy(g->strs + s->http_off, http, lh);
+	g->strs_used += (uint32_t)(ln + la + lh);
+}
+
+/* strings_equal -- m's strings are slot s's. */
+static bool strings_equal(const struct gossip *g, const struct gossip_slot *s,
+                          const struct gossip_member *m)
+{
+	return strcmp(m->name, gossip_slot_name(g, s)) == 0 &&
+	       strcmp(m->addr, gossip_slot_addr(g, s)) == 0 &&
+	       strcmp(m->http, gossip_slot_http(g, s)) == 0;
 }
 
 static void slot_to_member(const struct gossip *g, const struct gossip_slot *s,
@@ -246,6 +273,7 @@ static void slot_to_member(const struct gossip *g, const struct gossip_slot *s,
 	m->id = s->id;
 	m->name = gossip_slot_name(g, s);
 	m->addr = gossip_slot_addr(g, s);
+	m->http = gossip_slot_http(g, s);
 	m->status = (enum member_status)s->status;
 	m->generation = s->generation;
 	m->version = s->version;
@@ -381,7 +409,7 @@ static uint32_t table_append(struct gossip *g, const struct gossip_member *m)
 	s->generation = m->generation;
 	s->version = m->version;
 	s->status = (uint8_t)m->status;
-	strs_put(g, s, m->name, m->addr);
+	strs_put(g, s, m->name, m->addr, m->http);
 	phi_init(&s->fd);
 	link_all(g, i);
 	return i;
@@ -389,14 +417,13 @@ static uint32_t table_append(struct gossip *g, const struct gossip_member *m)
 
 /* slot_rename -- give slot i new strings (room reserved); the old ones
  * become garbage. */
-static void slot_rename(struct gossip *g, uint32_t i, const char *name,
-                        const char *addr)
+static void slot_rename(struct gossip *g, uint32_t i,
+                        const struct gossip_member *m)
 {
 	struct gossip_slot *s = &g->slots[i];
 	unlink_strings(g, i);
-	g->strs_dead +=
-	    strs_size(gossip_slot_name(g, s), gossip_slot_addr(g, s));
-	strs_put(g, s, name, addr);
+	g->strs_dead += slot_strs_size(g, s);
+	strs_put(g, s, m->name, m->addr, m->http);
 	link_strings(g, i);
 }
 
@@ -446,7 +473,8 @@ int gossip_new(const struct gossip_config *cfg,
 	g->epoch = 1;
 	rc = table_reserve(g, 1);
 	if (rc == 0)
-		rc = strs_reserve(g, strs_size(self->name, self->addr));
+		rc = strs_reserve(
+		    g, strs_size(self->name, self->addr, self->http));
 	if (rc != 0)
 		goto fail;
 	table_append(g, self);
@@ -609,7 +637,9 @@ bool gossip_equal(const struct gossip *a, const struct gossip *b)
 		    x->version != y->version || x->status != y->status ||
 		    strcmp(gossip_slot_name(a, x), gossip_slot_name(b, y)) !=
 		        0 ||
-		    strcmp(gossip_slot_addr(a, x), gossip_slot_addr(b, y)) != 0)
+		    strcmp(gossip_slot_addr(a, x), gossip_slot_addr(b, y)) !=
+		        0 ||
+		    strcmp(gossip_slot_http(a, x), gossip_slot_http(b, y)) != 0)
 			return false;
 	}
 	return ring_equal(a->ring, b->ring);
@@ -646,19 +676,28 @@ static bool chain_check(const struct gossip *g, int which)
 	return seen == g->count;
 }
 
+/* string_after -- whether the string at off lies in the arena, ended by
+ * a NUL inside it, and starts right after the one ending at prev (the
+ * offset of that NUL + 1), unless prev is NULL. */
+static bool string_after(const struct gossip *g, const char **prev,
+                         uint32_t off)
+{
+	if (off >= g->strs_used ||
+	    (*prev != NULL && off != (uint32_t)(*prev - g->strs) + 1))
+		return false;
+	*prev = memchr(g->strs + off, '\0', g->strs_used - off);
+	return *prev != NULL;
+}
+
 /* slot_strings_ok -- the slot's strings lie in the arena, each ended by a
- * NUL inside it, the address right after the name. */
+ * NUL inside it, the address right after the name, the http address
+ * right after the address. */
 static bool slot_strings_ok(const struct gossip *g, const struct gossip_slot *s)
 {
-	if (s->name_off >= g->strs_used)
-		return false;
-	const char *end =
-	    memchr(g->strs + s->name_off, '\0', g->strs_used - s->name_off);
-	if (end == NULL || s->addr_off != (uint32_t)(end - g->strs) + 1 ||
-	    s->addr_off >= g->strs_used)
-		return false;
-	return memchr(g->strs + s->addr_off, '\0',
-	              g->strs_used - s->addr_off) != NULL;
+	const char *end = NULL;
+	return string_after(g, &end, s->name_off) &&
+	       string_after(g, &end, s->addr_off) &&
+	       string_after(g, &end, s->http_off);
 }
 
 int gossip_validate(const struct gossip *g)
@@ -678,7 +717,7 @@ int gossip_validate(const struct gossip *g)
 		slot_to_member(g, s, &m);
 		if (entry_problem(&m) != NULL)
 			return GOSSIP_ECORRUPT;
-		live += strs_size(m.name, m.addr);
+		live += strs_size(m.name, m.addr, m.http);
 	}
 	if (live + g->strs_dead != g->strs_used)
 		return GOSSIP_ECORRUPT;
@@ -735,6 +774,25 @@ int gossip_self_set_status(struct gossip *g, enum member_status status)
 	return 0;
 }
 
+int gossip_self_set_http(struct gossip *g, const char *http)
+{
+	struct gossip_member self;
+	slot_to_member(g, &g->slots[0], &self);
+	if (http == NULL || (http[0] != '\0' && !ring_name_valid(http)))
+		return GOSSIP_EINVAL;
+	if (strcmp(self.http, http) == 0)
+		return 0;
+	int rc = strs_reserve(g, strs_size(self.name, self.addr, http));
+	if (rc != 0)
+		return rc;
+	/* The reserve may have moved the arena: our strings again. */
+	slot_to_member(g, &g->slots[0], &self);
+	self.http = http;
+	slot_rename(g, 0, &self);
+	self_bump(g);
+	return 0;
+}
+
 /* --- changing other members ---------------------------------------------- */
 
 int gossip_member_mark_down(struct gossip *g, size_t i)
@@ -762,14 +820,12 @@ int gossip_member_set(struct gossip *g, const struct gossip_member *m)
 	     holder_next(g, m->addr, true, m->id, GOSSIP_NIL) != GOSSIP_NIL))
 		return GOSSIP_EINVAL;
 	uint32_t i = slot_find(g, m->id);
-	bool rename = i == GOSSIP_NIL ||
-	              strcmp(gossip_slot_name(g, &g->slots[i]), m->name) != 0 ||
-	              strcmp(gossip_slot_addr(g, &g->slots[i]), m->addr) != 0;
+	bool rename = i == GOSSIP_NIL || !strings_equal(g, &g->slots[i], m);
 	int rc = 0;
 	if (i == GOSSIP_NIL)
 		rc = table_reserve(g, g->count + 1);
 	if (rc == 0 && rename)
-		rc = strs_reserve(g, strs_size(m->name, m->addr));
+		rc = strs_reserve(g, strs_size(m->name, m->addr, m->http));
 	if (rc != 0)
 		return rc;
 	if (i == GOSSIP_NIL) {
@@ -778,7 +834,7 @@ int gossip_member_set(struct gossip *g, const struct gossip_member *m)
 	}
 	struct gossip_slot *s = &g->slots[i];
 	if (rename)
-		slot_rename(g, i, m->name, m->addr);
+		slot_rename(g, i, m);
 	s->generation = m->generation;
 	s->version = m->version;
 	s->status = (uint8_t)m->status;
@@ -891,8 +947,7 @@ static int merge_classify(struct merge *m)
 				sc->flags |= SCRATCH_NEWER;
 			if ((unsigned)e->status != s->status)
 				sc->flags |= SCRATCH_STATUS;
-			if (strcmp(e->name, gossip_slot_name(g, s)) != 0 ||
-			    strcmp(e->addr, gossip_slot_addr(g, s)) != 0)
+			if (!strings_equal(g, s, e))
 				sc->flags |= SCRATCH_RENAME;
 		}
 		/* Strings equal to ours are valid already. */
@@ -1028,9 +1083,10 @@ static int merge_reserve(struct merge *m)
 		const struct gossip_scratch *sc = &m->sc[i];
 		if ((sc->flags & SCRATCH_NEWER) && sc->slot != 0 &&
 		    (sc->flags & (SCRATCH_NEW | SCRATCH_RENAME)))
-			bytes += strs_size(m->in[i].name, m->in[i].addr);
+			bytes += strs_size(m->in[i].name, m->in[i].addr,
+			                   m->in[i].http);
 	}
-	/* At most GOSSIP_MAX_MEMBERS entries of 512 bytes: no overflow. */
+	/* At most GOSSIP_MAX_MEMBERS entries of 768 bytes: no overflow. */
 	if (rc == 0)
 		rc = strs_reserve(g, (uint32_t)bytes);
 	if (rc != 0)
@@ -1062,7 +1118,7 @@ static void merge_apply(struct merge *m, uint64_t now_ms,
 		bool restart = e->generation > s->generation;
 		bool advance = restart || e->version > s->version;
 		if (sc->flags & SCRATCH_RENAME)
-			slot_rename(g, sc->slot, e->name, e->addr);
+			slot_rename(g, sc->slot, e);
 		s->generation = e->generation;
 		s->version = e->version;
 		s->status = (uint8_t)e->status;

@@ -19,6 +19,13 @@
  *               lost comes back with a new id);
  *   name        how the ring names it (1..255 bytes, ring_name_valid);
  *   addr        its rpc address, where to dial (same character rules);
+ *   http        its client/admin HTTP address, where `ringkv status`
+ *               asks it for its keys and disk (same rules, or "" while
+ *               the node has not announced one: it binds its HTTP
+ *               listener after it joins the table). Like the rest of the
+ *               entry it is the member's own, announced with a version
+ *               bump (gossip_self_set_http) -- Cassandra gossips its RPC
+ *               address as application state the same way;
  *   status      joining | valid | leaving | exiting | down (below);
  *   generation  set when the process starts (start time, or a restart
  *               counter): a restarted node comes back with a higher one;
@@ -31,7 +38,8 @@
  *
  * MERGE RULE. Entries are ordered by (generation, version) and, only to
  * break ties between entries that no correct cluster produces, by status,
- * then name, then address; a merge keeps, per id, the greater entry. A
+ * then name, then address, then http address; a merge keeps, per id, the
+ * greater entry. A
  * total order and a per-id maximum make the merge commutative, associative
  * and idempotent, so tables converge whatever order gossip arrives in. An
  * older generation never beats a newer one, whatever its version.
@@ -54,7 +62,9 @@
  * alive it hears the mark and moves above it (the rule above).
  *
  * UNIQUENESS. Ids are distinct; among members not marked down, names and
- * addresses are too. A received table breaking that is impossible
+ * (rpc) addresses are too. HTTP addresses are not checked: nothing is
+ * found by them, and one a member announces wrongly costs only its own
+ * status row. A received table breaking that is impossible
  * (GOSSIP_ECORRUPT);
  * one that would make our table break it -- a new id at the address of a
  * live member, e.g. a node that lost its data and came back -- is refused
@@ -99,7 +109,7 @@
 /* Limits. */
 #define GOSSIP_MAX_MEMBERS 4096u
 #define GOSSIP_MAX_NAME    RING_MAX_NAME /* a member name is a ring name */
-#define GOSSIP_MAX_ADDR    255           /* bytes of an rpc address */
+#define GOSSIP_MAX_ADDR    255           /* bytes of an rpc or http address */
 /* Generations and versions are below this; a claim about us that we could
  * not move above is refused. (2^62: a start time in ms is about 2^41.) */
 #define GOSSIP_MAX_COUNTER (UINT64_C(1) << 62)
@@ -146,11 +156,12 @@ int member_status_parse(const char *name, enum member_status *out);
  * As an argument, the strings belong to the caller and are only read (the
  * table copies what it keeps). As a result of gossip_member_at, they
  * belong to the table and stay valid until the next call that changes it
- * (gossip_merge, gossip_member_set, gossip_free). */
+ * (gossip_merge, gossip_member_set, gossip_self_set_http, gossip_free). */
 struct gossip_member {
 	uint64_t id;
 	const char *name;
 	const char *addr;
+	const char *http; /* never NULL; "" when not announced */
 	enum member_status status;
 	uint64_t generation;
 	uint64_t version;
@@ -185,8 +196,9 @@ struct gossip;
 
 /* gossip_new -- the state of a node that knows only itself.
  *
- * self: our entry (id != 0, valid name and address, status not down,
- * generation and version below GOSSIP_MAX_COUNTER); its strings are copied.
+ * self: our entry (id != 0, valid name and address, http "" or valid,
+ * status not down, generation and version below GOSSIP_MAX_COUNTER); its
+ * strings are copied.
  * ring: the ring we start with (ring_new(Q) when we know none yet: a
  * claimed ring gossiped in replaces its partitions). On success the state
  * owns ring and frees it in gossip_free(); on error the caller keeps it.
@@ -246,16 +258,16 @@ double gossip_member_phi(const struct gossip *g, size_t i, uint64_t now_ms);
 bool gossip_member_alive(const struct gossip *g, size_t i, uint64_t now_ms);
 
 /* gossip_equal -- the same gossiped content: the same ids with the same
- * entries (name, address, status, generation, version), and equal rings
+ * entries (name, address, http, status, generation, version), and equal rings
  * (ring_equal). Who is "self", detector state and member order are not
  * compared. */
 bool gossip_equal(const struct gossip *a, const struct gossip *b);
 
 /* gossip_validate -- check every invariant: member 0 is us, not marked
  * down; ids non-zero and distinct; names and addresses valid and distinct
- * among members not marked down; counters below GOSSIP_MAX_COUNTER; the
- * lookup indices consistent; the ring valid. 0, GOSSIP_ECORRUPT or
- * GOSSIP_ENOMEM (ring_validate allocates). */
+ * among members not marked down; http addresses "" or valid; counters below
+ * GOSSIP_MAX_COUNTER; the lookup indices consistent; the ring valid. 0,
+ * GOSSIP_ECORRUPT or GOSSIP_ENOMEM (ring_validate allocates). */
 int gossip_validate(const struct gossip *g);
 
 /* --- our own entry ------------------------------------------------------- */
@@ -269,6 +281,12 @@ void gossip_tick(struct gossip *g, uint64_t now_ms);
  * leaving, exiting) with version + 1. GOSSIP_EINVAL for MEMBER_DOWN or a
  * value out of range. */
 int gossip_self_set_status(struct gossip *g, enum member_status status);
+
+/* gossip_self_set_http -- announce our HTTP address ("host:port", valid
+ * as a ring name; "" withdraws it) with version + 1; a no-op when it is
+ * already ours. http is copied and may not point into g. GOSSIP_EINVAL
+ * (NULL or invalid), GOSSIP_ENOMEM (nothing changed). */
+int gossip_self_set_http(struct gossip *g, const char *http);
 
 /* --- changing other members ---------------------------------------------- */
 
@@ -320,7 +338,8 @@ struct gossip_merge_result {
  * Everything is validated before anything changes. Errors, with g (table
  * and ring) unchanged and res->bad/reason telling why:
  *   GOSSIP_ECORRUPT  the input is impossible: id 0 or repeated, invalid
- *                    name or address, status out of range, a counter at or
+ *                    name or address (http: NULL, or neither "" nor
+ *                    valid), status out of range, a counter at or
  *                    above GOSSIP_MAX_COUNTER, two members not marked down
  *                    sharing a name or an address, a claim about us we
  *                    cannot move above, or an invalid ring (ring_validate);

@@ -5,12 +5,14 @@
  *
  * The table is an array of slots, slot 0 being this node. Members are never
  * removed, so a slot's index is the member index of the API. Names and
- * addresses live in one string arena per table, "name\0addr\0" per slot,
- * laid out in slot order when the arena is compacted: a merge walking the
- * table in order compares strings that sit next to each other, instead of
- * chasing one allocation per member. A rename appends the new strings and
- * leaves the old ones as garbage, reclaimed by compaction. Three chained
- * hash indices find a slot by id, by name and by address: each bucket
+ * addresses live in one string arena per table, "name\0addr\0http\0" per
+ * slot, laid out in slot order when the arena is compacted: a merge walking
+ * the table in order compares strings that sit next to each other, instead
+ * of chasing one allocation per member. A rename (any of the three strings
+ * changing) appends the new strings and leaves the old ones as garbage,
+ * reclaimed by compaction. Three chained hash indices find a slot by id,
+ * by name and by (rpc) address -- http addresses need no index, nothing
+ * looks members up by them nor requires them distinct: each bucket
  * holds the first slot of its chain and each slot the next one, so an
  * entry can move from one name or address chain to another (a rename)
  * without tombstones. The name and address indices hold every slot, marked
@@ -35,6 +37,7 @@ struct gossip_slot {
 	struct phi_detector fd; /* unused for slot 0 */
 	uint32_t name_off;      /* the name in g->strs */
 	uint32_t addr_off;      /* the address, right after the name's NUL */
+	uint32_t http_off;      /* the http address, right after addr's */
 	uint32_t next_id;       /* next slot in the same by_id bucket */
 	uint32_t next_name;     /* ... by_name bucket */
 	uint32_t next_addr;     /* ... by_addr bucket */
@@ -76,6 +79,12 @@ static inline const char *gossip_slot_addr(const struct gossip *g,
                                            const struct gossip_slot *s)
 {
 	return g->strs + s->addr_off;
+}
+
+static inline const char *gossip_slot_http(const struct gossip *g,
+                                           const struct gossip_slot *s)
+{
+	return g->strs + s->http_off;
 }
 
 /* gossip_slot_alive -- the detector's verdict on slot i at now_ms. */

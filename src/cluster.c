@@ -19,7 +19,7 @@
  *   persistence  the table and the ring go to the store's metadata when
  *                they changed. "Changed" is judged by two digests: the
  *                ring's (ring_digest) and one over each member's id, name,
- *                address, status and generation -- not its version, which
+ *                addresses, status and generation -- not its version, which
  *                every heartbeat bumps: writing a synced transaction per
  *                round for heartbeats would buy nothing, since a restarted
  *                node relearns versions from the first gossip it gets.
@@ -356,6 +356,7 @@ static uint64_t cluster_table_digest(const struct cluster *c)
 		h = XXH3_64bits_withSeed(fixed, sizeof(fixed), h);
 		h = XXH3_64bits_withSeed(m.name, strlen(m.name) + 1, h);
 		h = XXH3_64bits_withSeed(m.addr, strlen(m.addr) + 1, h);
+		h = XXH3_64bits_withSeed(m.http, strlen(m.http) + 1, h);
 	}
 	return h;
 }
@@ -380,7 +381,7 @@ static int cluster_save(struct cluster *c, bool force)
 		goto out;
 	st.ring = NULL;
 	st.ring_len = 0;
-	rc = msg_encode_gossip(c->mc, MSG_GOSSIP, &st, &body, &len);
+	rc = msg_encode_gossip_stored(c->mc, &st, &body, &len);
 	if (rc == 0)
 		rc = store_meta_put(c->store, CLUSTER_META_MEMBERS, body, len);
 	if (rc == 0) {
@@ -414,7 +415,7 @@ static int cluster_load_table(struct cluster *c, struct msg_gossip *m,
 	if (rc == RKV_ENOTFOUND)
 		return 0;
 	if (rc == 0)
-		rc = msg_decode_gossip(c->mc, NULL, MSG_GOSSIP, buf, len, m);
+		rc = msg_decode_gossip_stored(c->mc, buf, len, m);
 	free(buf); /* m's ring, unused, would point into it */
 	m->ring = NULL;
 	m->ring_len = 0;
@@ -524,6 +525,7 @@ static int cluster_start_state(struct cluster *c, const struct conf *conf,
 	                             .name =
 	                                 conf->name[0] ? conf->name : self_addr,
 	                             .addr = self_addr,
+	                             .http = "", /* cluster_set_self_http */
 	                             .generation = cluster_wall_ms()};
 	struct msg_gossip stored;
 	struct ring *ring = NULL;
@@ -924,13 +926,17 @@ static void cluster_member_json(const struct cluster *c,
 	    gossip_member_at(c->g, e->gossip, &m) != 0 ||
 	    gossip_member_health(c->g, e->gossip, now, &h) != 0) {
 		evbuffer_add_printf(out,
-		                    ",\"node_id\":null,\"status\":\"valid\","
+		                    ",\"http\":null,"
+		                    "\"node_id\":null,\"status\":\"valid\","
 		                    "\"up\":%s,\"generation\":null,"
 		                    "\"version\":null,\"phi\":null,"
 		                    "\"last_heard_ms_ago\":null",
 		                    cluster_up_at(c, e, now) ? "true"
 		                                             : "false");
 	} else {
+		/* json_add_string writes null for NULL: "" is not known. */
+		evbuffer_add_printf(out, ",\"http\":");
+		json_add_string(out, m.http[0] != '\0' ? m.http : NULL);
 		evbuffer_add_printf(out,
 		                    ",\"node_id\":\"%016" PRIx64 "\","
 		                    "\"status\":\"%s\",\"up\":%s,"
@@ -1069,6 +1075,20 @@ int cluster_set_self_status(struct cluster *c, enum member_status status)
 	if (rc != 0)
 		return rc;
 	log_info("cluster: we are %s now", member_status_name(status));
+	return cluster_save(c, false);
+}
+
+int cluster_set_self_http(struct cluster *c, const char *http)
+{
+	int rc = gossip_self_set_http(c->g, http);
+
+	if (rc != 0) {
+		log_error("cluster: cannot announce our http address: %s",
+		          rkv_strerror(rc));
+		return rc; /* gossip/ codes are RKV_ codes by number */
+	}
+	log_info("cluster: our http address is %s now",
+	         http[0] ? http : "unknown");
 	return cluster_save(c, false);
 }
 

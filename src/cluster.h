@@ -60,7 +60,7 @@
 #define CLUSTER_MAX_N       16 /* conf's n_val limit */
 
 /* Metadata names of the persisted state (store_meta_put). */
-#define CLUSTER_META_MEMBERS "members" /* msg_encode_gossip, ring empty */
+#define CLUSTER_META_MEMBERS "members" /* msg_encode_gossip_stored */
 #define CLUSTER_META_RING    "ring"    /* codec_ring_encode */
 
 /* One member of the view. Strings are NUL-terminated; the struct is owned
@@ -227,6 +227,14 @@ uint64_t cluster_ring_version(const struct cluster *c);
  * announces another (gossip_self_set_status) and persists it. */
 enum member_status cluster_self_status(const struct cluster *c);
 int cluster_set_self_status(struct cluster *c, enum member_status status);
+
+/* cluster_set_self_http -- announce the address our HTTP listener is bound
+ * to ("host:port", as bound: clients and `ringkv status` reach us there;
+ * "" withdraws it), gossiped with our entry (gossip_self_set_http) and
+ * persisted. Until called, /members shows "http": null for us everywhere.
+ * 0, RKV_EINVAL (NULL or not a valid address), RKV_ENOMEM, or the store's
+ * error (the announcement stands; retried by cluster_persist). */
+int cluster_set_self_http(struct cluster *c, const char *http);
 
 /* cluster_mark_down -- an operator's verdict (remove): member's gossip
  * entry is marked down (gossip_member_mark_down), persisted. RKV_EINVAL

@@ -156,6 +156,7 @@ enum {
 	MEM_STATUS,
 	MEM_GENERATION,
 	MEM_VERSION,
+	MEM_HTTP,
 	MEM_NFIELDS
 };
 
@@ -178,8 +179,8 @@ static const char *const gsp_fields[] = {"cluster_name", "ring_size", "members",
                                          "ring_digest", "ring"};
 static const char *const gsp_reply_fields[] = {
     "status", "cluster_name", "ring_size", "members", "ring_digest", "ring"};
-static const char *const mem_fields[] = {"id",     "name",       "addr",
-                                         "status", "generation", "version"};
+static const char *const mem_fields[] = {
+    "id", "name", "addr", "status", "generation", "version", "http"};
 /* The symbols of the MemberStatus enum: gossip.h's statuses, in order. */
 static const char *const mem_status_names[MEMBER_STATUS_COUNT] = {
 #define MSG_MEMBER_STATUS_NAME(e, name, help) [e] = name,
@@ -1083,11 +1084,25 @@ static int msg_scan(avro_schema_t schema, const void *buf, size_t len,
 
 /* R' for the pair (r, w): our schema r cut to the record fields w has. A
  * field w lacks is dropped when r gives it a default, else the pair is
- * unreadable (NULL). Anything that is not a record, or an array or map of
- * one, is r itself: the resolved reader judges it. */
+ * unreadable (NULL), as is a record, enum or fixed that w names otherwise
+ * (resolution pairs them by name; Avro C's resolver crashes on such a pair
+ * instead of refusing it). *missing names the culprit. Anything that is
+ * not a record, or an array or map of one, is r itself: the resolved
+ * reader judges it. */
 static avro_schema_t msg_project(const struct msg_codec *mc, avro_schema_t r,
                                  avro_schema_t w, unsigned depth,
                                  const char **missing);
+
+/* Whether two named types have the same full name. */
+static bool msg_same_name(avro_schema_t r, avro_schema_t w)
+{
+	const char *rns = avro_schema_namespace(r);
+	const char *wns = avro_schema_namespace(w);
+
+	return strcmp(avro_schema_type_name(r), avro_schema_type_name(w)) ==
+	           0 &&
+	       strcmp(rns != NULL ? rns : "", wns != NULL ? wns : "") == 0;
+}
 
 static avro_schema_t msg_project_record(const struct msg_codec *mc,
                                         avro_schema_t r, avro_schema_t w,
@@ -1131,6 +1146,11 @@ static avro_schema_t msg_project(const struct msg_codec *mc, avro_schema_t r,
 	w = msg_unlink(w);
 	if (depth > MSG_MAX_DEPTH || r == NULL || w == NULL)
 		return NULL;
+	if (is_avro_named_type(r) && avro_typeof(r) == avro_typeof(w) &&
+	    !msg_same_name(r, w)) {
+		*missing = avro_schema_type_name(r);
+		return NULL;
+	}
 	if (is_avro_record(r) && is_avro_record(w))
 		return msg_project_record(mc, r, w, depth, missing);
 	if (is_avro_array(r) && is_avro_array(w)) {
@@ -1189,7 +1209,9 @@ static int msg_resolver_init(struct msg_codec *mc, struct msg_resolver *res,
 		goto fail;
 	res->rschema =
 	    msg_project(mc, mc->slots[id].schema, res->wschema, 0, &missing);
-	snprintf(why, sizeof(why), "it lacks field %s, which has no default",
+	snprintf(why, sizeof(why),
+	         "it lacks %s (a field without a default, or a record of "
+	         "that name)",
 	         missing);
 	if (res->rschema == NULL)
 		goto fail;
@@ -2241,7 +2263,8 @@ void msg_clear_status(struct msg_status *m)
 static bool msg_member_ok(const struct gossip_member *e)
 {
 	return e->id != 0 && ring_name_valid(e->name) &&
-	       ring_name_valid(e->addr) &&
+	       ring_name_valid(e->addr) && e->http != NULL &&
+	       (e->http[0] == '\0' || ring_name_valid(e->http)) &&
 	       (unsigned)e->status < MEMBER_STATUS_COUNT &&
 	       e->generation < GOSSIP_MAX_COUNTER &&
 	       e->version < GOSSIP_MAX_COUNTER;
@@ -2267,7 +2290,8 @@ static int msg_member_put(avro_value_t *list, const struct gossip_member *e)
 	    avro_value_get_by_index(&item, MEM_STATUS, &f, NULL) != 0 ||
 	    avro_value_set_enum(&f, (int)e->status) != 0 ||
 	    msg_set_long(&item, MEM_GENERATION, (int64_t)e->generation) != 0 ||
-	    msg_set_long(&item, MEM_VERSION, (int64_t)e->version) != 0)
+	    msg_set_long(&item, MEM_VERSION, (int64_t)e->version) != 0 ||
+	    msg_lend_string(&item, MEM_HTTP, e->http) != 0)
 		return RKV_ENOMEM;
 	return 0;
 }
@@ -2334,14 +2358,15 @@ static int msg_member_string(avro_value_t *item, int index, const char **s,
 static int msg_member_get(avro_value_t *item, struct gossip_member *e,
                           char **pool)
 {
-	const char *name = NULL, *addr = NULL;
-	size_t nsize = 0, asize = 0;
+	const char *name = NULL, *addr = NULL, *http = NULL;
+	size_t nsize = 0, asize = 0, hsize = 0;
 	avro_value_t f;
 	int status = 0;
 
 	if (msg_get_u64(item, MEM_ID, &e->id) != 0 ||
 	    msg_member_string(item, MEM_NAME, &name, &nsize) != 0 ||
 	    msg_member_string(item, MEM_ADDR, &addr, &asize) != 0 ||
+	    msg_member_string(item, MEM_HTTP, &http, &hsize) != 0 ||
 	    msg_field(item, MEM_STATUS, &f) != 0 ||
 	    avro_value_get_enum(&f, &status) != 0 || status < 0 ||
 	    status >= MEMBER_STATUS_COUNT ||
@@ -2355,6 +2380,9 @@ static int msg_member_get(avro_value_t *item, struct gossip_member *e,
 	memcpy(*pool, addr, asize);
 	e->addr = *pool;
 	*pool += asize;
+	memcpy(*pool, http, hsize);
+	e->http = *pool;
+	*pool += hsize;
 	return msg_member_ok(e) ? 0 : RKV_ECORRUPT;
 }
 
@@ -2372,13 +2400,16 @@ static int msg_members_get(avro_value_t *v, int off, struct msg_gossip *m)
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		if (avro_value_get_by_index(&list, i, &item, NULL) != 0 ||
-		    msg_member_string(&item, MEM_NAME, &s, &size) != 0)
+		static const int strings[] = {MEM_NAME, MEM_ADDR, MEM_HTTP};
+		if (avro_value_get_by_index(&list, i, &item, NULL) != 0)
 			return RKV_ECORRUPT;
-		pool += size;
-		if (msg_member_string(&item, MEM_ADDR, &s, &size) != 0)
-			return RKV_ECORRUPT;
-		pool += size;
+		for (size_t k = 0; k < sizeof(strings) / sizeof(*strings);
+		     k++) {
+			if (msg_member_string(&item, strings[k], &s, &size) !=
+			    0)
+				return RKV_ECORRUPT;
+			pool += size;
+		}
 	}
 	/* One allocation: the members, then their strings. */
 	m->owned = malloc(n * sizeof(*m->members) + pool);
@@ -2443,6 +2474,106 @@ void msg_clear_gossip(struct msg_gossip *m)
 	m->owned = NULL;
 	m->members = NULL;
 	m->nmembers = 0;
+}
+
+/* --- the stored member table --------------------------------------------- */
+
+/* A node stores its table as a MSG_GOSSIP body (src/cluster.c) and reads
+ * it back after a restart, possibly under a newer release: unlike a peer,
+ * the store cannot announce its schema at read time, so the blob carries
+ * it, the way an Avro container file does:
+ *
+ *   u8 MSG_STORED_MAGIC, u32 LE n, n bytes: the writer's schema JSON
+ *   (avro_schema_to_json, as in a HELLO), then the body
+ *
+ * and is read through the same resolvers as a peer's messages. Releases
+ * before the http field stored the bare body. Such a blob starts with the
+ * zig-zag varint of cluster_name's length, a non-negative number, whose
+ * first byte is even; the magic is odd, so the two never meet and a bare
+ * body is read as written by msg_gossip_v0_json. */
+#define MSG_STORED_MAGIC 0x01
+#define MSG_STORED_HEAD  5 /* the magic and n */
+
+/* The Gossip schema of those releases (msg_gossip.avsc without http),
+ * kept to read what they stored; tests/data/msg_gossip_v0.* hold a copy
+ * and a body it wrote. */
+static const char msg_gossip_v0_json[] =
+    "{\"type\":\"record\",\"name\":\"Gossip\",\"namespace\":\"ringkv.msg\","
+    "\"fields\":[{\"name\":\"cluster_name\",\"type\":\"string\"},"
+    "{\"name\":\"ring_size\",\"type\":\"long\"},"
+    "{\"name\":\"members\",\"type\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"record\",\"name\":\"Member\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},"
+    "{\"name\":\"name\",\"type\":\"string\"},"
+    "{\"name\":\"addr\",\"type\":\"string\"},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\","
+    "\"name\":\"MemberStatus\",\"symbols\":[\"joining\",\"valid\","
+    "\"leaving\",\"exiting\",\"down\"]}},"
+    "{\"name\":\"generation\",\"type\":\"long\"},"
+    "{\"name\":\"version\",\"type\":\"long\"}]}}},"
+    "{\"name\":\"ring_digest\",\"type\":\"long\"},"
+    "{\"name\":\"ring\",\"type\":\"bytes\"}]}";
+
+int msg_encode_gossip_stored(struct msg_codec *mc, const struct msg_gossip *m,
+                             uint8_t **out, size_t *len)
+{
+	const struct msg_slot *slot = &mc->slots[MSG_SCHEMA_GOSSIP];
+	uint8_t *body = NULL, *buf = NULL;
+	size_t blen = 0;
+	int rc = msg_encode_gossip(mc, MSG_GOSSIP, m, &body, &blen);
+
+	if (rc != 0)
+		return rc;
+	buf = malloc(MSG_STORED_HEAD + slot->json_len + blen);
+	if (buf == NULL) {
+		free(body);
+		return RKV_ENOMEM;
+	}
+	buf[0] = MSG_STORED_MAGIC;
+	for (int i = 0; i < 4; i++)
+		buf[1 + i] = (uint8_t)(slot->json_len >> (8 * i));
+	memcpy(buf + MSG_STORED_HEAD, slot->json, slot->json_len);
+	memcpy(buf + MSG_STORED_HEAD + slot->json_len, body, blen);
+	free(body);
+	*out = buf;
+	*len = MSG_STORED_HEAD + slot->json_len + blen;
+	return 0;
+}
+
+int msg_decode_gossip_stored(struct msg_codec *mc, const void *buf, size_t len,
+                             struct msg_gossip *m)
+{
+	const struct msg_slot *slot = &mc->slots[MSG_SCHEMA_GOSSIP];
+	const uint8_t *p = buf;
+	const char *json = msg_gossip_v0_json;
+	size_t jlen = sizeof(msg_gossip_v0_json) - 1;
+	struct msg_peer *peer = NULL;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (len > 0 && (p[0] & 1) != 0) {
+		if (p[0] != MSG_STORED_MAGIC || len < MSG_STORED_HEAD)
+			return RKV_ECORRUPT;
+		jlen = (size_t)p[1] | (size_t)p[2] << 8 | (size_t)p[3] << 16 |
+		       (size_t)p[4] << 24;
+		if (jlen == 0 || jlen > MSG_MAX_SCHEMA_JSON ||
+		    jlen > len - MSG_STORED_HEAD)
+			return RKV_ECORRUPT;
+		json = (const char *)p + MSG_STORED_HEAD;
+		p += MSG_STORED_HEAD + jlen;
+		len -= MSG_STORED_HEAD + jlen;
+	}
+	if (jlen != slot->json_len || memcmp(json, slot->json, jlen) != 0) {
+		peer = calloc(1, sizeof(*peer));
+		if (peer == NULL)
+			return RKV_ENOMEM;
+		if (msg_resolver_init(mc, &peer->res[MSG_SCHEMA_GOSSIP],
+		                      MSG_SCHEMA_GOSSIP, json, jlen) != 0)
+			peer->res[MSG_SCHEMA_GOSSIP].state = MSG_RES_BROKEN;
+	}
+	rc = msg_decode_gossip(mc, peer, MSG_GOSSIP, p, len, m);
+	msg_peer_free(peer);
+	return rc;
 }
 
 /* --- HINT ----------------------------------------------------------------- */

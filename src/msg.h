@@ -108,8 +108,9 @@ struct msg_forward {
  * Encoding, the caller's pointers are only read. Decoding, members and
  * their strings are owned by the message (msg_clear_gossip) and ring points
  * into the decoded buffer (valid while it is). Every member is checked on
- * both sides: id != 0, name and address ring_name_valid(), status in range,
- * generation and version below GOSSIP_MAX_COUNTER; at most
+ * both sides: id != 0, name and address ring_name_valid(), http "" or
+ * ring_name_valid(), status in range, generation and version below
+ * GOSSIP_MAX_COUNTER; at most
  * GOSSIP_MAX_MEMBERS of them. Whether the table as a whole makes sense
  * (unique ids, names, addresses) is gossip_merge()'s to judge. */
 struct msg_gossip {
@@ -223,6 +224,19 @@ int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
 int msg_decode_gossip(struct msg_codec *mc, const struct msg_peer *peer,
                       uint8_t type, const void *buf, size_t len,
                       struct msg_gossip *m);
+
+/* msg_encode_gossip_stored, msg_decode_gossip_stored -- the member table
+ * as a node stores it (src/cluster.c): a MSG_GOSSIP request body preceded
+ * by the schema that wrote it (msg.c tells the layout), so a later release
+ * reads it as it reads a peer of this one. Decoding also reads the bare
+ * body that releases before the member's http field stored, http ""
+ * then. Encoding, as msg_encode_gossip(MSG_GOSSIP). Decoding, as
+ * msg_decode_gossip (m->ring points into buf), RKV_ECORRUPT also for a
+ * schema it cannot read (logged). */
+int msg_encode_gossip_stored(struct msg_codec *mc, const struct msg_gossip *m,
+                             uint8_t **out, size_t *len);
+int msg_decode_gossip_stored(struct msg_codec *mc, const void *buf, size_t len,
+                             struct msg_gossip *m);
 
 void msg_clear_replicate(struct msg_replicate *m);
 void msg_clear_forward(struct msg_forward *m);

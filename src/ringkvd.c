@@ -280,6 +280,11 @@ static int node_start(struct node *n)
 		          rkv_strerror(rc));
 		return rc;
 	}
+	/* Gossiped, so `ringkv status` at any node reaches us (errors are
+	 * logged by the cluster). */
+	rc = cluster_set_self_http(n->cluster, bound);
+	if (rc != 0)
+		return rc;
 	n->sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
 	n->sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
 	if (n->sigterm == NULL || n->sigint == NULL ||

@@ -148,6 +148,7 @@ static struct gossip_member roster_member(const struct sim *s, uint32_t k)
 	struct gossip_member m = {.id = k + 1,
 	                          .name = s->addr[k],
 	                          .addr = s->addr[k],
+	                          .http = "",
 	                          .status = MEMBER_VALID,
 	                          .generation = 1,
 	                          .version = 0};
@@ -265,6 +266,7 @@ static bool sim_deliver(struct sim *s, uint32_t from, uint32_t to)
 		struct gossip_member *m = &s->msg[i];
 		m->id = row[i].node + 1;
 		m->name = m->addr = s->addr[row[i].node];
+		m->http = "";
 		m->status = (enum member_status)row[i].status;
 		m->generation = row[i].generation;
 		m->version = row[i].version;

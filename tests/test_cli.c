@@ -448,6 +448,32 @@ static void test_timeout(void **state)
 
 /* --- status, ring, members ----------------------------------------------- */
 
+/* Whether status row line (split into f) has member i's keys and disk
+ * (numbers, the disk with a unit) and its HTTP address. */
+static bool status_row_filled(char *line, char **f, int i)
+{
+	return fields(line, f, 16) == 8 && is_number(f[5]) && f[6][0] >= '0' &&
+	       f[6][0] <= '9' && strcmp(f[7], http_addr[i]) == 0;
+}
+
+/* Every row of `status` is filled: each member's HTTP address reached
+ * the contacted node by gossip, and the member answered its /stats. */
+static bool status_filled(void *arg)
+{
+	struct cli_run r;
+	char line[512], *f[16];
+	bool ok = true;
+	(void)arg;
+
+	cli(&r, NULL, "-H", http_addr[1], "status", NULL);
+	for (int i = 0; i < NNODES && ok; i++)
+		ok = r.status == 0 &&
+		     line_with(r.out, rpc_addr[i], line, sizeof(line)) &&
+		     status_row_filled(line, f, i);
+	cli_free(&r);
+	return ok;
+}
+
 static void test_status(void **state)
 {
 	struct cli_run r;
@@ -455,6 +481,7 @@ static void test_status(void **state)
 	int total = 0;
 	(void)state;
 
+	assert_true(proc_wait_for(status_filled, NULL, 10000));
 	cli(&r, NULL, "-H", http_addr[1], "status", NULL);
 	expect_status(&r, 0);
 	assert_non_null(strstr(r.out, "ring_size 64, n_val 3, 3 members"));
@@ -472,14 +499,9 @@ static void test_status(void **state)
 		assert_true(is_number(f[3]));
 		total += atoi(f[3]);
 		assert_non_null(strchr(f[4], '%'));
-		/* the contacted node's own keys and disk come from its /stats
-		 */
-		if (i == 1) {
-			assert_true(is_number(f[5]));
-			assert_string_equal(f[7], http_addr[1]);
-		} else {
-			assert_true(is_number(f[5]) || strcmp(f[5], "-") == 0);
-		}
+		/* every member's keys and disk, from its own /stats */
+		assert_true(line_with(r.out, rpc_addr[i], line, sizeof(line)));
+		assert_true(status_row_filled(line, f, i));
 	}
 	assert_int_equal(total, 64);
 	cli_free(&r);
@@ -493,6 +515,9 @@ static void test_status(void **state)
 	assert_true(q == 64);
 	assert_int_equal(count(r.out, "\"name\":"), 3);
 	assert_int_equal(count(r.out, "\"self\":true"), 1);
+	assert_int_equal(count(r.out, "\"http\":\"127.0.0.1:"), 3);
+	assert_int_equal(count(r.out, "\"keys\":null"), 0);
+	assert_int_equal(count(r.out, "\"disk_bytes\":null"), 0);
 	total = 0;
 	for (const char *p = strstr(r.out, "\"partitions\":"); p != NULL;
 	     p = strstr(p + 1, "\"partitions\":"))

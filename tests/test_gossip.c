@@ -2,9 +2,10 @@
  * selection (gossip/gossip.h).
  *
  * The merge laws are checked over generated states: a hidden "history"
- * gives every member a few generations, each with its own address, and
+ * gives every member a few generations, each with its own addresses, and
  * versions; every node holds a random, partly stale view of it (plus
- * entries that tie on (generation, version) with different content) and
+ * entries that tie on (generation, version) with another status or
+ * another http address) and
  * a ring with random changes. Merging must then be commutative,
  * associative and idempotent under gossip_equal(), whatever the views.
  * Every refused input is checked to leave the table, the ring and the
@@ -51,13 +52,16 @@ struct ent {
 	uint64_t id;
 	char name[NAME_LEN];
 	char addr[NAME_LEN];
+	char http[NAME_LEN];
 	enum member_status status;
 	uint64_t generation;
 	uint64_t version;
 };
 
-/* ent_make -- member id at generation gen: "node-<id>" at an address that
- * changes with the generation (a restart may move a node). */
+/* ent_make -- member id at generation gen: "node-<id>" at addresses that
+ * change with the generation (a restart may move a node); its http
+ * address is announced from version 1 on, as a node announces it once
+ * its listener is bound. */
 static struct ent ent_make(uint64_t id, uint64_t gen, uint64_t ver,
                            enum member_status st)
 {
@@ -67,6 +71,10 @@ static struct ent ent_make(uint64_t id, uint64_t gen, uint64_t ver,
 	snprintf(e.addr, sizeof(e.addr), "10.%u.%u.%u:8099",
 	         (unsigned)(id >> 8) & 255, (unsigned)id & 255,
 	         (unsigned)gen & 255);
+	if (ver > 0)
+		snprintf(e.http, sizeof(e.http), "10.%u.%u.%u:8098",
+		         (unsigned)(id >> 8) & 255, (unsigned)id & 255,
+		         (unsigned)gen & 255);
 	return e;
 }
 
@@ -75,6 +83,7 @@ static struct gossip_member ent_member(const struct ent *e)
 	struct gossip_member m = {.id = e->id,
 	                          .name = e->name,
 	                          .addr = e->addr,
+	                          .http = e->http,
 	                          .status = e->status,
 	                          .generation = e->generation,
 	                          .version = e->version};
@@ -252,6 +261,12 @@ static void test_new_errors(void **state)
 	x.addr = "";
 	assert_int_equal(gossip_new(&c, &x, r, &g), GOSSIP_EINVAL);
 	x = m;
+	x.http = NULL;
+	assert_int_equal(gossip_new(&c, &x, r, &g), GOSSIP_EINVAL);
+	x = m;
+	x.http = "a b:1";
+	assert_int_equal(gossip_new(&c, &x, r, &g), GOSSIP_EINVAL);
+	x = m;
 	x.status = MEMBER_DOWN;
 	assert_int_equal(gossip_new(&c, &x, r, &g), GOSSIP_EINVAL);
 	x = m;
@@ -358,6 +373,7 @@ static void test_self_rule(void **state)
 	 * our own content. */
 	struct ent claim = ent_make(1, 10, 30, MEMBER_EXITING);
 	snprintf(claim.addr, sizeof(claim.addr), "10.9.9.9:1");
+	snprintf(claim.http, sizeof(claim.http), "10.9.9.9:2");
 	struct msg in = {0};
 	msg_add(&in, claim);
 	assert_int_equal(gossip_merge(g, in.m, in.n, NULL, 5, &res), 0);
@@ -368,6 +384,7 @@ static void test_self_rule(void **state)
 	assert_int_equal(m.version, 31);
 	assert_int_equal(m.status, MEMBER_VALID);
 	assert_string_equal(m.addr, e1.addr);
+	assert_string_equal(m.http, e1.http);
 	check(g);
 
 	/* Higher generation: we go to its generation + 1. */
@@ -392,6 +409,142 @@ static void test_self_rule(void **state)
 	member_of(g, 1, &m);
 	assert_int_equal(m.generation, 13);
 	check(g);
+	gossip_free(g);
+}
+
+/* Our http address: announced with a version bump, travels and merges
+ * like the rest of the entry; a restart starts without it. */
+static void test_self_http(void **state)
+{
+	(void)state;
+	struct ent e1 = ent_make(1, 1, 0, MEMBER_VALID); /* http "" */
+	struct ent e2 = ent_make(2, 1, 5, MEMBER_VALID);
+	struct gossip *a = node_new(&e1, NULL);
+	struct gossip *b = node_new(&e2, NULL);
+	struct gossip_member m;
+
+	assert_string_equal(e1.http, "");
+	member_of(a, 1, &m);
+	assert_string_equal(m.http, "");
+	assert_int_equal(gossip_self_set_http(a, "127.0.0.1:8098"), 0);
+	check(a);
+	member_of(a, 1, &m);
+	assert_string_equal(m.http, "127.0.0.1:8098");
+	assert_int_equal(m.version, 1);
+	assert_string_equal(m.name, "node-1"); /* the rest stays */
+	assert_string_equal(m.addr, e1.addr);
+	assert_int_equal(gossip_self_set_http(a, "127.0.0.1:8098"), 0);
+	member_of(a, 1, &m);
+	assert_int_equal(m.version, 1); /* no change, no bump */
+	assert_int_equal(gossip_self_set_http(a, NULL), GOSSIP_EINVAL);
+	assert_int_equal(gossip_self_set_http(a, "a b:1"), GOSSIP_EINVAL);
+	char long_http[GOSSIP_MAX_ADDR + 2];
+	memset(long_http, 'h', sizeof(long_http) - 1);
+	long_http[sizeof(long_http) - 1] = '\0';
+	assert_int_equal(gossip_self_set_http(a, long_http), GOSSIP_EINVAL);
+	long_http[GOSSIP_MAX_ADDR] = '\0'; /* the longest */
+	assert_int_equal(gossip_self_set_http(a, long_http), 0);
+	assert_int_equal(gossip_self_set_http(a, "127.0.0.1:8098"), 0);
+	member_of(a, 1, &m);
+	assert_string_equal(m.http, "127.0.0.1:8098");
+	assert_int_equal(m.version, 3);
+	check(a);
+
+	/* It travels: b learns it, and a change of it alone is news. */
+	struct gossip_merge_result res;
+	assert_int_equal(merge_state(b, a, 10, &res), 0);
+	assert_int_equal(merge_state(a, b, 10, &res), 0);
+	member_of(b, 1, &m);
+	assert_string_equal(m.http, "127.0.0.1:8098");
+	assert_int_equal(gossip_self_set_http(a, "127.0.0.1:9098"), 0);
+	assert_int_equal(merge_state(b, a, 20, &res), 0);
+	assert_true(res.changed);
+	assert_int_equal(res.advanced, 1);
+	member_of(b, 1, &m);
+	assert_string_equal(m.http, "127.0.0.1:9098");
+	assert_int_equal(merge_state(a, b, 20, &res), 0);
+	assert_false(res.changed);
+	assert_false(res.self_bumped);
+	assert_true(gossip_equal(a, b));
+
+	/* "" withdraws it, as an announcement like any other. */
+	assert_int_equal(gossip_self_set_http(a, ""), 0);
+	assert_int_equal(merge_state(b, a, 30, &res), 0);
+	member_of(b, 1, &m);
+	assert_string_equal(m.http, "");
+
+	/* A restart (a higher generation, not announced yet) replaces what
+	 * the previous run announced. */
+	struct ent e1r = ent_make(1, 2, 0, MEMBER_VALID);
+	struct gossip *a2 = node_new(&e1r, NULL);
+	assert_int_equal(gossip_self_set_http(b, "127.0.0.1:8198"), 0);
+	assert_int_equal(merge_state(a2, b, 40, &res), 0);
+	assert_false(res.self_bumped); /* b's entry for us is older */
+	assert_int_equal(merge_state(b, a2, 40, &res), 0);
+	member_of(b, 1, &m);
+	assert_int_equal(m.generation, 2);
+	assert_string_equal(m.http, "");
+	member_of(a2, 2, &m);
+	assert_string_equal(m.http, "127.0.0.1:8198");
+	check(a2);
+	check(b);
+
+	/* Entries tying on everything but the http address: the greater
+	 * string wins on every node (a tie no correct cluster makes). */
+	struct ent tie_lo = ent_make(7, 1, 4, MEMBER_VALID);
+	struct ent tie_hi = tie_lo;
+	snprintf(tie_lo.http, NAME_LEN, "10.0.0.7:1");
+	snprintf(tie_hi.http, NAME_LEN, "10.0.0.7:2");
+	struct msg lo = {0}, hi = {0};
+	msg_add(&lo, tie_lo);
+	msg_add(&hi, tie_hi);
+	assert_int_equal(gossip_merge(a2, lo.m, lo.n, NULL, 50, NULL), 0);
+	assert_int_equal(gossip_merge(a2, hi.m, hi.n, NULL, 50, &res), 0);
+	assert_true(res.changed);
+	assert_int_equal(res.advanced, 0); /* counters did not move */
+	assert_int_equal(gossip_merge(b, hi.m, hi.n, NULL, 50, NULL), 0);
+	assert_int_equal(gossip_merge(b, lo.m, lo.n, NULL, 50, &res), 0);
+	assert_false(res.changed);
+	member_of(a2, 7, &m);
+	assert_string_equal(m.http, "10.0.0.7:2");
+	member_of(b, 7, &m);
+	assert_string_equal(m.http, "10.0.0.7:2");
+	check(a2);
+	check(b);
+	gossip_free(a);
+	gossip_free(a2);
+	gossip_free(b);
+}
+
+/* Announcing again and again leaves garbage in the string arena, which
+ * compaction reclaims; other members' strings survive it. */
+static void test_self_http_arena(void **state)
+{
+	(void)state;
+	struct ent e1 = ent_make(1, 1, 0, MEMBER_VALID);
+	struct gossip *g = node_new(&e1, NULL);
+	struct msg in = {0};
+	for (uint64_t id = 2; id < 20; id++)
+		msg_add(&in, ent_make(id, 1, 3, MEMBER_VALID));
+	assert_int_equal(gossip_merge(g, in.m, in.n, NULL, 0, NULL), 0);
+	char http[NAME_LEN];
+	for (int k = 0; k < 2000; k++) {
+		snprintf(http, sizeof(http), "127.0.%d.%d:%d", k % 7, k % 13,
+		         1000 + k);
+		assert_int_equal(gossip_self_set_http(g, http), 0);
+		check(g);
+	}
+	struct gossip_member m;
+	member_of(g, 1, &m);
+	assert_string_equal(m.http, http);
+	assert_string_equal(m.addr, e1.addr);
+	assert_int_equal(m.version, 2000);
+	for (size_t i = 0; i < in.n; i++) {
+		member_of(g, in.e[i].id, &m);
+		assert_string_equal(m.name, in.e[i].name);
+		assert_string_equal(m.addr, in.e[i].addr);
+		assert_string_equal(m.http, in.e[i].http);
+	}
 	gossip_free(g);
 }
 
@@ -566,6 +719,20 @@ static void test_merge_refused(void **state)
 	CASE("no address", GOSSIP_ECORRUPT, 1,
 	     (e = ent_make(9, 1, 1, MEMBER_VALID), msg_add(&in, e),
 	      in.m[1].addr = NULL));
+	CASE("no http address", GOSSIP_ECORRUPT, 1,
+	     (e = ent_make(9, 1, 1, MEMBER_VALID), msg_add(&in, e),
+	      in.m[1].http = NULL));
+	CASE("http address with a control character", GOSSIP_ECORRUPT, 1,
+	     (e = ent_make(9, 1, 1, MEMBER_VALID),
+	      snprintf(e.http, NAME_LEN, "h\t:1"), msg_add(&in, e)));
+	CASE("http address too long", GOSSIP_ECORRUPT, 1,
+	     (e = ent_make(9, 1, 1, MEMBER_VALID), msg_add(&in, e),
+	      in.m[1].http = long_name));
+	/* Known member 3, only its http address bad: checked although its
+	 * name and address are ours. */
+	CASE("known member, http address with a space", GOSSIP_ECORRUPT, 1,
+	     (e = ent_make(3, 1, 10, MEMBER_VALID),
+	      snprintf(e.http, NAME_LEN, "a b"), msg_add(&in, e)));
 	CASE("status out of range", GOSSIP_ECORRUPT, 1,
 	     (e = ent_make(9, 1, 1, MEMBER_VALID),
 	      e.status = (enum member_status)7, msg_add(&in, e)));
@@ -741,7 +908,8 @@ static void test_replacement(void **state)
 
 /* The hidden history: per id, the newest (generation, version). The
  * content of an entry is a function of (id, generation, version), except
- * for deliberate ties ("alt": same counters, another status). */
+ * for deliberate ties ("alt": same counters, ALT_STATUS another status,
+ * ALT_HTTP only another http address). */
 struct history {
 	uint64_t gen[LAW_IDS + 1];
 	uint64_t ver[LAW_IDS + 1];
@@ -752,13 +920,18 @@ static enum member_status status_of(uint64_t id, uint64_t gen, uint64_t ver)
 	return (enum member_status)((id * 7 + gen * 3 + ver) % 4); /* no DOWN */
 }
 
+enum { ALT_NONE, ALT_STATUS, ALT_HTTP };
+
 static struct ent history_entry(uint64_t id, uint64_t gen, uint64_t ver,
-                                bool alt)
+                                int alt)
 {
 	enum member_status st = status_of(id, gen, ver);
-	if (alt)
+	if (alt == ALT_STATUS)
 		st = (enum member_status)((st + 1) % MEMBER_STATUS_COUNT);
-	return ent_make(id, gen, ver, st);
+	struct ent e = ent_make(id, gen, ver, st);
+	if (alt == ALT_HTTP)
+		snprintf(e.http, NAME_LEN, "alt-%" PRIu64 ":8098", id);
+	return e;
 }
 
 /* law_node -- node `self`'s view: its own newest entry, and for each other
@@ -767,7 +940,8 @@ static struct ent history_entry(uint64_t id, uint64_t gen, uint64_t ver,
 static struct gossip *law_node(const struct history *h, uint64_t self,
                                struct rng *g)
 {
-	struct ent se = history_entry(self, h->gen[self], h->ver[self], false);
+	struct ent se =
+	    history_entry(self, h->gen[self], h->ver[self], ALT_NONE);
 	/* A ring: the founding ring with a few random changes. */
 	struct ring *r = ring_founded(4);
 	for (int k = 0; k < 3; k++) {
@@ -788,7 +962,9 @@ static struct gossip *law_node(const struct history *h, uint64_t self,
 		uint64_t gen = 1 + rng_below(g, h->gen[id]);
 		uint64_t ver = gen < h->gen[id] ? rng_below(g, 40)
 		                                : rng_below(g, h->ver[id] + 1);
-		bool alt = id > LAW_NODES && rng_below(g, 4) == 0;
+		int alt = id > LAW_NODES && rng_below(g, 4) == 0
+		              ? (int)(1 + rng_below(g, 2))
+		              : ALT_NONE;
 		struct ent e = history_entry(id, gen, ver, alt);
 		struct gossip_member m = ent_member(&e);
 		if (m.status == MEMBER_DOWN && rng_below(g, 2) == 0)
@@ -992,6 +1168,13 @@ static void test_member_set(void **state)
 	assert_int_equal(gossip_member_find_name(g, "renamed", &i), 0);
 	assert_int_equal(gossip_member_find_name(g, "node-2", &i),
 	                 GOSSIP_ENOTFOUND);
+	/* Only the http address changes: kept too. */
+	snprintf(e2b.http, NAME_LEN, "10.0.0.2:8098");
+	m = ent_member(&e2b);
+	assert_int_equal(gossip_member_set(g, &m), 0);
+	check(g);
+	member_of(g, 2, &m);
+	assert_string_equal(m.http, "10.0.0.2:8098");
 
 	/* Errors. */
 	m = ent_member(&e1);
@@ -1004,6 +1187,9 @@ static void test_member_set(void **state)
 	m = ent_member(&e3);
 	assert_int_equal(gossip_member_set(g, &m), 0);
 	m.name = "";
+	assert_int_equal(gossip_member_set(g, &m), GOSSIP_EINVAL);
+	m = ent_member(&e3);
+	m.http = NULL;
 	assert_int_equal(gossip_member_set(g, &m), GOSSIP_EINVAL);
 	assert_int_equal(gossip_member_set(g, NULL), GOSSIP_EINVAL);
 	check(g);
@@ -1175,6 +1361,8 @@ int main(void)
 	    cmocka_unit_test(test_new_errors),
 	    cmocka_unit_test(test_tick_and_status),
 	    cmocka_unit_test(test_self_rule),
+	    cmocka_unit_test(test_self_http),
+	    cmocka_unit_test(test_self_http_arena),
 	    cmocka_unit_test(test_mark_down_rebutted),
 	    cmocka_unit_test(test_merge_basic),
 	    cmocka_unit_test(test_merge_refused),

@@ -19,6 +19,10 @@
  *              once it is held down, a w=all write fails at once; after
  *              SIGCONT it is seen up and used again.
  *
+ * In every scenario "converged" includes each node's /members entry for
+ * each node carrying that node's own HTTP address, which it announced by
+ * gossip once its listener was bound (after a restart too).
+ *
  * Every wait polls (proc_wait_for); the bounds are generous, and the
  * times actually measured are printed.
  */
@@ -220,6 +224,7 @@ struct view {
 	bool listed;
 	bool up;
 	bool valid, joining;
+	bool http; /* "http" is node `of`'s own HTTP address */
 	uint64_t generation;
 	int members;
 };
@@ -227,7 +232,7 @@ struct view {
 static struct view view_of(int at, int of)
 {
 	struct view v = {0};
-	char obj[1024];
+	char obj[1024], http[64];
 	char *body = get_body(at, "/members");
 
 	if (body == NULL)
@@ -239,6 +244,9 @@ static struct view view_of(int at, int of)
 		v.valid = strstr(obj, "\"status\":\"valid\"") != NULL;
 		v.joining = strstr(obj, "\"status\":\"joining\"") != NULL;
 		v.generation = obj_u64(obj, "generation");
+		snprintf(http, sizeof(http), "\"http\":\"127.0.0.1:%d\"",
+		         nodes[of].http_port);
+		v.http = strstr(obj, http) != NULL;
 	}
 	free(body);
 	return v;
@@ -246,8 +254,9 @@ static struct view view_of(int at, int of)
 
 /* --- conditions to wait for ----------------------------------------------- */
 
-/* Every running node lists every node, up, with a known generation, and
- * node 0 valid; with `joiners`, the others joining, else valid. */
+/* Every running node lists every node, up, with a known generation and
+ * its HTTP address, and node 0 valid; with `joiners`, the others joining,
+ * else valid. */
 struct all_seen {
 	bool joiners;
 };
@@ -262,7 +271,7 @@ static bool all_see_all(void *arg)
 			bool status =
 			    of == 0 || !want->joiners ? v.valid : v.joining;
 			if (v.members != nnodes || !v.listed || !v.up ||
-			    !status || v.generation == 0)
+			    !status || v.generation == 0 || !v.http)
 				return false;
 		}
 	}

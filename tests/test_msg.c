@@ -11,9 +11,10 @@
  * Rolling upgrades are tested with the peer's side written by Avro C
  * directly, from schemas the test owns: tests/data/msg_forward_v0.avsc and
  * the body it wrote, msg_forward_v0.bin, stand for an older release (two
- * fields missing, one int that is now a long); a newer FETCH and a newer
- * HELLO body carry fields we do not know. The peer's HELLO is our own with
- * its schema list edited, as a node of that release would announce it.
+ * fields missing, one int that is now a long), as msg_gossip_v0.* do for
+ * gossip and the member table it stored (no http address); a newer FETCH
+ * and a newer HELLO body carry fields we do not know. The peer's HELLO is our
+ * own with its schema list edited, as a node of that release would announce it.
  */
 #include "dvv.h"
 #include "msg.h"
@@ -33,6 +34,8 @@
 
 #define GOLDEN_SCHEMA "msg_forward_v0.avsc"
 #define GOLDEN_BODY   "msg_forward_v0.bin"
+#define GOSSIP_V0     "msg_gossip_v0.avsc"
+#define GOSSIP_V0_BIN "msg_gossip_v0.bin"
 #define FILE_MAX      16384
 
 /* --- objects built by hand, so messages are tested apart from DVV ops ---- */
@@ -887,7 +890,7 @@ static int decode_gossip_reply(struct msg_codec *mc, const uint8_t *buf,
 }
 
 /* Three members: every status but one, the largest counters and ids, the
- * longest name. */
+ * longest name, an http address, the longest one, none. */
 static void sample_members(struct gossip_member *m, char *longest)
 {
 	memset(longest, 'x', GOSSIP_MAX_NAME);
@@ -895,18 +898,21 @@ static void sample_members(struct gossip_member *m, char *longest)
 	m[0] = (struct gossip_member){.id = 1,
 	                              .name = "127.0.0.1:8099",
 	                              .addr = "127.0.0.1:8099",
+	                              .http = "127.0.0.1:8098",
 	                              .status = MEMBER_VALID,
 	                              .generation = 1795751387364u,
 	                              .version = 7};
 	m[1] = (struct gossip_member){.id = UINT64_MAX,
 	                              .name = longest,
 	                              .addr = "[::1]:9",
+	                              .http = longest,
 	                              .status = MEMBER_DOWN,
 	                              .generation = GOSSIP_MAX_COUNTER - 1,
 	                              .version = GOSSIP_MAX_COUNTER - 1};
 	m[2] = (struct gossip_member){.id = UINT64_C(0x8000000000000000),
 	                              .name = "joiner",
 	                              .addr = "10.0.0.3:8099",
+	                              .http = "",
 	                              .status = MEMBER_JOINING};
 }
 
@@ -917,6 +923,7 @@ static void assert_members_equal(const struct gossip_member *a,
 		assert_true(a[i].id == b[i].id);
 		assert_string_equal(a[i].name, b[i].name);
 		assert_string_equal(a[i].addr, b[i].addr);
+		assert_string_equal(a[i].http, b[i].http);
 		assert_int_equal(a[i].status, b[i].status);
 		assert_true(a[i].generation == b[i].generation);
 		assert_true(a[i].version == b[i].version);
@@ -1008,6 +1015,7 @@ static void test_gossip_golden(void **state)
 	    0x02, 'n',  0x02, 'a', /* name "n", addr "a" */
 	    0x02,                  /* status: symbol 1, valid */
 	    0x04, 0x06,            /* generation 2, version 3 */
+	    0x02, 'h',             /* http "h" */
 	    0x00,                  /* end of members */
 	    0x08,                  /* ring_digest 4 */
 	    0x00,                  /* ring: empty */
@@ -1015,6 +1023,7 @@ static void test_gossip_golden(void **state)
 	struct gossip_member one = {.id = 1,
 	                            .name = "n",
 	                            .addr = "a",
+	                            .http = "h",
 	                            .status = MEMBER_VALID,
 	                            .generation = 2,
 	                            .version = 3};
@@ -1050,7 +1059,7 @@ static void test_gossip_invalid(void **state)
 
 	strcpy(m.cluster_name, "ringkv-test");
 	/* Each member that would fail the receiver's checks. */
-	for (int bad = 0; bad < 6; bad++) {
+	for (int bad = 0; bad < 8; bad++) {
 		sample_members(members, longest);
 		switch (bad) {
 		case 0: members[2].id = 0; break;
@@ -1058,6 +1067,8 @@ static void test_gossip_invalid(void **state)
 		case 2: members[2].addr = ""; break;
 		case 3: members[2].status = MEMBER_STATUS_COUNT; break;
 		case 4: members[2].generation = GOSSIP_MAX_COUNTER; break;
+		case 5: members[2].http = NULL; break;
+		case 6: members[0].http = "a b:1"; break;
 		default: longest[0] = '\x7f'; break;
 		}
 		assert_int_equal(
@@ -1094,8 +1105,9 @@ static void test_gossip_invalid(void **state)
 /* A request body around one member: cluster "", ring_size 64, a block of
  * one member, then the end of the block, ring_digest 0 and no ring. */
 #define ONE_MEMBER(...) 0x00, 0x80, 0x01, 0x02, __VA_ARGS__, 0x00, 0x00, 0x00
-/* A member's fields after its id: name "n", addr "a", valid, 0, 0. */
-#define NAMED_N 0x02, 'n', 0x02, 'a', 0x02, 0x00, 0x00
+/* A member's fields after its id: name "n", addr "a", valid, 0, 0, http
+ * "". */
+#define NAMED_N 0x02, 'n', 0x02, 'a', 0x02, 0x00, 0x00, 0x00
 
 static void test_gossip_hostile(void **state)
 {
@@ -1110,24 +1122,27 @@ static void test_gossip_hostile(void **state)
 	                                0x02, 0x02, NAMED_N, 0x00, 0x00, 0x00};
 	/* status: symbol 5 of 5 */
 	static const uint8_t bad_enum[] = {
-	    ONE_MEMBER(0x02, 0x02, 'n', 0x02, 'a', 0x0a, 0x00, 0x00)};
+	    ONE_MEMBER(0x02, 0x02, 'n', 0x02, 'a', 0x0a, 0x00, 0x00, 0x00)};
 	/* named "n\0" */
-	static const uint8_t nul_name[] = {
-	    ONE_MEMBER(0x02, 0x04, 'n', 0x00, 0x02, 'a', 0x02, 0x00, 0x00)};
+	static const uint8_t nul_name[] = {ONE_MEMBER(
+	    0x02, 0x04, 'n', 0x00, 0x02, 'a', 0x02, 0x00, 0x00, 0x00)};
 	/* named "a b" */
-	static const uint8_t space_name[] = {
-	    ONE_MEMBER(0x02, 0x06, 'a', ' ', 'b', 0x02, 'a', 0x02, 0x00, 0x00)};
+	static const uint8_t space_name[] = {ONE_MEMBER(
+	    0x02, 0x06, 'a', ' ', 'b', 0x02, 'a', 0x02, 0x00, 0x00, 0x00)};
+	/* http "a b" */
+	static const uint8_t space_http[] = {ONE_MEMBER(
+	    0x02, 0x02, 'n', 0x02, 'a', 0x02, 0x00, 0x00, 0x06, 'a', ' ', 'b')};
 	/* id 0 */
 	static const uint8_t id_zero[] = {ONE_MEMBER(0x00, NAMED_N)};
 	/* generation 2^62 */
 	static const uint8_t big_gen[] = {
 	    ONE_MEMBER(0x02, 0x02, 'n', 0x02, 'a', 0x02, 0x80, 0x80, 0x80, 0x80,
-	               0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00)};
+	               0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x00)};
 	/* a reply: status 0, then the control; then status +1 */
 	static const uint8_t reply[] = {0x00, ONE_MEMBER(0x02, NAMED_N)};
 	static const uint8_t positive[] = {0x02, ONE_MEMBER(0x02, NAMED_N)};
 	/* more members than GOSSIP_MAX_MEMBERS, each well-formed */
-	size_t n = GOSSIP_MAX_MEMBERS + 1, each = 9;
+	size_t n = GOSSIP_MAX_MEMBERS + 1, each = 10;
 	size_t olen = 5 + n * each + 3;
 	uint8_t *over = calloc(1, olen);
 	struct msg_gossip m;
@@ -1156,6 +1171,9 @@ static void test_gossip_hostile(void **state)
 	                 RKV_ECORRUPT);
 	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, space_name,
 	                                   sizeof(space_name), &m),
+	                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, space_http,
+	                                   sizeof(space_http), &m),
 	                 RKV_ECORRUPT);
 	assert_int_equal(msg_decode_gossip(mc, NULL, MSG_GOSSIP, id_zero,
 	                                   sizeof(id_zero), &m),
@@ -1189,6 +1207,7 @@ static void test_gossip_hostile(void **state)
 		p[6] = 0x02;
 		p[7] = 0x00;
 		p[8] = 0x00;
+		p[9] = 0x00;
 	}
 	assert_int_equal(
 	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, over, olen, &m),
@@ -1201,6 +1220,302 @@ static void test_gossip_hostile(void **state)
 	assert_int_equal(m.nmembers, GOSSIP_MAX_MEMBERS);
 	msg_clear_gossip(&m);
 	free(over);
+}
+
+/* --- gossip of an older release, and the stored member table ------------- */
+
+/* The members of msg_gossip_v0.bin, decoded: http "" for each. */
+static void assert_v0_members(const struct msg_gossip *m)
+{
+	static const struct {
+		uint64_t id;
+		const char *name;
+		enum member_status status;
+		uint64_t generation, version;
+	} want[] = {
+	    {UINT64_C(0x91d494a1871a57bf), "127.0.0.1:8199", MEMBER_VALID,
+	     1795752504103u, 0},
+	    {UINT64_C(0x10cc47c68412f83f), "127.0.0.1:8099", MEMBER_VALID,
+	     1795752504107u, 104},
+	    {UINT64_C(0x1a036354484935ca), "127.0.0.1:8299", MEMBER_JOINING,
+	     1795752504105u, 95},
+	};
+
+	assert_string_equal(m->cluster_name, "ringkv");
+	assert_int_equal(m->ring_size, 64);
+	assert_true(m->ring_digest == UINT64_C(0x0123456789abcdef));
+	assert_null(m->ring);
+	assert_int_equal(m->nmembers, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(m->members[i].id == want[i].id);
+		assert_string_equal(m->members[i].name, want[i].name);
+		assert_string_equal(m->members[i].addr, want[i].name);
+		assert_string_equal(m->members[i].http, "");
+		assert_int_equal(m->members[i].status, want[i].status);
+		assert_true(m->members[i].generation == want[i].generation);
+		assert_true(m->members[i].version == want[i].version);
+	}
+}
+
+/* Gossip from a release before members carried their http address: a
+ * request and a reply decode, every member with http "" (the default). */
+static void test_gossip_from_older_release(void **state)
+{
+	static const char old_reply[] =
+	    "{\"type\":\"record\",\"name\":\"GossipReply\","
+	    "\"namespace\":\"ringkv.msg\",\"fields\":["
+	    "{\"name\":\"status\",\"type\":\"int\"},"
+	    "{\"name\":\"cluster_name\",\"type\":\"string\"},"
+	    "{\"name\":\"ring_size\",\"type\":\"long\"},"
+	    "{\"name\":\"members\",\"type\":{\"type\":\"array\",\"items\":{"
+	    "\"type\":\"record\",\"name\":\"Member\",\"fields\":["
+	    "{\"name\":\"id\",\"type\":\"long\"},"
+	    "{\"name\":\"name\",\"type\":\"string\"},"
+	    "{\"name\":\"addr\",\"type\":\"string\"},"
+	    "{\"name\":\"status\",\"type\":{\"type\":\"enum\","
+	    "\"name\":\"MemberStatus\",\"symbols\":[\"joining\",\"valid\","
+	    "\"leaving\",\"exiting\",\"down\"]}},"
+	    "{\"name\":\"generation\",\"type\":\"long\"},"
+	    "{\"name\":\"version\",\"type\":\"long\"}]}}},"
+	    "{\"name\":\"ring_digest\",\"type\":\"long\"},"
+	    "{\"name\":\"ring\",\"type\":\"bytes\"}]}";
+	struct msg_codec *mc = *state;
+	static char schema[FILE_MAX];
+	char body[FILE_MAX];
+	size_t blen = 0;
+	struct announce ann[] = {{.stem = "gossip", .json = schema},
+	                         {.stem = "gossip_reply", .json = old_reply}};
+	struct msg_peer *peer = NULL;
+	struct msg_gossip m;
+
+	read_data(GOSSIP_V0, schema, sizeof(schema));
+	blen = read_data(GOSSIP_V0_BIN, body + 1, sizeof(body) - 1);
+	peer = peer_announcing(mc, ann, 2);
+	for (int round = 0; round < 2; round++) { /* values are reused */
+		assert_int_equal(
+		    msg_decode_gossip(mc, peer, MSG_GOSSIP, body + 1, blen, &m),
+		    0);
+		assert_v0_members(&m);
+		msg_clear_gossip(&m);
+	}
+	/* A reply is a request with a status in front. */
+	body[0] = 0x00;
+	assert_int_equal(msg_decode_gossip(mc, peer, MSG_GOSSIP | MSG_REPLY_BIT,
+	                                   body, blen + 1, &m),
+	                 0);
+	assert_int_equal(m.status, 0);
+	assert_v0_members(&m);
+	msg_clear_gossip(&m);
+	/* Read as if it were ours, the same bytes are refused. */
+	assert_int_equal(
+	    msg_decode_gossip(mc, NULL, MSG_GOSSIP, body + 1, blen, &m),
+	    RKV_ECORRUPT);
+	for (size_t n = 0; n < blen; n++)
+		assert_int_equal(
+		    msg_decode_gossip(mc, peer, MSG_GOSSIP, body + 1, n, &m),
+		    RKV_ECORRUPT);
+	msg_peer_free(peer);
+}
+
+/* The older release reads our gossip: its resolver (writer ours, reader
+ * its schema) skips http and finds everything else. */
+static void test_gossip_read_by_older_release(void **state)
+{
+	struct msg_codec *mc = *state;
+	static char old_json[FILE_MAX];
+	char longest[GOSSIP_MAX_NAME + 1];
+	struct gossip_member members[3];
+	struct msg_gossip m = {.ring_size = 64,
+	                       .members = members,
+	                       .nmembers = 3,
+	                       .ring_digest = 5};
+	avro_schema_t ours = NULL, old = NULL;
+	avro_value_iface_t *wi = NULL, *ri = NULL;
+	avro_value_t wv, rv, list, item, f;
+	avro_reader_t reader = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0, n = 0,
+	       old_len = read_data(GOSSIP_V0, old_json, sizeof(old_json));
+	const char *str = NULL;
+	int64_t id = 0;
+
+	sample_members(members, longest);
+	strcpy(m.cluster_name, "c");
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &buf, &len), 0);
+	assert_int_equal(
+	    avro_schema_from_json_length(rkv_schema_msg_gossip,
+	                                 strlen(rkv_schema_msg_gossip), &ours),
+	    0);
+	assert_int_equal(avro_schema_from_json_length(old_json, old_len, &old),
+	                 0);
+	wi = avro_generic_class_from_schema(ours);
+	ri = avro_resolved_reader_new(ours, old);
+	assert_non_null(wi);
+	assert_non_null(ri);
+	assert_int_equal(avro_generic_value_new(wi, &wv), 0);
+	assert_int_equal(avro_resolved_reader_new_value(ri, &rv), 0);
+	avro_resolved_reader_set_source(&rv, &wv);
+	reader = avro_reader_memory((const char *)buf, (int64_t)len);
+	assert_int_equal(avro_value_read(reader, &wv), 0);
+	assert_int_equal(avro_value_get_by_name(&rv, "members", &list, NULL),
+	                 0);
+	assert_int_equal(avro_value_get_size(&list, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(avro_value_get_by_index(&list, i, &item, NULL),
+		                 0);
+		assert_int_equal(avro_value_get_by_name(&item, "id", &f, NULL),
+		                 0);
+		assert_int_equal(avro_value_get_long(&f, &id), 0);
+		assert_true((uint64_t)id == members[i].id);
+		assert_int_equal(
+		    avro_value_get_by_name(&item, "addr", &f, NULL), 0);
+		assert_int_equal(avro_value_get_string(&f, &str, NULL), 0);
+		assert_string_equal(str, members[i].addr);
+		assert_int_not_equal(
+		    avro_value_get_by_name(&item, "http", &f, NULL), 0);
+	}
+	assert_int_equal(avro_value_get_by_name(&rv, "ring_digest", &f, NULL),
+	                 0);
+	assert_int_equal(avro_value_get_long(&f, &id), 0);
+	assert_int_equal(id, 5);
+	avro_reader_free(reader);
+	avro_value_decref(&rv);
+	avro_value_decref(&wv);
+	avro_value_iface_decref(ri);
+	avro_value_iface_decref(wi);
+	avro_schema_decref(old);
+	avro_schema_decref(ours);
+	free(buf);
+}
+
+/* Regression: a peer schema renaming a record or an enum (here the v0
+ * gossip schema with Member or MemberStatus renamed) crashed Avro C's
+ * resolver; such a schema is now refused, its bodies with it. */
+static void test_evolution_renamed_type(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const char *const from[] = {"\"Member\"", "\"MemberStatus\"",
+	                                   "\"ringkv.msg\""};
+	static const char *const to[] = {"\"Membdr\"", "\"MemcerStatus\"",
+	                                 "\"ringkv.msh\""};
+	static char schema[FILE_MAX], renamed[FILE_MAX];
+	char body[FILE_MAX];
+	size_t blen = 0;
+
+	read_data(GOSSIP_V0, schema, sizeof(schema));
+	blen = read_data(GOSSIP_V0_BIN, body, sizeof(body));
+	for (size_t k = 0; k < 3; k++) {
+		const char *at = strstr(schema, from[k]);
+		struct announce ann = {.stem = "gossip", .json = renamed};
+		struct msg_peer *peer = NULL;
+		struct msg_gossip m;
+		assert_non_null(at);
+		snprintf(renamed, sizeof(renamed), "%.*s%s%s",
+		         (int)(at - schema), schema, to[k],
+		         at + strlen(from[k]));
+		peer = peer_announcing(mc, &ann, 1);
+		assert_int_equal(
+		    msg_decode_gossip(mc, peer, MSG_GOSSIP, body, blen, &m),
+		    RKV_ECORRUPT);
+		msg_peer_free(peer);
+	}
+}
+
+static int decode_stored(struct msg_codec *mc, const uint8_t *buf, size_t len)
+{
+	struct msg_gossip m;
+	int rc = msg_decode_gossip_stored(mc, buf, len, &m);
+	if (rc == 0)
+		msg_clear_gossip(&m);
+	return rc;
+}
+
+/* A stored table: a header naming its schema ahead of a gossip body. */
+static size_t stored_blob(uint8_t magic, const char *json, size_t jlen,
+                          const void *body, size_t blen, uint8_t *out,
+                          size_t cap)
+{
+	assert_true(5 + jlen + blen <= cap);
+	out[0] = magic;
+	for (int i = 0; i < 4; i++)
+		out[1 + i] = (uint8_t)(jlen >> (8 * i));
+	memmove(out + 5, json, jlen); /* json may lie there */
+	memcpy(out + 5 + jlen, body, blen);
+	return 5 + jlen + blen;
+}
+
+/* The member table as a node stores it: ours round-trips; the bare body a
+ * release before http stored, and a table under a schema named in its
+ * header, decode through resolvers; a broken header is refused. */
+static void test_gossip_stored(void **state)
+{
+	struct msg_codec *mc = *state;
+	static char schema[FILE_MAX];
+	static uint8_t blob[2 * FILE_MAX];
+	char body[FILE_MAX];
+	char longest[GOSSIP_MAX_NAME + 1];
+	struct gossip_member members[3];
+	struct msg_gossip m = {
+	    .ring_size = 64, .members = members, .nmembers = 3};
+	struct msg_gossip back;
+	uint8_t *buf = NULL, *plain = NULL;
+	size_t len = 0, plen = 0, blen = 0, slen = 0, n = 0;
+
+	sample_members(members, longest);
+	strcpy(m.cluster_name, "ringkv");
+	assert_int_equal(msg_encode_gossip_stored(mc, &m, &buf, &len), 0);
+	assert_int_equal(msg_encode_gossip(mc, MSG_GOSSIP, &m, &plain, &plen),
+	                 0);
+	/* magic, schema, then the very body gossip sends */
+	assert_int_equal(buf[0], 0x01);
+	assert_true(len > 5 + plen);
+	assert_memory_equal(buf + len - plen, plain, plen);
+	assert_int_equal(msg_decode_gossip_stored(mc, buf, len, &back), 0);
+	assert_int_equal(back.nmembers, 3);
+	assert_members_equal(back.members, members, 3);
+	assert_string_equal(back.cluster_name, "ringkv");
+	msg_clear_gossip(&back);
+	assert_hostile(mc, decode_stored, buf, len, 29);
+	/* The bare body is what the release before wrote: not ours. */
+	assert_int_equal(msg_decode_gossip_stored(mc, plain, plen, &back),
+	                 RKV_ECORRUPT);
+
+	/* Stored by that release: read with its schema, http "". */
+	slen = read_data(GOSSIP_V0, schema, sizeof(schema));
+	blen = read_data(GOSSIP_V0_BIN, body, sizeof(body));
+	assert_int_equal(msg_decode_gossip_stored(mc, body, blen, &back), 0);
+	assert_v0_members(&back);
+	msg_clear_gossip(&back);
+	assert_hostile(mc, decode_stored, (const uint8_t *)body, blen, 7);
+	/* Any schema named in the header is resolved, as a peer's is. */
+	n = stored_blob(0x01, schema, slen, body, blen, blob, sizeof(blob));
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back), 0);
+	assert_v0_members(&back);
+	msg_clear_gossip(&back);
+
+	/* Broken headers. */
+	n = stored_blob(0x03, schema, slen, body, blen, blob, sizeof(blob));
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back),
+	                 RKV_ECORRUPT); /* another magic */
+	n = stored_blob(0x01, schema, 0, body, blen, blob, sizeof(blob));
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back),
+	                 RKV_ECORRUPT); /* no schema */
+	n = stored_blob(0x01, "{\"type\":", 8, body, blen, blob, sizeof(blob));
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back),
+	                 RKV_ECORRUPT); /* not a schema */
+	n = stored_blob(0x01, schema, slen, body, blen, blob, sizeof(blob));
+	blob[4] = 0x7f; /* a schema longer than the blob */
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back),
+	                 RKV_ECORRUPT);
+	memset(blob + 5, '{', 16385);
+	n = stored_blob(0x01, (const char *)blob + 5, 16385, "", 0, blob,
+	                sizeof(blob));
+	assert_int_equal(msg_decode_gossip_stored(mc, blob, n, &back),
+	                 RKV_ECORRUPT); /* over MSG_MAX_SCHEMA_JSON */
+	assert_null(back.members);
+	free(plain);
+	free(buf);
 }
 
 static int setup(void **state)
@@ -1425,6 +1740,10 @@ int main(void)
 	    cmocka_unit_test(test_hello_unreadable_body),
 	    cmocka_unit_test(test_gossip_roundtrip),
 	    cmocka_unit_test(test_gossip_golden),
+	    cmocka_unit_test(test_gossip_from_older_release),
+	    cmocka_unit_test(test_gossip_read_by_older_release),
+	    cmocka_unit_test(test_gossip_stored),
+	    cmocka_unit_test(test_evolution_renamed_type),
 	    cmocka_unit_test(test_gossip_invalid),
 	    cmocka_unit_test(test_gossip_hostile),
 	    cmocka_unit_test(test_replicate_hint_for),
