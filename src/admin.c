@@ -151,14 +151,22 @@ static uint32_t admin_owned(const struct ring *r, const char *name, bool future)
 	return ring_owned(r, node, future);
 }
 
+/* The index of name's staged change, or a->nstaged when none. */
+static size_t admin_staged_index(const struct admin *a, const char *name)
+{
+	size_t i = 0;
+
+	while (i < a->nstaged && strcmp(a->staged[i].name, name) != 0)
+		i++;
+	return i;
+}
+
 static const struct admin_stage *admin_staged_find(const struct admin *a,
                                                    const char *name)
 {
-	for (size_t i = 0; i < a->nstaged; i++) {
-		if (strcmp(a->staged[i].name, name) == 0)
-			return &a->staged[i];
-	}
-	return NULL;
+	size_t i = admin_staged_index(a, name);
+
+	return i < a->nstaged ? &a->staged[i] : NULL;
 }
 
 static void admin_staged_json(const struct admin *a, struct evbuffer *b)
@@ -211,6 +219,7 @@ static void admin_stage(struct admin *a, bool remove, const char *node,
 	unsigned member = 0;
 	bool known = cluster_member_find(a->cluster, node, &member) == 0;
 	struct admin_stage *s = NULL;
+	size_t i = 0;
 
 	if (!ring_name_valid(node)) {
 		admin_error(done, arg, 400, "invalid node name", NULL);
@@ -240,14 +249,14 @@ static void admin_stage(struct admin *a, bool remove, const char *node,
 		            node);
 		return;
 	}
-	s = (struct admin_stage *)admin_staged_find(a, node);
-	if (s == NULL) {
-		if (a->nstaged == ADMIN_MAX_STAGED) {
-			admin_error(done, arg, 409, "too many staged changes",
-			            node);
-			return;
-		}
-		s = &a->staged[a->nstaged++];
+	i = admin_staged_index(a, node);
+	if (i == ADMIN_MAX_STAGED) {
+		admin_error(done, arg, 409, "too many staged changes", node);
+		return;
+	}
+	s = &a->staged[i];
+	if (i == a->nstaged) {
+		a->nstaged++;
 		snprintf(s->name, sizeof(s->name), "%s", node);
 	}
 	s->remove = remove;

@@ -7,16 +7,19 @@
  * the commit event. That event sits at the lowest priority of the base, so
  * libevent runs it only in a loop turn where no higher-priority callback
  * (socket reads, timers) was ready: by then every request that the turn's
- * I/O delivered has been queued, and one transaction carries them all:
+ * I/O delivered has been queued, and one transaction carries them all.
+ * The transaction runs on a writer thread (see "the writer thread" below)
+ * while the loop queues the next batch:
  *
- *   store_update --+                        one write txn:
+ *   store_update --+                        writer thread, one write txn:
  *   store_merge  --+--> [op][op][op]... --> read, dvv_update/sync, write
- *   store_update --+    (bounded)           per op; commit (fsync); then
- *                                           every op's callback, in order
+ *   store_update --+    (bounded)           per op; commit (fsync); then,
+ *                                           on the loop, every op's
+ *                                           callback, in order
  *
  * Callbacks run after the commit, so with sync = batch a callback's
  * status 0 means the object is durable. A callback may queue new
- * mutations; they activate the event again and form the next batch.
+ * mutations; they form a later batch.
  *
  * Failures are per mutation where they can be: a stored record that fails
  * its checksum, or an update the DVV code cannot apply, fails only its own
@@ -27,8 +30,10 @@
  * Reads use one read-only transaction handle that is reset after each read
  * and renewed for the next, which avoids a malloc per read and never pins
  * an old snapshot between reads (a pinned snapshot stops LMDB from reusing
- * freed pages). MDB_NOTLS keeps that handle legal alongside the write
- * transaction in the same thread.
+ * freed pages). MDB_NOTLS ties read transactions to no thread: that
+ * keeps the handle legal alongside a write transaction of the loop thread
+ * (store_meta_put from a scan callback) and lets the loop read while the
+ * writer thread commits.
  *
  * Long keys. LMDB keys stop at 511 bytes, the product's keys at
  * max_key_bytes (1024 by default). A key that does not fit is filed under
@@ -69,9 +74,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -154,9 +161,18 @@ struct store_queue {
 	size_t n; /* <= STORE_MAX_PENDING */
 };
 
+/* Who owns what. The loop thread (the event base's) owns every field not
+ * listed below: the queue, the counters, the hint table, the observer,
+ * rtxn and the caller's codec, and `busy`. The writer thread owns
+ * w_codec and, from the hand-over until it publishes the batch in
+ * w_done, the ops of the batch in flight (the loop does not touch them
+ * meanwhile). The fields under "shared" are read and written with mu
+ * held, which is also what publishes an op's fields from one thread to
+ * the other. What store_open sets before the writer starts (env, the
+ * dbis, node_id, sync_batch, dir, done_fd) is read-only afterwards. */
 struct store {
 	struct event_base *base;
-	struct codec *codec; /* the caller's; used from this thread only */
+	struct codec *codec; /* the caller's; loop thread only */
 	char *dir;           /* for log lines */
 	int lock_fd;         /* holds the flock; -1 when not held */
 	MDB_env *env;
@@ -168,9 +184,10 @@ struct store {
 	bool sync_batch;
 	store_observer_fn *observer; /* store_set_observer */
 	void *observer_arg;
-	bool dirty;   /* periodic: commits since the last mdb_env_sync */
 	bool closing; /* store_close has begun: no new mutations */
+	bool busy;    /* a batch is in the writer (handed, not yet finished) */
 	struct event *commit_ev;
+	struct event *done_ev; /* done_fd readable: the writer finished */
 	struct event *sync_ev; /* periodic only */
 	struct store_queue queue;
 	uint64_t commits;
@@ -182,6 +199,21 @@ struct store {
 	size_t hint_ops_queued;
 	uint64_t hint_writes;
 	bool hint_corrupt_logged;
+	/* the writer thread */
+	struct codec *w_codec; /* the writer's own: a codec is per thread */
+	int done_fd;           /* eventfd the writer signals; -1 if none */
+	pthread_t writer;
+	bool writer_started;
+	/* shared, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* the writer waits: w_batch, w_sync, w_stop */
+	pthread_cond_t done; /* store_close waits: w_done */
+	struct store_op *w_batch; /* handed to the writer, not yet taken */
+	struct store_op *w_done;  /* applied and committed (or failed) */
+	int w_done_status;        /* 0 or RKV_EIO: the batch's commit */
+	bool w_sync;              /* periodic: the timer asks for a sync */
+	bool w_stop;              /* store_close: exit once idle */
+	bool dirty; /* periodic: commits since the last mdb_env_sync */
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -739,7 +771,28 @@ fail:
 }
 
 static void store_commit_cb(evutil_socket_t fd, short what, void *arg);
+static void store_done_cb(evutil_socket_t fd, short what, void *arg);
 static void store_sync_cb(evutil_socket_t fd, short what, void *arg);
+static void *store_writer_main(void *arg);
+
+/* The writer's codec, its signal and the thread itself, started last so
+ * that nothing before it needs stopping. */
+static int store_writer_start(struct store *s)
+{
+	int rc = 0;
+
+	s->w_codec = codec_new();
+	if (s->w_codec == NULL)
+		return RKV_ENOMEM;
+	rc = pthread_create(&s->writer, NULL, store_writer_main, s);
+	if (rc != 0) {
+		log_error("store: cannot start the writer thread: %s",
+		          strerror(rc));
+		return rc == EAGAIN ? RKV_ENOMEM : RKV_EIO;
+	}
+	s->writer_started = true;
+	return 0;
+}
 
 static int store_events_start(struct store *s, unsigned sync_interval_ms)
 {
@@ -751,6 +804,12 @@ static int store_events_start(struct store *s, unsigned sync_interval_ms)
 	s->commit_ev = event_new(s->base, -1, 0, store_commit_cb, s);
 	if (s->commit_ev == NULL ||
 	    event_priority_set(s->commit_ev, RKV_EV_PRIORITIES - 1) != 0)
+		return RKV_ENOMEM;
+	/* The lowest priority too: the next batch is handed over in
+	 * store_done_cb, once the turn's I/O has been queued. */
+	s->done_ev = event_new(s->base, s->done_fd, EV_READ, store_done_cb, s);
+	if (s->done_ev == NULL ||
+	    event_priority_set(s->done_ev, RKV_EV_PRIORITIES - 1) != 0)
 		return RKV_ENOMEM;
 	if (s->sync_batch)
 		return 0;
@@ -795,6 +854,10 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	if (s == NULL)
 		return RKV_ENOMEM;
 	s->lock_fd = -1;
+	s->done_fd = -1;
+	s->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	s->work = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	s->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	s->base = base;
 	s->codec = codec;
 	s->sync_batch = opts->sync_batch;
@@ -810,6 +873,12 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		          strerror(errno));
 		goto fail;
 	}
+	s->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->done_fd < 0) {
+		log_error("store: eventfd: %s", strerror(errno));
+		rc = RKV_EIO;
+		goto fail;
+	}
 	rc = store_lock(s);
 	if (rc == 0)
 		rc = store_env_open(s, opts);
@@ -817,6 +886,8 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		rc = store_meta_init(s);
 	if (rc == 0)
 		rc = store_events_start(s, opts->sync_interval_ms);
+	if (rc == 0)
+		rc = store_writer_start(s);
 	if (rc != 0)
 		goto fail;
 	log_info("store: opened %s (node id %016llx, sync %s)", s->dir,
@@ -904,7 +975,7 @@ static int store_load(struct store *s, MDB_txn *txn, struct store_op *op,
 		return RKV_EINVAL;
 	}
 	if (rc == 0)
-		rc = codec_object_decode(s->codec, old->avro, old->alen, cur);
+		rc = codec_object_decode(s->w_codec, old->avro, old->alen, cur);
 	if (rc == RKV_ECORRUPT)
 		store_log_corrupt(s, op->dkey, op->dklen);
 	return rc;
@@ -931,7 +1002,7 @@ static int store_write_changed(struct store *s, MDB_txn *txn,
 	int rc = store_check_limits(cur);
 
 	if (rc == 0)
-		rc = codec_object_encode(s->codec, cur, &avro, &len);
+		rc = codec_object_encode(s->w_codec, cur, &avro, &len);
 	if (rc == 0 &&
 	    (old == NULL || olen != len || memcmp(old, avro, len) != 0))
 		*lmdb_rc = put(s, txn, op, avro, len);
@@ -1020,7 +1091,7 @@ static int store_hint_load(struct store *s, MDB_txn *txn, struct store_op *op,
 		return RKV_EINVAL;
 	}
 	if (rc == 0)
-		rc = codec_object_decode(s->codec, old->avro, old->alen, cur);
+		rc = codec_object_decode(s->w_codec, old->avro, old->alen, cur);
 	if (rc == RKV_ECORRUPT)
 		store_hint_log_corrupt(s, &k);
 	return rc;
@@ -1103,70 +1174,212 @@ static void store_finish(struct store *s, struct store_op *batch,
 	}
 }
 
-/* Commit everything queued now; mutations queued by the callbacks form
- * the next batch. */
-static void store_commit(struct store *s)
-{
-	struct store_op *batch = s->queue.head;
-	size_t n = s->queue.n;
-	MDB_txn *txn = NULL;
-	int lmdb_rc = 0;
+/* --- the writer thread ---------------------------------------------------
+ *
+ * Why a thread. With sync = batch the commit waits for fdatasync, for
+ * milliseconds. Run on the loop thread, that wait stops every socket read,
+ * so the next batch only holds what arrived before the sync began. The
+ * writer thread applies, commits and syncs batch k while the loop keeps
+ * reading requests and queueing batch k+1, which it hands over as soon as
+ * batch k is done:
+ *
+ *   loop:   queue k+1 ....... [k done: hand k+1, callbacks of k] queue k+2
+ *   writer: apply k, commit k, fsync k ....... apply k+1, commit, fsync
+ *
+ * At most one batch is in the writer, and batches are handed over in queue
+ * order, so a key's mutations are applied in the order they were queued
+ * and callbacks run in queue order. The writer reads and writes LMDB only
+ * inside its write transaction and touches nothing of libevent: it
+ * publishes the finished batch under mu and writes done_fd, an eventfd
+ * watched by done_ev on the loop, which runs the callbacks (store_finish)
+ * there. An eventfd rather than event_active() from the writer: the latter
+ * needs evthread_use_pthreads(), which puts a lock around every operation
+ * of the base for the sake of this one signal, and an active-only event
+ * does not keep EVLOOP_ONCE waiting for it; done_ev is a plain read event,
+ * pending exactly while a batch is in the writer. */
 
-	s->queue.head = NULL;
-	s->queue.tail = &s->queue.head;
-	s->queue.n = 0;
-	if (batch == NULL)
-		return;
-	lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (lmdb_rc != 0)
-		goto fail;
+/* Apply batch in one write transaction and commit it: the writer thread.
+ * Returns 0, or RKV_EIO when LMDB failed (the transaction was rolled
+ * back, every op fails). */
+static int store_write(struct store *s, struct store_op *batch)
+{
+	MDB_txn *txn = NULL;
+	size_t n = 0;
+	int lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
 	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
 	     op = op->next)
 		op->status = op->t != NULL
 		                 ? store_hint_apply(s, txn, op, &lmdb_rc)
 		                 : store_apply(s, txn, op, &lmdb_rc);
-	if (lmdb_rc != 0)
-		goto fail;
-	lmdb_rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (lmdb_rc != 0)
-		goto fail;
-	s->commits++;
-	s->dirty = !s->sync_batch;
-	store_finish(s, batch, 0);
-	return;
-
-fail:
+	if (lmdb_rc == 0) {
+		lmdb_rc = mdb_txn_commit(txn);
+		txn = NULL; /* freed by the commit, even when it fails */
+	}
+	if (lmdb_rc == 0)
+		return 0;
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	for (struct store_op *op = batch; op != NULL; op = op->next)
+		n++;
 	log_error("store: commit of %zu mutations in %s failed: %s", n, s->dir,
 	          mdb_strerror(lmdb_rc));
-	store_finish(s, batch, RKV_EIO);
+	return RKV_EIO;
 }
 
+/* The periodic sync, on the writer thread with mu held (released during
+ * the sync). dirty is cleared before syncing: a commit that ends during
+ * the sync sets it again for the next tick. */
+static void store_writer_sync(struct store *s)
+{
+	int rc = 0;
+
+	s->w_sync = false;
+	if (!s->dirty)
+		return;
+	s->dirty = false;
+	pthread_mutex_unlock(&s->mu);
+	rc = mdb_env_sync(s->env, 1);
+	pthread_mutex_lock(&s->mu);
+	if (rc == 0)
+		return;
+	s->dirty = true;
+	log_error("store: sync of %s failed: %s", s->dir, mdb_strerror(rc));
+}
+
+static void *store_writer_main(void *arg)
+{
+	struct store *s = arg;
+	const uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct store_op *batch = s->w_batch;
+		int status = 0;
+		if (batch == NULL && s->w_sync) {
+			store_writer_sync(s);
+			continue;
+		}
+		if (batch == NULL && s->w_stop)
+			break;
+		if (batch == NULL) {
+			pthread_cond_wait(&s->work, &s->mu);
+			continue;
+		}
+		s->w_batch = NULL;
+		pthread_mutex_unlock(&s->mu);
+		status = store_write(s, batch);
+		pthread_mutex_lock(&s->mu);
+		s->w_done = batch;
+		s->w_done_status = status;
+		s->dirty = s->dirty || (!s->sync_batch && status == 0);
+		pthread_cond_signal(&s->done);
+		/* An eventfd counter cannot overflow at one write a batch. */
+		if (write(s->done_fd, &one, sizeof(one)) !=
+		    (ssize_t)sizeof(one))
+			log_error("store: cannot signal a commit in %s: %s",
+			          s->dir, strerror(errno));
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Hand everything queued to the idle writer (loop thread). */
+static void store_hand(struct store *s)
+{
+	struct store_op *batch = s->queue.head;
+
+	assert(!s->busy && batch != NULL);
+	s->queue.head = NULL;
+	s->queue.tail = &s->queue.head;
+	s->queue.n = 0;
+	s->busy = true;
+	pthread_mutex_lock(&s->mu);
+	s->w_batch = batch;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	if (event_add(s->done_ev, NULL) == 0)
+		return;
+	/* Cannot watch done_fd (the kernel is out of memory): run
+	 * store_done_cb in a later turn anyway, where it waits for the batch
+	 * as the loop did before it had a writer, rather than lose the
+	 * batch's callbacks. */
+	log_warn("store: cannot watch the writer of %s; waiting for it",
+	         s->dir);
+	event_active(s->done_ev, EV_READ, 1);
+}
+
+/* The writer finished batch (loop thread): hand it the next one at once,
+ * so it commits while this one's callbacks run, then run them. Mutations
+ * those callbacks queue form the batch after. */
+static void store_done(struct store *s, struct store_op *batch, int status)
+{
+	s->busy = false;
+	s->commits += status == 0;
+	if (s->queue.head != NULL)
+		store_hand(s);
+	store_finish(s, batch, status);
+}
+
+/* Take the batch the writer finished, waiting for it if need be (only
+ * store_close and the fallback of store_hand ever wait: done_fd becomes
+ * readable once the batch is published). */
+static struct store_op *store_take_done(struct store *s, int *status)
+{
+	struct store_op *batch = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->w_done == NULL)
+		pthread_cond_wait(&s->done, &s->mu);
+	batch = s->w_done;
+	*status = s->w_done_status;
+	s->w_done = NULL;
+	pthread_mutex_unlock(&s->mu);
+	return batch;
+}
+
+static void store_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	uint64_t count = 0;
+	int status = 0;
+	struct store_op *batch = store_take_done(s, &status);
+
+	(void)what;
+	/* Drain the counter only now: the writer wrote it, with mu held,
+	 * when it published the batch just taken, so none is left over for
+	 * the next batch. */
+	if (read(fd, &count, sizeof(count)) < 0)
+		log_error("store: reading the writer's signal in %s: %s",
+		          s->dir, strerror(errno));
+	store_done(s, batch, status);
+}
+
+/* The lowest-priority event: the turn's I/O is queued; hand it over now
+ * unless a batch is in the writer (store_done hands it then). */
 static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct store *s = arg;
+
 	(void)fd;
 	(void)what;
-	store_commit(arg);
+	if (!s->busy && s->queue.head != NULL)
+		store_hand(s);
 }
 
+/* Periodic: ask the writer for a sync; it runs it between batches. */
 static void store_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
-	int rc = 0;
 
 	(void)fd;
 	(void)what;
-	if (!s->dirty)
-		return;
-	rc = mdb_env_sync(s->env, 1);
-	if (rc != 0) {
-		log_error("store: sync of %s failed: %s", s->dir,
-		          mdb_strerror(rc));
-		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->dirty) {
+		s->w_sync = true;
+		pthread_cond_signal(&s->work);
 	}
-	s->dirty = false;
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* A new op for the queue, or NULL with *rc set. */
@@ -1452,9 +1665,10 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
 	/* sync = periodic opened the environment with MDB_NOSYNC. */
 	if (rc == 0 && !s->sync_batch)
 		rc = mdb_env_sync(s->env, 1);
+	/* dirty stays as it is: the writer may have committed since this
+	 * sync began, and one spare sync by the timer costs little. */
 	if (rc != 0)
 		goto fail;
-	s->dirty = false;
 	return 0;
 
 fail:
@@ -1679,7 +1893,11 @@ int store_partition_delete(struct store *s, uint32_t partition,
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
-	s->dirty = s->dirty || (!s->sync_batch && n > 0);
+	if (!s->sync_batch && n > 0) {
+		pthread_mutex_lock(&s->mu);
+		s->dirty = true;
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (deleted != NULL)
 		*deleted = n;
 	return 0;
@@ -1996,17 +2214,46 @@ uint64_t store_hint_pending(const struct store *s, const char *target)
 
 /* --- closing -------------------------------------------------------------- */
 
+/* Finish the batch in the writer and commit what is queued behind it,
+ * running every callback (loop thread). Mutations those callbacks try are
+ * refused (closing), so this ends after two batches at most. */
+static void store_drain(struct store *s)
+{
+	while (s->busy || s->queue.head != NULL) {
+		struct store_op *batch = NULL;
+		int status = 0;
+		if (!s->busy)
+			store_hand(s);
+		batch = store_take_done(s, &status);
+		store_done(s, batch, status);
+	}
+}
+
+/* Stop and join the writer once it is idle (it finishes a periodic sync
+ * first), so nothing touches the environment while it closes. */
+static void store_writer_stop(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->w_stop = true;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->writer, NULL);
+	s->writer_started = false;
+}
+
 void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	/* Mutations queued by the callbacks of this last commit are refused
-	 * (RKV_ESHUTDOWN), so one commit empties the queue. */
 	s->closing = true;
-	if (s->env != NULL)
-		store_commit(s);
+	if (s->writer_started) {
+		store_drain(s);
+		store_writer_stop(s);
+	}
 	if (s->commit_ev != NULL)
 		event_free(s->commit_ev);
+	if (s->done_ev != NULL)
+		event_free(s->done_ev);
 	if (s->sync_ev != NULL)
 		event_free(s->sync_ev);
 	if (s->rtxn != NULL)
@@ -2021,6 +2268,12 @@ void store_close(struct store *s)
 	/* Closing the descriptor releases the flock. */
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->done_fd >= 0)
+		close(s->done_fd);
+	codec_free(s->w_codec);
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->mu);
 	for (size_t i = 0; i < s->ntargets; i++)
 		free(s->targets[i]);
 	free(s->targets);

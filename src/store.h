@@ -59,14 +59,27 @@
  * on another target's or key's record is refused, RKV_EINVAL, logged).
  *
  * Writes are asynchronous and group-committed: store_update()/store_merge()
- * queue a mutation; all mutations queued during one event-loop turn are
- * applied in one LMDB write transaction by an event at the lowest priority
- * of the base (the base must have been given RKV_EV_PRIORITIES priorities
- * before store_open). With sync = batch the transaction is durable (fsync)
- * before any callback runs; with sync = periodic callbacks run after the
- * commit and a timer syncs every sync_interval_ms. The metadata, scan and
- * partition functions are synchronous: each runs its own transaction
- * before it returns. Everything here is for the event loop's thread only.
+ * queue a mutation; what is queued is handed, as one batch, to the
+ * store's writer thread by an event at the lowest priority of the base
+ * (the base must have been given RKV_EV_PRIORITIES priorities before
+ * store_open), and the writer applies it in one LMDB write transaction.
+ * While it commits, the loop keeps queueing the next batch, handed over
+ * once this one is done: one batch at most is in the writer, so a key's
+ * mutations are applied in the order they were queued. With sync = batch
+ * the transaction is durable (fsync) before any callback runs; with sync =
+ * periodic callbacks run after the commit and the writer syncs every
+ * sync_interval_ms. The metadata, scan and partition functions are
+ * synchronous: each runs its own transaction on the caller's thread
+ * before it returns (read transactions run alongside the writer's
+ * commit; store_meta_put and store_partition_delete wait for a commit in
+ * progress, LMDB allowing one write transaction at a time).
+ *
+ * Threads. Every function here is for the event loop's thread only (the
+ * thread that runs base), and every callback (store_done_fn, the
+ * observer, scan functions) runs on it, never on the writer: the writer
+ * thread is internal, touches no caller data except the copies queued
+ * with a mutation, and no libevent object (it wakes the loop through an
+ * eventfd), so the base needs no evthread_use_pthreads().
  *
  * A data directory is held with an exclusive flock on <dir>/LOCK for the
  * life of the store: a second process gets RKV_ELOCKED.
@@ -100,7 +113,8 @@
 #define STORE_KEY_HASH   16
 #define STORE_KEY_HEAD   (STORE_INLINE_KEY - STORE_KEY_HASH)
 
-/* At most this many mutations wait for one group commit; past it
+/* At most this many mutations wait for one group commit (besides the
+ * batch of up to as many that the writer is committing); past it
  * store_update/store_merge answer RKV_EUNAVAIL (back-pressure). */
 #define STORE_MAX_PENDING 65536
 
@@ -123,20 +137,24 @@ struct store_stats {
 };
 
 /* store_open -- open or create the store in opts->dir (and its missing
- * parents). base is used for the commit event and the periodic sync timer;
- * codec is borrowed and must outlive the store. 0, RKV_ELOCKED (another
- * process, or another store_open in this one, holds the directory),
- * RKV_EINVAL (no dir, periodic with sync_interval_ms 0, or base does not
- * have exactly RKV_EV_PRIORITIES priorities), RKV_ECORRUPT (the stored node
- * id is damaged), RKV_EIO (logged with the path and LMDB's error) or
- * RKV_ENOMEM. */
+ * parents) and start its writer thread. base is used for the commit
+ * events and the periodic sync timer; codec is borrowed, used on the loop
+ * thread only (the writer has its own) and must outlive the store. 0,
+ * RKV_ELOCKED (another process, or another store_open in this one, holds
+ * the directory), RKV_EINVAL (no dir, periodic with sync_interval_ms 0,
+ * or base does not have exactly RKV_EV_PRIORITIES priorities),
+ * RKV_ECORRUPT (the stored node id is damaged), RKV_EIO (logged with the
+ * path and LMDB's error, or the thread or its eventfd could not be made)
+ * or RKV_ENOMEM. */
 int store_open(struct store **out, struct event_base *base, struct codec *codec,
                const struct store_options *opts);
 
-/* store_close -- commit what is queued (running its callbacks), sync, close,
- * release the lock. NULL is a no-op. Call it before event_base_free(base)
- * and never from a store_done_fn; mutations those last callbacks try to
- * queue are refused with RKV_ESHUTDOWN. */
+/* store_close -- wait for the batch the writer is committing, commit what
+ * is queued behind it (running the callbacks of both, in order, on the
+ * calling thread without turning the loop), stop the writer thread, sync,
+ * close, release the lock. NULL is a no-op. Call it before
+ * event_base_free(base) and never from a store_done_fn; mutations those
+ * last callbacks try to queue are refused with RKV_ESHUTDOWN. */
 void store_close(struct store *s);
 
 /* store_node_id -- this node's actor id, generated once (never 0). */

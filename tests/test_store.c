@@ -2131,6 +2131,164 @@ static void test_hint_corrupt(void **state)
 	dvv_free(a);
 }
 
+/* --- the writer thread ---------------------------------------------------- */
+
+/* Queue one write and turn the loop once without waiting: the commit
+ * event hands it to the writer thread, whose callback has not run. */
+static void hand_one(struct fixture *f, uint32_t part, const char *key,
+                     struct done *d)
+{
+	struct dvv_value v;
+
+	value_set(&v, key);
+	assert_int_equal(store_update(f->store, part, key, strlen(key), NULL,
+	                              &v, on_done, d),
+	                 0);
+	assert_int_equal(event_base_loop(f->base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(d->calls, 0);
+}
+
+/* Writes queued while a batch is in the writer wait for it, then form
+ * one batch of their own: callbacks in queue order, and each write to the
+ * shared key sees every earlier one (blind writes of one actor pile up as
+ * siblings, one more each). */
+static void test_writes_queued_during_a_commit(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 41 };
+	struct done d[N] = {{0}};
+	struct store_stats st;
+	struct dvv_value v;
+	char key[16];
+	size_t shared = 1;
+
+	hand_one(f, 2, "hot", &d[0]);
+	for (int i = 1; i < N; i++) {
+		if (i % 4 == 0)
+			snprintf(key, sizeof(key), "hot");
+		else
+			snprintf(key, sizeof(key), "key-%d", i);
+		value_set(&v, "later");
+		assert_int_equal(store_update(f->store, 2, key, strlen(key),
+		                              NULL, &v, on_done, &d[i]),
+		                 0);
+	}
+	run_until_done(f, d, N);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.commits, 2);
+	assert_int_equal(st.mutations, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(d[i].order, i);
+		if (i % 4 == 0)
+			assert_int_equal(dvv_value_count(d[i].obj), shared++);
+		else
+			assert_int_equal(dvv_value_count(d[i].obj), 1);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 1 + N - (N + 3) / 4);
+	done_clear(d, N);
+}
+
+/* store_close with a batch in the writer and another queued behind it:
+ * every callback runs, in order, and both batches are on disk. */
+static void test_close_with_a_batch_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct done d[2] = {{0}};
+	struct dvv_value v;
+
+	shutdown_status = 0;
+	hand_one(f, 4, "inflight", &d[0]);
+	value_set(&v, "queued");
+	assert_int_equal(
+	    store_update(f->store, 4, "queued", 6, NULL, &v, on_done, &d[1]),
+	    0);
+	assert_int_equal(store_update(f->store, 4, "last", 4, NULL, &v,
+	                              on_done_during_close, f->store),
+	                 0);
+	store_close(f->store);
+	f->store = NULL;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(d[i].order, i);
+	}
+	assert_int_equal(shutdown_status, RKV_ESHUTDOWN);
+	store_reopen(f);
+	assert_holds(f, 4, "inflight", "inflight");
+	assert_holds(f, 4, "queued", "queued");
+	assert_holds(f, 4, "last", "queued");
+	done_clear(d, 2);
+}
+
+static int count_scan(const void *key, size_t klen, const struct dvv *obj,
+                      void *arg)
+{
+	(void)key;
+	(void)klen;
+	(void)obj;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* Reads on the loop thread while the writer applies and commits a batch
+ * see a committed snapshot: the whole batch or none of it, never a part;
+ * a metadata write waits for the commit. Once a callback has reported
+ * success, reads see its write. */
+static void test_reads_during_a_commit(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200, POLLS = 1000 };
+	struct done *d = calloc(N, sizeof(*d));
+	struct store_scan_result res;
+	struct dvv_value v;
+	struct dvv *obj = NULL;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	char key[16];
+
+	assert_non_null(d);
+	value_set(&v, "batch");
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "r-%03d", i);
+		assert_int_equal(store_update(f->store, 6, key, strlen(key),
+		                              NULL, &v, on_done, &d[i]),
+		                 0);
+	}
+	assert_int_equal(event_base_loop(f->base, EVLOOP_NONBLOCK), 0);
+	/* Poll until the commit shows (the loop is not turned meanwhile,
+	 * so no callback runs), POLLS times at most. */
+	for (size_t poll = 0, seen = 0; poll < POLLS && seen < N; poll++) {
+		struct store_scan_pos pos;
+		int got = 0;
+		seen = 0;
+		store_scan_pos_init(&pos);
+		assert_int_equal(store_scan(f->store, 6, &pos, SIZE_MAX,
+		                            SIZE_MAX, count_scan, &seen, &res),
+		                 0);
+		assert_true(seen == 0 || seen == N);
+		/* The last key of the batch, read after the scan: if the
+		 * scan saw the batch, so does the get. */
+		got = store_get(f->store, 6, "r-199", 5, &obj);
+		assert_true(got == 0 || (got == RKV_ENOTFOUND && seen == 0));
+		dvv_free(obj);
+		obj = NULL;
+	}
+	assert_int_equal(store_meta_put(f->store, "during", "x", 1), 0);
+	run_until_done(f, d, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(d[i].status, 0);
+	assert_holds(f, 6, "r-000", "batch");
+	assert_holds(f, 6, "r-199", "batch");
+	assert_int_equal(store_meta_get(f->store, "during", &blob, &len), 0);
+	assert_int_equal(len, 1);
+	free(blob);
+	done_clear(d, N);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2202,6 +2360,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hint_refusals, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_hint_corrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writes_queued_during_a_commit,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_with_a_batch_in_flight,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reads_during_a_commit, setup,
+	                                    teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the
 	 * info line of every open. */
