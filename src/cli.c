@@ -123,11 +123,14 @@
 	X(CLI_CMD_TRANSFERS, "transfers", "", 0, 0, cli_cmd_transfers,         \
 	  CLI_HTTP_GET, "/admin/transfers", NULL,                              \
 	  "partitions moving now, and their progress",                         \
-	  "One row per partition with a next owner in the node's ring. The\n"  \
-	  "node's own transfers show their state (queued, streaming,\n"        \
-	  "draining or backoff) and their progress since the stream\n"         \
-	  "(re)started; partitions that other members send are \"remote\",\n"  \
-	  "with \"-\" for their progress. Calls GET /admin/transfers.")
+	  "One row per partition with a next owner in the node's ring, with\n" \
+	  "its state (queued, streaming, draining or backoff) and progress\n"  \
+	  "since the stream (re)started, as its sender reports them: the\n"    \
+	  "CLI asks the node, then every member that sends a partition, all\n" \
+	  "at once within --timeout. A partition whose sender did not\n"       \
+	  "answer stays \"remote\", with \"-\" for its progress.\n"            \
+	  "Calls GET /admin/transfers and GET /members on the node, then\n"    \
+	  "GET /admin/transfers on each sender.")
 
 // clang-format off
 /* clang-format would indent the rows after an X-macro expansion

@@ -7,7 +7,9 @@
  * disk from its own /stats). Three requests go to the contacted node at
  * once -- /members, /ring, /stats -- then one /stats to every other member
  * whose HTTP address is known, all at once, under one deadline, so a dead
- * member costs at most one --timeout however many there are.
+ * member costs at most one --timeout however many there are. `transfers`
+ * asks the members that send partitions in the same way (member_batch),
+ * for their own /admin/transfers.
  *
  * Where a member's HTTP address comes from: the member's "http" field in
  * /members when the node sends one; for the contacted node itself, the
@@ -33,6 +35,7 @@
 #include <event2/http.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,34 +199,75 @@ static void status_take_stats(struct status_row *r,
 		r->has_stats = true;
 }
 
-/* /stats of every member with a known HTTP address other than the
- * contacted node, whose /stats came with the first batch. */
-static int status_fetch_stats(const struct cli *cli, struct status_view *v)
-{
-	struct cli_http_call *calls = calloc(v->nrows, sizeof(*calls));
-	size_t n = 0, *row = calloc(v->nrows, sizeof(*row));
-	int rc = CLI_EXIT_FAILED;
+/* --- one request to many members ------------------------------------ */
 
-	if (calls == NULL || row == NULL) {
+/* A GET of one path to each member that a pick function accepts, all at
+ * once under one --timeout: a member that does not answer costs no more
+ * than the batch's deadline. `status` asks for /stats this way and
+ * `transfers` for /admin/transfers. */
+struct member_batch {
+	struct cli_http_call *calls;
+	size_t *row; /* calls[i] went to v->rows[row[i]] */
+	size_t n;
+};
+
+typedef bool (*member_pick_fn)(const struct status_row *r, size_t i, void *arg);
+
+/* Runs the batch: CLI_EXIT_OK when it ran (each call's rc says whether
+ * its member answered; none is made when pick accepts no member), else
+ * CLI_EXIT_FAILED after saying why. Free b with member_batch_deinit in
+ * either case; the calls point at v's addresses, which must outlive b. */
+static int member_batch_run(const struct cli *cli, const struct status_view *v,
+                            const char *path, member_pick_fn pick, void *arg,
+                            struct member_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->calls = calloc(v->nrows + 1, sizeof(*b->calls));
+	b->row = calloc(v->nrows + 1, sizeof(*b->row));
+	if (b->calls == NULL || b->row == NULL) {
 		cli_error(cli, "out of memory");
-		goto done;
+		return CLI_EXIT_FAILED;
 	}
 	for (size_t i = 0; i < v->nrows; i++) {
-		if (v->rows[i].self || !v->rows[i].has_http)
+		if (!v->rows[i].has_http || !pick(&v->rows[i], i, arg))
 			continue;
-		calls[n] = (struct cli_http_call){.node = &v->rows[i].http,
-		                                  .method = CLI_HTTP_GET,
-		                                  .path = "/stats"};
-		row[n++] = i;
+		b->calls[b->n] =
+		    (struct cli_http_call){.node = &v->rows[i].http,
+		                           .method = CLI_HTTP_GET,
+		                           .path = path};
+		b->row[b->n++] = i;
 	}
-	rc = n > 0 ? cli_call(cli, calls, n) : CLI_EXIT_OK;
-	for (size_t i = 0; rc == CLI_EXIT_OK && i < n; i++)
-		status_take_stats(&v->rows[row[i]], &calls[i]);
-done:
-	for (size_t i = 0; calls != NULL && i < n; i++)
-		cli_http_call_deinit(&calls[i]);
-	free(calls);
-	free(row);
+	return b->n > 0 ? cli_call(cli, b->calls, b->n) : CLI_EXIT_OK;
+}
+
+static void member_batch_deinit(struct member_batch *b)
+{
+	for (size_t i = 0; b->calls != NULL && i < b->n; i++)
+		cli_http_call_deinit(&b->calls[i]);
+	free(b->calls);
+	free(b->row);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Every member but the contacted node, whose /stats came with the first
+ * batch. */
+static bool status_pick(const struct status_row *r, size_t i, void *arg)
+{
+	(void)i;
+	(void)arg;
+	return !r->self;
+}
+
+/* /stats of every member with a known HTTP address other than the
+ * contacted node. */
+static int status_fetch_stats(const struct cli *cli, struct status_view *v)
+{
+	struct member_batch b;
+	int rc = member_batch_run(cli, v, "/stats", status_pick, NULL, &b);
+
+	for (size_t i = 0; rc == CLI_EXIT_OK && i < b.n; i++)
+		status_take_stats(&v->rows[b.row[i]], &b.calls[i]);
+	member_batch_deinit(&b);
 	return rc;
 }
 
@@ -695,6 +739,25 @@ done:
 	return path;
 }
 
+/* The answer to the row's request, once the call ran: CLI_EXIT_OK for a
+ * 2xx; else the exit status, after saying why (no answer, an endpoint the
+ * node does not have, the node's error). */
+static int admin_check(const struct cli *cli, const struct cli_http_call *call)
+{
+	const struct cli_cmd *c = cli->cmd;
+
+	if (call->rc != 0)
+		return cli_no_answer(cli, call);
+	if (admin_unsupported(&call->answer)) {
+		cli_error(cli, "not supported by this node yet (%s %s: 404)",
+		          c->method == CLI_HTTP_GET ? "GET" : "POST", c->path);
+		return CLI_EXIT_FAILED;
+	}
+	if (call->answer.status / 100 != 2)
+		return cli_refused(cli, call);
+	return CLI_EXIT_OK;
+}
+
 static int admin_run(struct cli *cli, admin_print_fn print)
 {
 	const struct cli_cmd *c = cli->cmd;
@@ -708,16 +771,12 @@ static int admin_run(struct cli *cli, admin_print_fn print)
 		return CLI_EXIT_FAILED;
 	}
 	call.path = path;
-	rc = cli_call_one(cli, &call);
+	rc = cli_call(cli, &call, 1);
+	if (rc == CLI_EXIT_OK)
+		rc = admin_check(cli, &call);
 	if (rc != CLI_EXIT_OK)
 		goto done;
-	if (admin_unsupported(&call.answer)) {
-		cli_error(cli, "not supported by this node yet (%s %s: 404)",
-		          method, c->path);
-		rc = CLI_EXIT_FAILED;
-	} else if (call.answer.status / 100 != 2) {
-		rc = cli_refused(cli, &call);
-	} else if (cli->json) {
+	if (cli->json) {
 		cli_print_body(&call);
 	} else if ((prc = print(cli, call.answer.body, call.answer.len)) != 0) {
 		if (prc == RKV_ENOMEM)
@@ -1158,21 +1217,29 @@ static int transfer_row(const char *e, size_t elen,
 	return 0;
 }
 
+/* The merged answer (below) as a table: the contacted node's counts,
+ * how many senders answered, then one row per partition. */
 static int transfers_print(const struct cli *cli, const char *body, size_t len)
 {
 	char node[CLI_NAME_MAX + 1];
 	long n = admin_count(body, len, "transfers");
-	double pending, limit;
+	double pending, limit, senders, answered;
 
 	if (cli_json_number(body, len, "pending", &pending) != 0 || n < 0)
 		return RKV_EINVAL;
 	printf("%.0f transfer%s pending", pending, plural(pending));
 	if (cli_json_number(body, len, "limit", &limit) == 0)
 		printf(" (limit %.0f per node)", limit);
-	printf(" via %s\n",
+	printf(" via %s",
 	       cli_json_string(body, len, "node", node, sizeof(node)) == 0
 	           ? node
 	           : cli->node.text);
+	if (cli_json_number(body, len, "senders", &senders) == 0 &&
+	    cli_json_number(body, len, "senders_answered", &answered) == 0 &&
+	    senders > 0)
+		printf("; progress from %.0f of %.0f sender%s", answered,
+		       senders, plural(senders));
+	printf("\n");
 	if (n == 0)
 		return 0;
 	return admin_print_list(body, len, "transfers", transfer_cols,
@@ -1180,7 +1247,359 @@ static int transfers_print(const struct cli *cli, const char *body, size_t len)
 	                        transfer_row);
 }
 
+/* Every moving partition's progress, from its sender.
+ *
+ * A node's /admin/transfers lists every partition with a next owner in
+ * its ring, but has progress only for the partitions it sends itself:
+ * the others are "remote". So the CLI asks the contacted node for
+ * /admin/transfers and /members at once, then -- like `status` with
+ * /stats -- asks every sender for its own /admin/transfers, all at once
+ * under one --timeout. A sender is a member named as "from" by some row,
+ * other than the contacted node, with an HTTP address, not marked down.
+ * Each "remote" row is then replaced by its sender's row for the same
+ * partition, when the sender answered and that row is not "remote".
+ *
+ * The contacted node's answer stays the reference: its pending count,
+ * its limit, its list of partitions. A row keeps "remote" when its
+ * sender did not answer (or answered something this ringkv does not
+ * read), has no known HTTP address, or no longer lists the partition as
+ * its own (its ring has moved on: the partition flipped). A /members
+ * that cannot be read leaves every remote row remote; only the contacted
+ * node's /admin/transfers is required.
+ *
+ * The merged answer is one JSON object -- what --json prints, and what
+ * the table is read from:
+ *   {"node", "pending", "limit" (the contacted node's, as sent),
+ *    "transfers": [each row as its source sent it],
+ *    "senders_answered": N, "senders": M}
+ * where M counts the distinct "from" of the rows, and N those among them
+ * whose rows could be read: the contacted node itself, and every other
+ * sender that answered. */
+
+/* One row of the contacted node's answer. */
+struct xfer_row {
+	double partition;
+	const char *e; /* the row shown: the contacted node's or the sender's */
+	size_t elen;
+	const char *from; /* the raw "from" (quotes included); NULL: none */
+	size_t from_len;
+	size_t sender;  /* the member "from" names; SIZE_MAX: none */
+	bool from_self; /* "from" is the contacted node */
+	bool remote;
+};
+
+/* A row of a sender's own answer, about a partition it sends. */
+struct xfer_found {
+	double partition;
+	size_t sender;
+	const char *e;
+	size_t elen;
+};
+
+struct xfer_view {
+	struct status_view members;
+	char
+	    node[CLI_NAME_MAX + 1]; /* the contacted node's name; "": unknown */
+	struct xfer_row *rows;
+	size_t nrows;
+	bool *sends;    /* per member: some row names it as "from" */
+	bool *answered; /* per member: its rows are known */
+	struct xfer_found *found;
+	size_t nfound, found_cap;
+	unsigned senders, senders_answered;
+};
+
+static void xfer_view_deinit(struct xfer_view *x)
+{
+	free(x->members.rows);
+	free(x->rows);
+	free(x->sends);
+	free(x->answered);
+	free(x->found);
+}
+
+static size_t xfer_member(const struct xfer_view *x, const char *name)
+{
+	for (size_t i = 0; i < x->members.nrows; i++)
+		if (strcmp(x->members.rows[i].name, name) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* One element of the contacted node's "transfers". */
+static int xfer_read_row(struct xfer_view *x, struct xfer_row *r, const char *e,
+                         size_t elen)
+{
+	char state[32], from[CLI_NAME_MAX + 1];
+
+	*r = (struct xfer_row){.e = e, .elen = elen, .sender = SIZE_MAX};
+	if (cli_json_number(e, elen, "partition", &r->partition) != 0)
+		return RKV_EINVAL;
+	r->remote =
+	    cli_json_string(e, elen, "state", state, sizeof(state)) == 0 &&
+	    strcmp(state, "remote") == 0;
+	if (cli_json_string(e, elen, "from", from, sizeof(from)) != 0)
+		return 0; /* no sender named: the row stays as it is */
+	bench_json_member(e, elen, "from", &r->from, &r->from_len);
+	r->sender = xfer_member(x, from);
+	r->from_self = strcmp(from, x->node) == 0;
+	return 0;
+}
+
+/* The contacted node's rows, and who sends them: the distinct "from"
+ * names, members or not, and those already answered (the contacted node
+ * itself). */
+static int xfer_read_rows(struct xfer_view *x, const char *body, size_t len)
+{
+	struct cli_json_iter it;
+	const char *arr, *e;
+	size_t alen, elen;
+	long n;
+	int rc;
+
+	if (bench_json_member(body, len, "transfers", &arr, &alen) != 0 ||
+	    cli_json_iter_init(&it, arr, alen) != 0 || it.object ||
+	    (n = cli_json_count(arr, alen)) < 0)
+		return RKV_EINVAL;
+	x->rows = calloc((size_t)n + 1, sizeof(*x->rows));
+	if (x->rows == NULL)
+		return RKV_ENOMEM;
+	while ((rc = cli_json_iter_next(&it, NULL, NULL, &e, &elen)) == 0) {
+		struct xfer_row *r = &x->rows[x->nrows];
+		if (x->nrows == (size_t)n || xfer_read_row(x, r, e, elen) != 0)
+			return RKV_EINVAL;
+		x->nrows++;
+		if (r->sender != SIZE_MAX) {
+			x->senders += !x->sends[r->sender];
+			x->senders_answered +=
+			    !x->sends[r->sender] && x->answered[r->sender];
+			x->sends[r->sender] = true;
+			continue;
+		}
+		bool seen = r->from == NULL;
+		for (size_t i = 0; !seen && i + 1 < x->nrows; i++)
+			seen =
+			    x->rows[i].sender == SIZE_MAX &&
+			    x->rows[i].from_len == r->from_len &&
+			    memcmp(x->rows[i].from, r->from, r->from_len) == 0;
+		x->senders += !seen;
+		x->senders_answered += !seen && r->from_self;
+	}
+	return rc == RKV_ENOTFOUND ? 0 : RKV_EINVAL;
+}
+
+/* The contacted node's answers: its members (optional), its name, its
+ * rows. 0, RKV_EINVAL when /admin/transfers is not readable, or
+ * RKV_ENOMEM. */
+static int xfer_view_init(struct xfer_view *x, const struct cli_http_call *xc,
+                          const struct cli_http_call *mc)
+{
+	struct status_view *v = &x->members;
+	const struct cli_http_answer *t = &xc->answer;
+
+	memset(x, 0, sizeof(*x));
+	v->rows = calloc(CLI_MAX_MEMBERS, sizeof(*v->rows));
+	x->sends = calloc(CLI_MAX_MEMBERS, sizeof(*x->sends));
+	x->answered = calloc(CLI_MAX_MEMBERS, sizeof(*x->answered));
+	if (v->rows == NULL || x->sends == NULL || x->answered == NULL)
+		return RKV_ENOMEM;
+	if (cli_json_string(t->body, t->len, "node", x->node,
+	                    sizeof(x->node)) != 0)
+		x->node[0] = '\0';
+	if (mc->rc != 0 || mc->answer.status != 200 ||
+	    status_read_members(v, mc->answer.body, mc->answer.len) != 0)
+		v->nrows = 0; /* no member is asked: remote rows stay so */
+	for (size_t i = 0; i < v->nrows; i++) {
+		v->rows[i].self |= strcmp(v->rows[i].name, x->node) == 0;
+		x->answered[i] = v->rows[i].self;
+	}
+	return xfer_read_rows(x, t->body, t->len);
+}
+
+/* The senders to ask: not the contacted node, not marked down. */
+static bool xfer_pick(const struct status_row *r, size_t i, void *arg)
+{
+	const struct xfer_view *x = arg;
+	return x->sends[i] && !r->self && r->up != 0;
+}
+
+static int xfer_found_cmp(const void *a, const void *b)
+{
+	const struct xfer_found *x = a, *y = b;
+
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return (x->sender > y->sender) - (x->sender < y->sender);
+}
+
+/* The rows of sender s's answer about partitions it sends, into
+ * x->found; nothing is kept unless the whole answer reads. */
+static int xfer_take_sender(struct xfer_view *x, size_t s,
+                            const struct cli_http_call *call)
+{
+	const struct cli_http_answer *a = &call->answer;
+	size_t nfound = x->nfound;
+	struct cli_json_iter it;
+	const char *arr, *e;
+	size_t alen, elen;
+	char state[32];
+	double p;
+	long n;
+	int rc;
+
+	if (call->rc != 0 || a->status != 200 ||
+	    bench_json_member(a->body, a->len, "transfers", &arr, &alen) != 0 ||
+	    cli_json_iter_init(&it, arr, alen) != 0 || it.object ||
+	    (n = cli_json_count(arr, alen)) < 0)
+		return RKV_EINVAL;
+	if (x->nfound + (size_t)n > x->found_cap) {
+		size_t cap = x->nfound + (size_t)n + x->found_cap;
+		struct xfer_found *f =
+		    realloc(x->found, (cap + 1) * sizeof(*f));
+		if (f == NULL)
+			return RKV_ENOMEM;
+		x->found = f;
+		x->found_cap = cap;
+	}
+	while ((rc = cli_json_iter_next(&it, NULL, NULL, &e, &elen)) == 0) {
+		if (cli_json_number(e, elen, "partition", &p) != 0 ||
+		    cli_json_string(e, elen, "state", state, sizeof(state)) !=
+		        0 ||
+		    x->nfound == x->found_cap) {
+			rc = RKV_EINVAL;
+			break;
+		}
+		if (strcmp(state, "remote") != 0)
+			x->found[x->nfound++] = (struct xfer_found){
+			    .partition = p, .sender = s, .e = e, .elen = elen};
+	}
+	if (rc != RKV_ENOTFOUND) {
+		x->nfound = nfound;
+		return RKV_EINVAL;
+	}
+	x->answered[s] = true;
+	x->senders_answered++;
+	return 0;
+}
+
+/* Each remote row whose sender answered takes the sender's row. */
+static int xfer_merge(struct xfer_view *x, const struct member_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (xfer_take_sender(x, b->row[i], &b->calls[i]) == RKV_ENOMEM)
+			return RKV_ENOMEM;
+	if (x->nfound == 0)
+		return 0;
+	qsort(x->found, x->nfound, sizeof(*x->found), xfer_found_cmp);
+	for (size_t i = 0; i < x->nrows; i++) {
+		struct xfer_row *r = &x->rows[i];
+		struct xfer_found key = {.partition = r->partition,
+		                         .sender = r->sender},
+		                  *f;
+		if (!r->remote || r->sender == SIZE_MAX ||
+		    !x->answered[r->sender])
+			continue;
+		f = bsearch(&key, x->found, x->nfound, sizeof(*x->found),
+		            xfer_found_cmp);
+		if (f != NULL) {
+			r->e = f->e;
+			r->elen = f->elen;
+		}
+	}
+	return 0;
+}
+
+/* Member key of the object body, raw, into b; null when absent. */
+static void xfer_add_raw(struct evbuffer *b, const char *body, size_t len,
+                         const char *key)
+{
+	const char *v;
+	size_t vlen;
+
+	if (bench_json_member(body, len, key, &v, &vlen) == 0)
+		evbuffer_add(b, v, vlen);
+	else
+		evbuffer_add_printf(b, "null");
+}
+
+/* The merged answer (see above) into b. 0 or RKV_ENOMEM. */
+static int xfer_write(const struct xfer_view *x, const char *body, size_t len,
+                      struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "{\"node\":");
+	xfer_add_raw(b, body, len, "node");
+	evbuffer_add_printf(b, ",\"pending\":");
+	xfer_add_raw(b, body, len, "pending");
+	evbuffer_add_printf(b, ",\"limit\":");
+	xfer_add_raw(b, body, len, "limit");
+	evbuffer_add_printf(b, ",\"transfers\":[");
+	for (size_t i = 0; i < x->nrows; i++) {
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, x->rows[i].e, x->rows[i].elen);
+	}
+	if (evbuffer_add_printf(b, "],\"senders_answered\":%u,\"senders\":%u}",
+	                        x->senders_answered, x->senders) < 0)
+		return RKV_ENOMEM;
+	return 0;
+}
+
 int cli_cmd_transfers(struct cli *cli)
 {
-	return admin_run(cli, transfers_print);
+	struct cli_http_call calls[2] = {
+	    {.node = &cli->node,
+	     .method = CLI_HTTP_GET,
+	     .path = cli->cmd->path},
+	    {.node = &cli->node, .method = CLI_HTTP_GET, .path = "/members"},
+	};
+	const struct cli_http_answer *a = &calls[0].answer;
+	struct member_batch b = {0};
+	struct xfer_view x = {0};
+	struct evbuffer *out = NULL;
+	int rc, prc;
+
+	rc = cli_call(cli, calls, 2);
+	if (rc == CLI_EXIT_OK)
+		rc = admin_check(cli, &calls[0]);
+	if (rc != CLI_EXIT_OK)
+		goto done;
+	prc = xfer_view_init(&x, &calls[0], &calls[1]);
+	if (prc == 0) {
+		rc = member_batch_run(cli, &x.members, cli->cmd->path,
+		                      xfer_pick, &x, &b);
+		if (rc != CLI_EXIT_OK)
+			goto done;
+		prc = xfer_merge(&x, &b);
+	}
+	out = prc == 0 ? evbuffer_new() : NULL;
+	if (prc == 0)
+		prc = out != NULL ? xfer_write(&x, a->body, a->len, out)
+		                  : RKV_ENOMEM;
+	if (prc == 0 && cli->json) {
+		fwrite(evbuffer_pullup(out, -1), 1, evbuffer_get_length(out),
+		       stdout);
+		printf("\n");
+	} else if (prc == 0) {
+		prc =
+		    transfers_print(cli, (const char *)evbuffer_pullup(out, -1),
+		                    evbuffer_get_length(out));
+	}
+	if (prc == RKV_ENOMEM) {
+		cli_error(cli, "out of memory");
+		rc = CLI_EXIT_FAILED;
+	} else if (prc != 0) {
+		cli_error(cli,
+		          "the node's answer to GET %s is not in a form this "
+		          "ringkv reads",
+		          cli->cmd->path);
+		rc = CLI_EXIT_FAILED;
+	}
+done:
+	if (out != NULL)
+		evbuffer_free(out);
+	member_batch_deinit(&b);
+	xfer_view_deinit(&x);
+	for (size_t i = 0; i < 2; i++)
+		cli_http_call_deinit(&calls[i]);
+	return rc;
 }

@@ -18,9 +18,11 @@
  *   spread  n founders gossip; a new node joins through three seeds. How
  *           many rounds until every founder has it in its table? Epidemic
  *           theory says about log2(n) + ln(n) (push gossip, Pittel 1987),
- *           i.e. 2.44 * log2(n); we assert at most 3 * log2(n) + 8 (the
- *           first round only reaches a seed, and with few nodes the wait
- *           for the last one to be picked is a few rounds whatever n).
+ *           i.e. 2.44 * log2(n); we assert a mean of at most
+ *           3 * log2(n) + 8 (the first round only reaches a seed, and
+ *           with few nodes the wait for the last one to be picked is a
+ *           few rounds whatever n) and a worst trial of at most twice
+ *           that.
  *   crash   a founder stops. How many rounds until every other node holds
  *           it down? The detector needs threshold * ln(10) mean intervals
  *           of silence after the last news of it, and the mean is at most
@@ -472,7 +474,11 @@ static void test_spread(void **state)
 			              "%u |\n",
 			              n, losses[b] * 100, t, (double)sum / t,
 			              worst, bound, n + 1);
-			assert_true(worst <= bound);
+			/* The mean is what the theory bounds; the worst of a
+			 * few trials has a tail (with loss, the last node of
+			 * ten can stay unpicked for many rounds). */
+			assert_true((double)sum / t <= bound);
+			assert_true(worst <= 2 * bound);
 		}
 	}
 }

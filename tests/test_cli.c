@@ -43,12 +43,18 @@
 
 #include <cmocka.h>
 
-#define NNODES       3 /* the founders */
-#define NFRESH       2 /* one-node clusters that join them in test_rebalance */
-#define NALL         (NNODES + NFRESH)
-#define GOSSIP_MS    "100"
-#define CLI_MAX_ARGV 24
-#define CLI_RUN_MS   15000
+#define NNODES    3 /* the founders */
+#define NFRESH    2 /* one-node clusters that join them in test_rebalance */
+#define NALL      (NNODES + NFRESH)
+#define GOSSIP_MS "100"
+/* MB/s, the lowest a node takes: test_rebalance's transfers then last
+ * long enough (about RB_BIG_KEYS * RB_BIG_BYTES / 2 bytes a founder) to
+ * be watched while they move. */
+#define TRANSFER_RATE "1"
+#define RB_BIG_KEYS   64
+#define RB_BIG_BYTES  65536
+#define CLI_MAX_ARGV  24
+#define CLI_RUN_MS    15000
 
 static struct proc_node nodes[NALL];
 static char http_addr[NALL][64];
@@ -248,7 +254,7 @@ static void find_cli(void)
 /* Three founders (n_val 3) and two fresh nodes without seeds, each a
  * one-node cluster owning its whole ring and no keys, all started at once
  * and gossiping every GOSSIP_MS so that a join spreads within a test's
- * bounds. */
+ * bounds, and sending transfers at TRANSFER_RATE. */
 static int cluster_setup(void **state)
 {
 	size_t used = 0;
@@ -283,6 +289,8 @@ static int cluster_setup(void **state)
 		a[k++] = "3";
 		a[k++] = "--gossip-interval-ms";
 		a[k++] = GOSSIP_MS;
+		a[k++] = "--transfer-rate";
+		a[k++] = TRANSFER_RATE;
 		a[k] = NULL;
 		if (proc_node_start_nowait(&nodes[i]) != 0)
 			return -1;
@@ -1037,7 +1045,7 @@ static int check_join_plan(void)
 }
 
 /* `transfers` on node 0: its header, and one row per pending transfer;
- * rows of transfers other members send have no progress. */
+ * rows whose sender did not answer have no progress. */
 static void check_transfers(void)
 {
 	static char rows[TABLE_MAX_ROWS][512];
@@ -1054,8 +1062,11 @@ static void check_transfers(void)
 	                        &pending, &limit),
 	                 2);
 	assert_true(limit >= 1);
-	snprintf(want, sizeof(want), " per node) via %s\n", rpc_addr[0]);
+	snprintf(want, sizeof(want), " per node) via %s", rpc_addr[0]);
 	assert_non_null(strstr(r.out, want));
+	const char *end = strstr(r.out, want) + strlen(want);
+	assert_true(end[0] == '\n' ||
+	            strncmp(end, "; progress from ", 16) == 0);
 	if (pending > 0)
 		n = table_rows(r.out, "PARTITION ", rows, TABLE_MAX_ROWS);
 	assert_int_equal(n, pending);
@@ -1081,6 +1092,93 @@ static void check_transfers(void)
 	cli_free(&r);
 }
 
+/* Whether `transfers` through the first joining node, which sends
+ * nothing, shows a partition with its sender's progress: a row queued or
+ * streaming, with numbers for its keys. The header goes into arg. */
+static bool transfers_progress(void *arg)
+{
+	static char rows[TABLE_MAX_ROWS][512];
+	char *f[16];
+	struct cli_run r;
+	bool seen = false;
+	int n = 0;
+
+	cli(&r, NULL, "-H", http_addr[3], "transfers", NULL);
+	expect_status(&r, 0);
+	snprintf(arg, 512, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	if (strstr(r.out, "\nPARTITION ") != NULL)
+		n = table_rows(r.out, "PARTITION ", rows, TABLE_MAX_ROWS);
+	for (int i = 0; i < n && !seen; i++)
+		seen = fields(rows[i], f, 16) == 9 &&
+		       (strcmp(f[3], "streaming") == 0 ||
+		        strcmp(f[3], "queued") == 0) &&
+		       f[4][0] >= '0' && f[4][0] <= '9' &&
+		       strchr(f[4], '/') != NULL;
+	cli_free(&r);
+	return seen;
+}
+
+/* Through the joining node, which only receives, every sender's
+ * progress: the table has rows with numbers, and every sender answered;
+ * a sender that is paused costs --timeout, and only its own rows. */
+static void check_transfers_elsewhere(void)
+{
+	char header[512], want[128];
+	double senders = -1, answered = -2;
+	struct cli_run r;
+	int got, of;
+
+	assert_true(proc_wait_for(transfers_progress, header, 10000));
+	snprintf(want, sizeof(want), " per node) via %s; progress from ",
+	         rpc_addr[3]);
+	assert_non_null(strstr(header, want));
+	assert_int_equal(sscanf(strstr(header, want) + strlen(want),
+	                        "%d of %d sender", &got, &of),
+	                 2);
+	assert_true(of >= 1 && of <= NNODES);
+	assert_int_equal(got, of);
+
+	cli(&r, NULL, "-H", http_addr[3], "transfers", "--json", NULL);
+	expect_status(&r, 0);
+	expect_json(&r, "transfers");
+	assert_int_equal(
+	    bench_json_number(r.out, r.out_len, "senders", &senders), 0);
+	assert_int_equal(
+	    bench_json_number(r.out, r.out_len, "senders_answered", &answered),
+	    0);
+	assert_true(senders >= 1);
+	assert_true(answered == senders);
+	cli_free(&r);
+
+	/* a sender that does not answer within --timeout: still exit 0,
+	 * and its rows stay remote */
+	static char rows[TABLE_MAX_ROWS][512];
+	char *f[16];
+	int n = 0, stopped = 0;
+	proc_node_signal(&nodes[2], SIGSTOP);
+	cli(&r, NULL, "-H", http_addr[3], "--timeout", "300", "transfers",
+	    NULL);
+	proc_node_signal(&nodes[2], SIGCONT);
+	expect_status(&r, 0);
+	if (strstr(r.out, "\nPARTITION ") != NULL)
+		n = table_rows(r.out, "PARTITION ", rows, TABLE_MAX_ROWS);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(fields(rows[i], f, 16), 9);
+		if (strcmp(f[1], rpc_addr[2]) != 0)
+			continue;
+		stopped++;
+		assert_string_equal(f[3], "remote");
+	}
+	if (stopped > 0) {
+		assert_non_null(strstr(r.out, want));
+		assert_int_equal(sscanf(strstr(r.out, want) + strlen(want),
+		                        "%d of %d sender", &got, &of),
+		                 2);
+		assert_int_equal(got, of - 1);
+	}
+	cli_free(&r);
+}
+
 /* A staged change is refused with the node's 409 text. */
 static void expect_conflict(struct cli_run *r, const char *text)
 {
@@ -1103,7 +1201,21 @@ static void test_rebalance(void **state)
 	int nmoves;
 	(void)state;
 
-	/* keys, so the plan has some to move */
+	/* keys, so the plan has some to move; RB_BIG_KEYS large ones, so
+	 * that moving them at TRANSFER_RATE lasts a second or two */
+	static char big[RB_BIG_BYTES];
+	memset(big, 'x', sizeof(big));
+	for (int i = 0; i < RB_BIG_KEYS; i++) {
+		struct proc_resp resp = {0};
+		char path[64];
+		snprintf(path, sizeof(path), "/kv/rb-big-%d", i);
+		assert_int_equal(proc_http(nodes[i % NNODES].http_port, "PUT",
+		                           path, NULL, big, sizeof(big), 5000,
+		                           &resp),
+		                 0);
+		assert_int_equal(resp.status, 204);
+		proc_resp_free(&resp);
+	}
 	for (int i = 0; i < 40; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "rb-%d", i);
@@ -1153,6 +1265,7 @@ static void test_rebalance(void **state)
 	cli_free(&r);
 	cli(&r, NULL, "-H", http_addr[0], "commit", NULL);
 	expect_conflict(&r, "nothing staged");
+	check_transfers_elsewhere();
 	check_transfers();
 	assert_true(proc_wait_for(transfers_done, NULL, 30000));
 	check_transfers();
