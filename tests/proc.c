@@ -7,6 +7,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,6 +229,17 @@ int proc_cluster_start(struct proc_node *nodes, int n, const char *prefix)
 	return 0;
 }
 
+int proc_nodes_start(struct proc_node *nodes, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (proc_node_start_nowait(&nodes[i]) != 0)
+			return -1;
+	for (int i = 0; i < n; i++)
+		if (proc_node_wait_ready(&nodes[i]) != 0)
+			return -1;
+	return 0;
+}
+
 void proc_node_signal(struct proc_node *n, int sig)
 {
 	if (n->pid > 0)
@@ -388,4 +400,27 @@ bool proc_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms)
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+static uint64_t proc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool proc_wait_logged(bool (*cond)(void *arg), void *arg, int timeout_ms,
+                      const char *what, const struct proc_node *nodes, int n)
+{
+	uint64_t t0 = proc_now_ms();
+
+	if (!proc_wait_for(cond, arg, timeout_ms)) {
+		fprintf(stderr, "# gave up waiting: %s\n", what);
+		for (int i = 0; i < n; i++)
+			proc_node_print_log(&nodes[i]);
+		return false;
+	}
+	fprintf(stderr, "# %s: %" PRIu64 " ms\n", what, proc_now_ms() - t0);
+	return true;
 }

@@ -60,6 +60,10 @@ int proc_node_start(struct proc_node *n);
 int proc_node_start_nowait(struct proc_node *n);
 int proc_node_wait_ready(struct proc_node *n);
 
+/* proc_nodes_start -- start nodes[0..n) (their args set) all at once,
+ * then wait for each to be ready: 0, or -1 as proc_node_start. */
+int proc_nodes_start(struct proc_node *nodes, int n);
+
 /* proc_cluster_start -- init and start n founding nodes named
  * "<prefix>-n<i>", all with the same --seeds (their rpc addresses) and
  * --n-val 3, so they own the ring at once. 0, or -1 when a node did not
@@ -96,5 +100,10 @@ void proc_resp_free(struct proc_resp *r);
 /* proc_wait_for -- poll cond(arg) every 20 ms until true or timeout_ms;
  * returns cond's last answer. */
 bool proc_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+/* proc_wait_logged -- proc_wait_for, telling stderr how long `what` took;
+ * on a timeout it says so and prints the logs of nodes[0..n). */
+bool proc_wait_logged(bool (*cond)(void *arg), void *arg, int timeout_ms,
+                      const char *what, const struct proc_node *nodes, int n);
 
 #endif

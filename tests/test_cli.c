@@ -292,13 +292,8 @@ static int cluster_setup(void **state)
 		a[k++] = "--transfer-rate";
 		a[k++] = TRANSFER_RATE;
 		a[k] = NULL;
-		if (proc_node_start_nowait(&nodes[i]) != 0)
-			return -1;
 	}
-	for (int i = 0; i < NALL; i++)
-		if (proc_node_wait_ready(&nodes[i]) != 0)
-			return -1;
-	return 0;
+	return proc_nodes_start(nodes, NALL);
 }
 
 static int cluster_teardown(void **state)

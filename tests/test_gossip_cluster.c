@@ -142,13 +142,7 @@ static int five_founders_setup(void **state)
 	for (int i = 0; i < nnodes; i++)
 		node_args(i, seeds);
 	/* Start them all before waiting for any: the race is the point. */
-	for (int i = 0; i < nnodes; i++)
-		if (proc_node_start_nowait(&nodes[i]) != 0)
-			return -1;
-	for (int i = 0; i < nnodes; i++)
-		if (proc_node_wait_ready(&nodes[i]) != 0)
-			return -1;
-	return 0;
+	return proc_nodes_start(nodes, nnodes);
 }
 
 static int teardown(void **state)
@@ -357,14 +351,8 @@ static int timed(int i, const char *method, const char *path, const char *body,
 static void wait_or_fail(bool (*cond)(void *), void *arg, int timeout_ms,
                          const char *what)
 {
-	uint64_t t0 = now_ms();
-
-	if (!proc_wait_for(cond, arg, timeout_ms)) {
-		fprintf(stderr, "# gave up waiting: %s\n", what);
-		print_logs();
+	if (!proc_wait_logged(cond, arg, timeout_ms, what, nodes, nnodes))
 		fail();
-	}
-	fprintf(stderr, "# %s: %" PRIu64 " ms\n", what, now_ms() - t0);
 }
 
 /* With node `dead` held down: quorum writes and reads answer fast, and a

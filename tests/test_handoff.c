@@ -96,14 +96,8 @@ static void print_logs(void)
 static void wait_or_fail(bool (*cond)(void *), void *arg, int timeout_ms,
                          const char *what)
 {
-	uint64_t t0 = now_ms();
-
-	if (!proc_wait_for(cond, arg, timeout_ms)) {
-		fprintf(stderr, "# gave up waiting: %s\n", what);
-		print_logs();
+	if (!proc_wait_logged(cond, arg, timeout_ms, what, nodes, NNODES))
 		fail();
-	}
-	fprintf(stderr, "# %s: %" PRIu64 " ms\n", what, now_ms() - t0);
 }
 
 /* --- HTTP ----------------------------------------------------------------- */

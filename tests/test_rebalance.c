@@ -185,18 +185,6 @@ static void nodes_init(const struct node_kind *kinds, int n)
 	}
 }
 
-/* Start every node at once, then wait for each to be ready. */
-static int nodes_start(void)
-{
-	for (int i = 0; i < nnodes; i++)
-		if (proc_node_start_nowait(&nodes[i]) != 0)
-			return -1;
-	for (int i = 0; i < nnodes; i++)
-		if (proc_node_wait_ready(&nodes[i]) != 0)
-			return -1;
-	return 0;
-}
-
 static int teardown(void **state)
 {
 	(void)state;
@@ -1066,7 +1054,7 @@ static char *refused(int at, const char *method, const char *path, int want,
 static int cluster_start(const struct node_kind *kinds, int n, unsigned mask)
 {
 	nodes_init(kinds, n);
-	if (nodes_start() == 0 &&
+	if (proc_nodes_start(nodes, nnodes) == 0 &&
 	    proc_wait_for(all_see_all, &mask, CONVERGE_MS))
 		return 0;
 	fprintf(stderr, "# the cluster did not form\n");
@@ -1126,9 +1114,10 @@ static bool has_left(void *arg)
 	return nodes[l->node].pid == 0;
 }
 
-static int join_leave_setup(void **state)
+/* Three founders and a fresh node to join them. 1 MB/s: the transfers
+ * take a second or two, long enough to act during them. */
+static int founders_and_joiner_setup(void **state)
 {
-	/* 1 MB/s: the transfers take a second or two, under the load. */
 	const struct node_kind kinds[] = {{.founder = true, .rate = "1"},
 	                                  {.founder = true, .rate = "1"},
 	                                  {.founder = true, .rate = "1"},
@@ -1263,16 +1252,6 @@ static void test_join_then_leave_under_load(void **state)
 }
 
 /* --- scenario 2: crashes during a transfer -------------------------------- */
-
-static int crash_setup(void **state)
-{
-	const struct node_kind kinds[] = {{.founder = true, .rate = "1"},
-	                                  {.founder = true, .rate = "1"},
-	                                  {.founder = true, .rate = "1"},
-	                                  {.rate = "1"}};
-	(void)state;
-	return cluster_start(kinds, 4, 7);
-}
 
 static void test_crash_during_transfer(void **state)
 {
@@ -1568,9 +1547,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_join_then_leave_under_load,
-	                                    join_leave_setup, teardown),
+	                                    founders_and_joiner_setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_during_transfer,
-	                                    crash_setup, teardown),
+	                                    founders_and_joiner_setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_dead_node, remove_setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing,
