@@ -59,16 +59,17 @@
  * on another target's or key's record is refused, RKV_EINVAL, logged).
  *
  * Writes are asynchronous and group-committed: store_update()/store_merge()
- * queue a mutation; what is queued is handed, as one batch, to the
- * store's writer thread by an event at the lowest priority of the base
- * (the base must have been given RKV_EV_PRIORITIES priorities before
- * store_open), and the writer applies it in one LMDB write transaction.
- * While it commits, the loop keeps queueing the next batch, handed over
- * once this one is done: one batch at most is in the writer, so a key's
- * mutations are applied in the order they were queued. With sync = batch
- * the transaction is durable (fsync) before any callback runs; with sync =
- * periodic callbacks run after the commit and the writer syncs every
- * sync_interval_ms. The metadata, scan and partition functions are
+ * queue a mutation; what is queued is committed, as one batch, by an
+ * event at the lowest priority of the base (the base must have been given
+ * RKV_EV_PRIORITIES priorities before store_open), in one LMDB write
+ * transaction. With sync = batch the batch is handed to the store's
+ * writer thread, and while it commits and syncs the loop keeps queueing
+ * the next batch, handed over once this one is done: one batch at most
+ * is in the writer, so a key's mutations are applied in the order they
+ * were queued; the transaction is durable (fsync) before any callback
+ * runs. With sync = periodic the loop commits the batch itself (no
+ * sync: page writes only) and runs its callbacks, and the writer thread
+ * syncs every sync_interval_ms. The metadata, scan and partition functions are
  * synchronous: each runs its own transaction on the caller's thread
  * before it returns (read transactions run alongside the writer's
  * commit; store_meta_put and store_partition_delete wait for a commit in
