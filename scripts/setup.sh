@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="gcc make autoconf automake pkg-config libevent-dev libxxhash-dev \
-libavro-dev liblmdb-dev libcmocka-dev curl"
+libavro-dev liblmdb-dev libjemalloc-dev libcmocka-dev curl"
 
 missing=""
 for p in $PACKAGES; do
