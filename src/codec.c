@@ -46,6 +46,8 @@
  */
 #include "codec.h"
 
+#include "avro_bin.h"
+
 #include "ring/ring.h"
 
 #include "logging.h"
@@ -93,13 +95,10 @@ static const char *const rpart_fields[] = {"owner", "next_owner", "version",
  * itself from recursing without end. */
 #define CODEC_MAX_DEPTH 16
 
-/* A zig-zag varint of a 64-bit value takes at most 10 bytes. */
-#define CODEC_MAX_VARINT 10
-
 /* The largest Avro encoding of a valid context: the array's count and
  * terminator plus two longs per entry. */
 #define CODEC_MAX_CONTEXT_BYTES                                                \
-	(2 * CODEC_MAX_VARINT + DVV_MAX_ENTRIES * 2 * CODEC_MAX_VARINT)
+	(2 * AVRO_BIN_MAX_LONG + DVV_MAX_ENTRIES * 2 * AVRO_BIN_MAX_LONG)
 
 static_assert(CODEC_MAX_CONTEXT_TEXT >= (CODEC_MAX_CONTEXT_BYTES * 4 + 2) / 3,
               "CODEC_MAX_CONTEXT_TEXT must hold the largest context");
@@ -293,34 +292,9 @@ struct codec_scan {
 	size_t max_items; /* budget from the record's limits */
 };
 
-/* One Avro long (zig-zag varint) from *p, which it advances; never reads
- * at or past end. RKV_ECORRUPT when the bytes end first or the varint is
- * longer than 64 bits. Shared by the scan and the object decoder. */
-static int codec_get_long(const uint8_t **p, const uint8_t *end, int64_t *out)
-{
-	const uint8_t *q = *p;
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < CODEC_MAX_VARINT; i++) {
-		if (q == end)
-			return RKV_ECORRUPT;
-		uint8_t b = *q++;
-		/* The 10th byte carries the 64th bit only. */
-		if (i == CODEC_MAX_VARINT - 1 && b > 1)
-			return RKV_ECORRUPT;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			*p = q;
-			*out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
-			return 0;
-		}
-	}
-	return RKV_ECORRUPT;
-}
-
 static int codec_scan_long(struct codec_scan *s, int64_t *out)
 {
-	return codec_get_long(&s->p, s->end, out);
+	return avro_bin_get_long(&s->p, s->end, out);
 }
 
 static int codec_scan_value(struct codec_scan *s, avro_schema_t schema,
@@ -501,15 +475,9 @@ static int codec_set_u64(avro_value_t *record, int index, uint64_t n)
  *   Value  = data: bytes, content_type: string, timestamp_ms: long,
  *            tombstone: boolean
  *
- * Avro's binary encoding of those types:
+ * Avro's binary encoding of those types (long, bytes and string as in
+ * avro_bin.h):
  *
- *   long     zig-zag (n << 1 ^ n >> 63: the sign moves to bit 0, so
- *            small magnitudes stay small), then a varint: 7 bits per
- *            byte, least significant first, the high bit set on every
- *            byte but the last. 0 -> 00, -1 -> 01, 1 -> 02, 64 -> 80 01;
- *            at most 10 bytes.
- *   bytes,   a long length, then that many bytes (a string is UTF-8
- *   string   without a terminator).
  *   boolean  one byte, 0 or 1.
  *   record   its fields in schema order, nothing in between.
  *   array    blocks, each a long count followed by that many items,
@@ -519,122 +487,98 @@ static int codec_set_u64(avro_value_t *record, int index, uint64_t n)
  *            array; other writers may split arrays and size blocks, so
  *            the reader accepts both.
  *
- * Encoding sizes the record exactly, allocates once and writes. Decoding
- * validates as it reads: every length is checked against the bytes left
- * before anything is allocated or copied, and every array block against
- * the DVV limits and the bytes left (an entry takes at least 3 bytes, a
- * value 4), so what a decode allocates stays proportional to its input.
+ * Encoding sizes the record exactly, allocates once and writes; a
+ * message that carries an object (msg.c) has it written straight into
+ * its own buffer the same way. Decoding validates as it reads: every length is
+ * checked against the bytes left before anything is allocated or copied, and
+ * every array block against the DVV limits and the bytes left (an entry takes
+ * at least 3 bytes, a value 4), so what a decode allocates stays proportional
+ * to its input.
  */
 
 #define CODEC_MIN_ENTRY_BYTES 3 /* id, counter, end of values */
 #define CODEC_MIN_VALUE_BYTES 4 /* data, content type, timestamp, flag */
 
-/* Ids and counters are u64 bits and go through the same zig-zag as any
- * long: (int64_t)n << 1 ^ (int64_t)n >> 63, written without signed
- * shifts. */
-static uint64_t codec_zigzag(uint64_t n)
-{
-	return (n << 1) ^ (0 - (n >> 63));
-}
-
-static size_t codec_long_size(uint64_t n)
-{
-	uint64_t z = codec_zigzag(n);
-	size_t size = 1;
-
-	for (; z >= 0x80; z >>= 7)
-		size++;
-	return size;
-}
-
-static uint8_t *codec_put_long(uint8_t *p, uint64_t n)
-{
-	uint64_t z = codec_zigzag(n);
-
-	for (; z >= 0x80; z >>= 7)
-		*p++ = (uint8_t)(z | 0x80);
-	*p++ = (uint8_t)z;
-	return p;
-}
-
-static uint8_t *codec_put_bytes(uint8_t *p, const void *data, size_t len)
-{
-	p = codec_put_long(p, len);
-	if (len > 0) /* data is NULL for an empty value */
-		memcpy(p, data, len);
-	return p + len;
-}
-
 /* The encoded size of an array of n values, terminating block included. */
 static size_t codec_values_size(const struct dvv_value *vals, size_t n)
 {
-	size_t size = n > 0 ? codec_long_size(n) + 1 : 1;
+	size_t size = n > 0 ? avro_bin_long_size(n) + 1 : 1;
 
 	for (size_t i = 0; i < n; i++) {
 		size_t ctype = strlen(vals[i].content_type);
-		size += codec_long_size(vals[i].len) + vals[i].len +
-		        codec_long_size(ctype) + ctype +
-		        codec_long_size(vals[i].timestamp_ms) + 1;
+		size += avro_bin_bytes_size(vals[i].len) +
+		        avro_bin_bytes_size(ctype) +
+		        avro_bin_long_size(vals[i].timestamp_ms) + 1;
 	}
 	return size;
 }
 
-static size_t codec_object_size(const struct dvv *d)
+int codec_object_size(const struct dvv *d, size_t *size)
 {
-	size_t size = d->nentries > 0 ? codec_long_size(d->nentries) + 1 : 1;
+	size_t n = 0;
 
+	if (dvv_validate(d) != 0)
+		return RKV_EINVAL;
+	n = d->nentries > 0 ? avro_bin_long_size(d->nentries) + 1 : 1;
 	for (size_t i = 0; i < d->nentries; i++) {
 		const struct dvv_entry *e = &d->entries[i];
-		size += codec_long_size(e->id) + codec_long_size(e->counter) +
-		        codec_values_size(e->values, e->nvalues);
+		n += avro_bin_long_size(e->id) +
+		     avro_bin_long_size(e->counter) +
+		     codec_values_size(e->values, e->nvalues);
 	}
-	return size + codec_values_size(d->anon, d->nanon);
+	*size = n + codec_values_size(d->anon, d->nanon);
+	return 0;
 }
 
 static uint8_t *codec_put_values(uint8_t *p, const struct dvv_value *vals,
                                  size_t n)
 {
 	if (n > 0)
-		p = codec_put_long(p, n);
+		p = avro_bin_put_long(p, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct dvv_value *v = &vals[i];
-		p = codec_put_bytes(p, v->data, v->len);
-		p = codec_put_bytes(p, v->content_type,
-		                    strlen(v->content_type));
-		p = codec_put_long(p, v->timestamp_ms);
+		p = avro_bin_put_bytes(p, v->data, v->len);
+		p = avro_bin_put_bytes(p, v->content_type,
+		                       strlen(v->content_type));
+		p = avro_bin_put_long(p, v->timestamp_ms);
 		*p++ = v->tombstone ? 1 : 0;
 	}
 	*p++ = 0;
 	return p;
 }
 
+uint8_t *codec_object_write(const struct dvv *d, uint8_t *p)
+{
+	if (d->nentries > 0)
+		p = avro_bin_put_long(p, d->nentries);
+	for (size_t i = 0; i < d->nentries; i++) {
+		const struct dvv_entry *e = &d->entries[i];
+		p = avro_bin_put_long(p, e->id);
+		p = avro_bin_put_long(p, e->counter);
+		p = codec_put_values(p, e->values, e->nvalues);
+	}
+	*p++ = 0; /* end of entries */
+	return codec_put_values(p, d->anon, d->nanon);
+}
+
 int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
                         size_t *len)
 {
 	size_t size = 0;
-	uint8_t *buf = NULL, *p = NULL;
+	uint8_t *buf = NULL, *end = NULL;
+	int rc = 0;
 
 	(void)c;
 	*out = NULL;
 	*len = 0;
-	if (dvv_validate(d) != 0)
-		return RKV_EINVAL;
-	size = codec_object_size(d);
+	rc = codec_object_size(d, &size);
+	if (rc != 0)
+		return rc;
 	buf = malloc(size);
 	if (buf == NULL)
 		return RKV_ENOMEM;
-	p = buf;
-	if (d->nentries > 0)
-		p = codec_put_long(p, d->nentries);
-	for (size_t i = 0; i < d->nentries; i++) {
-		const struct dvv_entry *e = &d->entries[i];
-		p = codec_put_long(p, e->id);
-		p = codec_put_long(p, e->counter);
-		p = codec_put_values(p, e->values, e->nvalues);
-	}
-	*p++ = 0; /* end of entries */
-	p = codec_put_values(p, d->anon, d->nanon);
-	assert(p == buf + size);
+	end = codec_object_write(d, buf);
+	assert(end == buf + size);
 	*out = buf;
 	*len = size;
 	return 0;
@@ -645,18 +589,6 @@ struct codec_in {
 	const uint8_t *end;
 	size_t values_left; /* values DVV_MAX_VALUES still allows */
 };
-
-/* A length prefix (bytes, string): 0 <= n <= the bytes left. */
-static int codec_get_len(struct codec_in *in, size_t *out)
-{
-	int64_t n = 0;
-
-	if (codec_get_long(&in->p, in->end, &n) != 0 || n < 0 ||
-	    (uint64_t)n > (uint64_t)(in->end - in->p))
-		return RKV_ECORRUPT;
-	*out = (size_t)n;
-	return 0;
-}
 
 /* The header of an array's next block: *count items, 0 at the end of the
  * array. A block with a negative count gives its byte size, and
@@ -671,11 +603,12 @@ static int codec_get_block(struct codec_in *in, size_t *left, size_t min_bytes,
 
 	*count = 0;
 	*block_end = NULL;
-	if (codec_get_long(&in->p, in->end, &n) != 0)
+	if (avro_bin_get_long(&in->p, in->end, &n) != 0)
 		return RKV_ECORRUPT;
 	if (n < 0) {
 		/* INT64_MIN has no positive counterpart. */
-		if (n == INT64_MIN || codec_get_len(in, &bytes) != 0)
+		if (n == INT64_MIN ||
+		    avro_bin_get_len(&in->p, in->end, &bytes) != 0)
 			return RKV_ECORRUPT;
 		n = -n;
 		*block_end = in->p + bytes;
@@ -710,30 +643,29 @@ static void *codec_grow(void *items, size_t size, size_t n, size_t more,
 
 static int codec_get_value(struct codec_in *in, struct dvv_value *v)
 {
+	const uint8_t *bytes = NULL;
 	size_t n = 0;
 	int64_t ts = 0;
 
-	if (codec_get_len(in, &n) != 0)
+	if (avro_bin_get_bytes(&in->p, in->end, &bytes, &n) != 0)
 		return RKV_ECORRUPT;
 	if (n > 0) {
 		v->data = malloc(n);
 		if (v->data == NULL)
 			return RKV_ENOMEM;
-		memcpy(v->data, in->p, n);
+		memcpy(v->data, bytes, n);
 		v->len = n;
-		in->p += n;
 	}
 	/* An inner NUL would cut the type short. */
-	if (codec_get_len(in, &n) != 0 || n > DVV_MAX_CONTENT_TYPE ||
-	    memchr(in->p, '\0', n) != NULL)
+	if (avro_bin_get_bytes(&in->p, in->end, &bytes, &n) != 0 ||
+	    n > DVV_MAX_CONTENT_TYPE || memchr(bytes, '\0', n) != NULL)
 		return RKV_ECORRUPT;
 	v->content_type = malloc(n + 1);
 	if (v->content_type == NULL)
 		return RKV_ENOMEM;
-	memcpy(v->content_type, in->p, n);
+	memcpy(v->content_type, bytes, n);
 	v->content_type[n] = '\0';
-	in->p += n;
-	if (codec_get_long(&in->p, in->end, &ts) != 0 || in->p == in->end ||
+	if (avro_bin_get_long(&in->p, in->end, &ts) != 0 || in->p == in->end ||
 	    *in->p > 1)
 		return RKV_ECORRUPT;
 	v->timestamp_ms = (uint64_t)ts;
@@ -774,8 +706,8 @@ static int codec_get_entry(struct codec_in *in, struct dvv_entry *e)
 {
 	int64_t id = 0, counter = 0;
 
-	if (codec_get_long(&in->p, in->end, &id) != 0 ||
-	    codec_get_long(&in->p, in->end, &counter) != 0)
+	if (avro_bin_get_long(&in->p, in->end, &id) != 0 ||
+	    avro_bin_get_long(&in->p, in->end, &counter) != 0)
 		return RKV_ECORRUPT;
 	e->id = (uint64_t)id;
 	e->counter = (uint64_t)counter;
@@ -922,7 +854,7 @@ static long b64_decode(const char *text, size_t tlen, uint8_t *buf)
 
 int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out)
 {
-	size_t size = vv->n > 0 ? codec_long_size(vv->n) + 1 : 1;
+	size_t size = vv->n > 0 ? avro_bin_long_size(vv->n) + 1 : 1;
 	uint8_t *bytes = NULL, *p = NULL;
 	char *text = NULL;
 
@@ -931,8 +863,8 @@ int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out)
 	if (dvv_vv_validate(vv) != 0)
 		return RKV_EINVAL;
 	for (size_t i = 0; i < vv->n; i++)
-		size += codec_long_size(vv->e[i].id) +
-		        codec_long_size(vv->e[i].counter);
+		size += avro_bin_long_size(vv->e[i].id) +
+		        avro_bin_long_size(vv->e[i].counter);
 	bytes = malloc(size);
 	text = malloc((size * 4 + 2) / 3 + 1);
 	if (bytes == NULL || text == NULL) {
@@ -942,10 +874,10 @@ int codec_context_encode(struct codec *c, const struct dvv_vv *vv, char **out)
 	}
 	p = bytes;
 	if (vv->n > 0)
-		p = codec_put_long(p, vv->n);
+		p = avro_bin_put_long(p, vv->n);
 	for (size_t i = 0; i < vv->n; i++) {
-		p = codec_put_long(p, vv->e[i].id);
-		p = codec_put_long(p, vv->e[i].counter);
+		p = avro_bin_put_long(p, vv->e[i].id);
+		p = avro_bin_put_long(p, vv->e[i].counter);
 	}
 	*p++ = 0; /* end of entries */
 	assert(p == bytes + size);
@@ -975,8 +907,8 @@ static int codec_context_get(struct codec_in *in, struct dvv_vv *out)
 		out->e = grown;
 		for (size_t i = out->n; i < out->n + count; i++) {
 			int64_t id = 0, counter = 0;
-			if (codec_get_long(&in->p, in->end, &id) != 0 ||
-			    codec_get_long(&in->p, in->end, &counter) != 0)
+			if (avro_bin_get_long(&in->p, in->end, &id) != 0 ||
+			    avro_bin_get_long(&in->p, in->end, &counter) != 0)
 				return RKV_ECORRUPT;
 			grown[i].id = (uint64_t)id;
 			grown[i].counter = (uint64_t)counter;

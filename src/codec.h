@@ -6,7 +6,8 @@
  * codec holds the parsed schemas and a reusable Avro value instance for
  * the ring, the one record that goes through Avro C's generic values;
  * objects and contexts, which every request handles, are read and written
- * directly in Avro's binary encoding, the same bytes Avro C would give.
+ * directly in Avro's binary encoding (avro_bin.h), the same bytes Avro C
+ * would give.
  * It is not thread-safe: create one per thread.
  *
  * Decoding never trusts its input: truncated, overlong or inconsistent
@@ -44,6 +45,15 @@ void codec_free(struct codec *c);
  * 0, RKV_EINVAL (d fails dvv_validate) or RKV_ENOMEM. */
 int codec_object_encode(struct codec *c, const struct dvv *d, uint8_t **out,
                         size_t *len);
+
+/* codec_object_size, codec_object_write -- the same bytes, written into a
+ * record that carries the object (msg.c) instead of a buffer of their
+ * own. codec_object_size gives their number in *size: 0, or RKV_EINVAL
+ * when d fails dvv_validate. codec_object_write writes them at p, which
+ * must have room for that many, and returns the end of what it wrote;
+ * d must be unchanged since it was measured. d is only read. */
+int codec_object_size(const struct dvv *d, size_t *size);
+uint8_t *codec_object_write(const struct dvv *d, uint8_t *p);
 
 /* codec_object_decode -- the object those bytes hold, in *out (caller frees
  * with dvv_free; nothing in it points into buf). Any Avro encoding of the

@@ -2,10 +2,13 @@
  * what a node of another release wrote.
  *
  * Every message type has a request schema and a reply schema
- * (src/schemas/msg_<stem>.avsc, <stem>_reply for the reply), each encoded
- * with one reusable Avro generic value per schema: the value is filled
- * (bytes and strings are lent, not copied), measured with
- * avro_value_sizeof(), written into one malloc'ed buffer, and reset.
+ * (src/schemas/msg_<stem>.avsc, <stem>_reply for the reply). REPLICATE,
+ * FETCH and every reply, the messages of each quorum read and write, are
+ * written and read directly in Avro's binary encoding (see "REPLICATE,
+ * FETCH and replies" below). The others are encoded with one reusable
+ * Avro generic value per schema: the value is filled (bytes and strings
+ * are lent, not copied), measured with avro_value_sizeof(), written into
+ * one malloc'ed buffer, and reset.
  *
  * The handshake. HELLO is two layers:
  *
@@ -40,7 +43,8 @@
  *   bytes --read--> value of W --resolved reader--> view as R'
  *         --msg_copy: by field name, defaults for the rest--> value of R
  *
- * after which the same code extracts the C struct for every peer. Types
+ * after which the same code extracts the C struct for every peer (for the
+ * records read directly, after writing that value again with R). Types
  * whose fingerprints match skip all of that and read straight into R.
  *
  * Record names are how resolution pairs records: they never change. A
@@ -49,20 +53,23 @@
  *
  * Untrusted bytes. Avro C's reader allocates whatever a length prefix
  * claims before it looks at the bytes, and trusts array counts, so (as in
- * codec.c) every body is first walked against the writer's schema without
- * allocating: each length must fit in what is left, counts fit an item
- * budget, enum and union indexes fit their schema, the walk stays within a
- * depth, and it must end exactly at the last byte. The walk also notes
- * where each top-level field starts, which is how a decoded key can point
- * into the caller's buffer instead of into Avro's copy.
+ * codec.c) every body it reads is first walked against the writer's
+ * schema without allocating: each length must fit in what is left, counts
+ * fit an item budget, enum and union indexes fit their schema, the walk
+ * stays within a depth, and it must end exactly at the last byte. The
+ * walk also notes where each top-level field starts, which is how a
+ * decoded key can point into the caller's buffer instead of into Avro's
+ * copy.
  */
 #include "msg.h"
 
+#include "avro_bin.h"
 #include "codec.h"
 #include "logging.h"
 #include "schemas.h"
 #include "status.h"
 
+#include <assert.h>
 #include <avro.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -113,7 +120,6 @@ static const char *const msg_schema_texts[MSG_SCHEMA_COUNT] = {
 #define MSG_MAX_ITEMS        4096  /* array/map items in one body */
 #define MSG_MAX_DEPTH        32    /* nesting of a schema we walk */
 #define MSG_MAX_TOP_FIELDS   32    /* top-level fields whose offsets we note */
-#define MSG_MAX_VARINT       10    /* bytes of a zig-zag long */
 #define MSG_MAX_VARINT32     5     /* bytes of a zig-zag int */
 #define MSG_MAX_CANON_JSON   (1u << 20)
 
@@ -175,6 +181,12 @@ static const char *const ctx_fields[] = {"id", "counter"};
 static const char *const val_fields[] = {"data", "content_type", "timestamp_ms",
                                          "tombstone"};
 static const char *const st_fields[] = {"status", "needed", "acked", "object"};
+/* The records written and read by hand: the types of their fields too. */
+static const avro_type_t rep_types[] = {AVRO_INT64, AVRO_BYTES, AVRO_BYTES,
+                                        AVRO_STRING};
+static const avro_type_t fetch_types[] = {AVRO_INT64, AVRO_BYTES};
+static const avro_type_t st_types[] = {AVRO_INT32, AVRO_INT64, AVRO_INT64,
+                                       AVRO_UNION};
 static const char *const gsp_fields[] = {"cluster_name", "ring_size", "members",
                                          "ring_digest", "ring"};
 static const char *const gsp_reply_fields[] = {
@@ -271,6 +283,21 @@ static int msg_check_record(avro_schema_t s, const char *const *names, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const char *name = avro_schema_record_field_name(s, (int)i);
 		if (name == NULL || strcmp(name, names[i]) != 0)
+			return RKV_EINVAL;
+	}
+	return 0;
+}
+
+/* msg_check_record, and the fields have these types, in order. */
+static int msg_check_typed(avro_schema_t s, const char *const *names,
+                           const avro_type_t *types, size_t n)
+{
+	if (msg_check_record(s, names, n) != 0)
+		return RKV_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		avro_schema_t f = msg_unlink(
+		    avro_schema_record_field_get_by_index(s, (int)i));
+		if (f == NULL || avro_typeof(f) != types[i])
 			return RKV_EINVAL;
 	}
 	return 0;
@@ -918,24 +945,17 @@ struct msg_scan {
 	size_t top[MSG_MAX_TOP_FIELDS]; /* their offsets from start */
 };
 
-static int msg_scan_varint(struct msg_scan *s, unsigned max_bytes, int64_t *out)
+/* An Avro int: a long of at most MSG_MAX_VARINT32 bytes, within int32. */
+static int msg_get_int(const uint8_t **p, const uint8_t *end, int32_t *out)
 {
-	uint64_t v = 0;
+	const uint8_t *start = *p;
+	int64_t n = 0;
 
-	for (unsigned i = 0; i < max_bytes; i++) {
-		if (s->p == s->end)
-			return RKV_ECORRUPT;
-		uint8_t b = *s->p++;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) != 0)
-			continue;
-		/* The last byte of a long carries only the 64th bit. */
-		if (i == MSG_MAX_VARINT - 1 && b > 1)
-			return RKV_ECORRUPT;
-		*out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
-		return 0;
-	}
-	return RKV_ECORRUPT;
+	if (avro_bin_get_long(p, end, &n) != 0 ||
+	    *p - start > MSG_MAX_VARINT32 || n < INT32_MIN || n > INT32_MAX)
+		return RKV_ECORRUPT;
+	*out = (int32_t)n;
+	return 0;
 }
 
 static int msg_scan_skip(struct msg_scan *s, int64_t n)
@@ -959,7 +979,7 @@ static int msg_scan_block(struct msg_scan *s, avro_schema_t items, bool map,
 	int64_t klen = 0;
 
 	for (int64_t i = 0; i < count; i++) {
-		if (map && (msg_scan_varint(s, MSG_MAX_VARINT, &klen) != 0 ||
+		if (map && (avro_bin_get_long(&s->p, s->end, &klen) != 0 ||
 		            msg_scan_skip(s, klen) != 0))
 			return RKV_ECORRUPT;
 		if (msg_scan_value(s, items, depth + 1) != 0)
@@ -974,7 +994,7 @@ static int msg_scan_blocks(struct msg_scan *s, avro_schema_t items, bool map,
 	int64_t count = 0;
 
 	for (;;) {
-		if (msg_scan_varint(s, MSG_MAX_VARINT, &count) != 0 ||
+		if (avro_bin_get_long(&s->p, s->end, &count) != 0 ||
 		    count < 0 || (uint64_t)count > s->max_items - s->items)
 			return RKV_ECORRUPT;
 		if (count == 0)
@@ -1006,8 +1026,7 @@ static int msg_scan_record(struct msg_scan *s, avro_schema_t schema,
 /* An index (enum symbol, union branch) below n. */
 static int msg_scan_index(struct msg_scan *s, int64_t n, int64_t *out)
 {
-	if (msg_scan_varint(s, MSG_MAX_VARINT, out) != 0 || *out < 0 ||
-	    *out >= n)
+	if (avro_bin_get_long(&s->p, s->end, out) != 0 || *out < 0 || *out >= n)
 		return RKV_ECORRUPT;
 	return 0;
 }
@@ -1016,6 +1035,7 @@ static int msg_scan_value(struct msg_scan *s, avro_schema_t schema,
                           unsigned depth)
 {
 	int64_t n = 0;
+	int32_t i = 0;
 
 	if (depth > MSG_MAX_DEPTH || schema == NULL)
 		return RKV_ECORRUPT;
@@ -1026,17 +1046,13 @@ static int msg_scan_value(struct msg_scan *s, avro_schema_t schema,
 			return RKV_ECORRUPT;
 		s->p++;
 		return 0;
-	case AVRO_INT32:
-		if (msg_scan_varint(s, MSG_MAX_VARINT32, &n) != 0 ||
-		    n < INT32_MIN || n > INT32_MAX)
-			return RKV_ECORRUPT;
-		return 0;
-	case AVRO_INT64: return msg_scan_varint(s, MSG_MAX_VARINT, &n);
+	case AVRO_INT32: return msg_get_int(&s->p, s->end, &i);
+	case AVRO_INT64: return avro_bin_get_long(&s->p, s->end, &n);
 	case AVRO_FLOAT: return msg_scan_skip(s, 4);
 	case AVRO_DOUBLE: return msg_scan_skip(s, 8);
 	case AVRO_BYTES:
 	case AVRO_STRING:
-		if (msg_scan_varint(s, MSG_MAX_VARINT, &n) != 0)
+		if (avro_bin_get_long(&s->p, s->end, &n) != 0)
 			return RKV_ECORRUPT;
 		return msg_scan_skip(s, n);
 	case AVRO_FIXED:
@@ -1404,22 +1420,18 @@ static int msg_in_bytes(struct msg_in *in, const char *name,
 {
 	int wi = avro_schema_record_field_get_index(in->wschema, name);
 	avro_schema_t f = NULL;
-	struct msg_scan s;
-	int64_t n = 0;
+	const uint8_t *p = NULL;
 
 	if (wi < 0 || (size_t)wi >= in->scan.ntop)
 		return RKV_ECORRUPT;
 	f = msg_unlink(avro_schema_record_field_get_by_index(in->wschema, wi));
 	if (f == NULL || (!is_avro_bytes(f) && !is_avro_string(f)))
 		return RKV_ECORRUPT;
-	memset(&s, 0, sizeof(s));
-	s.p = in->buf + in->scan.top[wi];
-	s.end = in->buf + in->len;
-	if (msg_scan_varint(&s, MSG_MAX_VARINT, &n) != 0 ||
-	    msg_scan_skip(&s, n) != 0)
+	p = in->buf + in->scan.top[wi];
+	if (avro_bin_get_bytes(&p, in->buf + in->len, out, len) != 0)
 		return RKV_ECORRUPT;
-	*out = n > 0 ? s.p - n : NULL;
-	*len = (size_t)n;
+	if (*len == 0)
+		*out = NULL;
 	return 0;
 }
 
@@ -1491,26 +1503,20 @@ static int msg_set_long(avro_value_t *rec, int index, int64_t n)
 	return 0;
 }
 
-/* Lend bytes to a value: it must be reset before the caller frees them. */
-static int msg_lend_bytes(avro_value_t *v, const void *data, size_t len)
-{
-	avro_wrapped_buffer_t wb;
-
-	if (avro_wrapped_buffer_new(&wb, len > 0 ? data : msg_empty, len) !=
-	        0 ||
-	    avro_value_give_bytes(v, &wb) != 0)
-		return RKV_ENOMEM;
-	return 0;
-}
-
+/* Lend bytes to a field: the value must be reset before the caller frees
+ * them. */
 static int msg_lend_field(avro_value_t *rec, int index, const void *data,
                           size_t len)
 {
 	avro_value_t f;
+	avro_wrapped_buffer_t wb;
 
-	if (avro_value_get_by_index(rec, (size_t)index, &f, NULL) != 0)
+	if (avro_value_get_by_index(rec, (size_t)index, &f, NULL) != 0 ||
+	    avro_wrapped_buffer_new(&wb, len > 0 ? data : msg_empty, len) !=
+	        0 ||
+	    avro_value_give_bytes(&f, &wb) != 0)
 		return RKV_ENOMEM;
-	return msg_lend_bytes(&f, data, len);
+	return 0;
 }
 
 static int msg_lend_string(avro_value_t *rec, int index, const char *s)
@@ -1619,6 +1625,24 @@ static int msg_check_gossip(avro_schema_t s, bool reply)
 	return 0;
 }
 
+/* A reply record, its object ["null", "bytes"] in the order of
+ * ST_OBJECT_*. */
+static int msg_check_reply(avro_schema_t s)
+{
+	avro_schema_t u = NULL;
+
+	if (msg_check_typed(s, st_fields, st_types, ST_NFIELDS) != 0)
+		return RKV_EINVAL;
+	u = msg_unlink(avro_schema_record_field_get_by_index(s, ST_OBJECT));
+	if (avro_schema_union_size(u) != 2 ||
+	    !is_avro_null(
+	        msg_unlink(avro_schema_union_branch(u, ST_OBJECT_NULL))) ||
+	    !is_avro_bytes(
+	        msg_unlink(avro_schema_union_branch(u, ST_OBJECT_BYTES))))
+		return RKV_EINVAL;
+	return 0;
+}
+
 static int msg_check_schemas(struct msg_codec *mc)
 {
 	avro_schema_t env = mc->env.schema;
@@ -1633,10 +1657,10 @@ static int msg_check_schemas(struct msg_codec *mc)
 	                       INFO_NFIELDS);
 	rc |= msg_check_record(mc->slots[MSG_SCHEMA_HELLO_BODY].schema,
 	                       hb_fields, HB_NFIELDS);
-	rc |= msg_check_record(mc->slots[MSG_SCHEMA_REPLICATE].schema,
-	                       rep_fields, REP_NFIELDS);
-	rc |= msg_check_record(mc->slots[MSG_SCHEMA_FETCH].schema, fetch_fields,
-	                       FETCH_NFIELDS);
+	rc |= msg_check_typed(mc->slots[MSG_SCHEMA_REPLICATE].schema,
+	                      rep_fields, rep_types, REP_NFIELDS);
+	rc |= msg_check_typed(mc->slots[MSG_SCHEMA_FETCH].schema, fetch_fields,
+	                      fetch_types, FETCH_NFIELDS);
 	rc |= msg_check_record(fwd, fwd_fields, FWD_NFIELDS);
 	rc |= msg_check_record(msg_sub_record(fwd, FWD_CONTEXT), ctx_fields,
 	                       CTX_NFIELDS);
@@ -1646,9 +1670,8 @@ static int msg_check_schemas(struct msg_codec *mc)
 	rc |= msg_check_record(msg_sub_record(hint, HINT_ENTRIES), he_fields,
 	                       HE_NFIELDS);
 	for (size_t i = 0; i < sizeof(replied); i++)
-		rc |= msg_check_record(
-		    mc->slots[msg_reply_schema(replied[i])].schema, st_fields,
-		    ST_NFIELDS);
+		rc |= msg_check_reply(
+		    mc->slots[msg_reply_schema(replied[i])].schema);
 	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP].schema, false);
 	rc |= msg_check_gossip(mc->slots[MSG_SCHEMA_GOSSIP_REPLY].schema, true);
 	return rc != 0 ? RKV_EINVAL : 0;
@@ -1913,62 +1936,196 @@ void msg_peer_free(struct msg_peer *peer)
 	free(peer);
 }
 
-/* --- REPLICATE and FETCH -------------------------------------------------- */
+/* --- REPLICATE, FETCH and replies: Avro binary, read and written directly
+ *
+ * These carry every quorum read and write, a few per request on each
+ * node, so like objects (codec.c) they do not go through Avro C's generic
+ * values. Their records are flat, and msg_codec_new holds the schemas to
+ * these field types:
+ *
+ *   Replicate = partition: long, key: bytes, object: bytes,
+ *               hint_for: string
+ *   Fetch     = partition: long, key: bytes
+ *   a reply   = status: int, needed: long, acked: long,
+ *               object: ["null", "bytes"]
+ *
+ * a union being the long index of its branch followed by that branch's
+ * value (null is no bytes at all). Encoding sizes the body exactly,
+ * allocates once and writes the fields in order (avro_bin.h), the object
+ * straight into the body (codec_object_write) instead of into a buffer
+ * of its own first: the bytes Avro C's writer gave, in one allocation.
+ *
+ * Decoding reads that encoding only. A body of our schema (peer NULL, or
+ * one that writes the same schema) is read in place; a peer writing
+ * another schema has its body read through the resolver into our
+ * schema's value, as for every other type, which is written again with
+ * our schema and read from there (msg_rd_open): a rolling upgrade is rare
+ * enough to pay that detour, and each record keeps one decoder. Each field
+ * is checked as it is read (lengths against the bytes left before
+ * anything is copied, u32 fields, the union index, the limits on keys and
+ * names), the body must end at its last byte, and the object, the only
+ * part that allocates, is decoded last from its slice of the body. A key
+ * points into the caller's buffer, also for a rewritten body: it is found
+ * where the peer's schema put it (msg_in_bytes).
+ */
+
+/* A body in our schema's encoding: p walks it up to end. */
+struct msg_rd {
+	const uint8_t *p;
+	const uint8_t *end;
+	uint8_t *ours;    /* a peer's body rewritten with our schema, or NULL */
+	struct msg_in in; /* with ours: the peer's body, for its keys */
+};
+
+/* Point rd at the body of schema `id` as our schema writes it. Closed
+ * with msg_rd_close, whatever this returns. */
+static int msg_rd_open(struct msg_codec *mc, const struct msg_peer *peer,
+                       enum msg_schema_id id, const void *buf, size_t len,
+                       struct msg_rd *rd)
+{
+	const struct msg_resolver *res = peer != NULL ? &peer->res[id] : NULL;
+	size_t olen = 0;
+	int rc = 0;
+
+	rd->ours = NULL;
+	/* None of these bodies is empty, so none is NULL either. */
+	if (buf == NULL)
+		return RKV_ECORRUPT;
+	if (res == NULL || res->state == MSG_RES_SAME) {
+		rd->p = buf;
+		rd->end = rd->p + len;
+		return 0;
+	}
+	rc = msg_in_read(mc, peer, id, buf, len, &rd->in);
+	if (rc == 0)
+		rc = codec_value_encode(mc->writer, rd->in.value, &rd->ours,
+		                        &olen);
+	msg_in_done(mc, peer, id);
+	if (rc != 0)
+		return rc;
+	rd->p = rd->ours;
+	rd->end = rd->ours + olen;
+	return 0;
+}
+
+static void msg_rd_close(struct msg_rd *rd)
+{
+	free(rd->ours);
+	rd->ours = NULL;
+}
+
+/* Bytes after the record are not part of it: refuse them. */
+static int msg_rd_end(const struct msg_rd *rd)
+{
+	return rd->p == rd->end ? 0 : RKV_ECORRUPT;
+}
+
+static int msg_rd_u32(struct msg_rd *rd, uint32_t *out)
+{
+	int64_t n = 0;
+
+	if (avro_bin_get_long(&rd->p, rd->end, &n) != 0 || n < 0 ||
+	    n > UINT32_MAX)
+		return RKV_ECORRUPT;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* A key of at most MSG_MAX_KEY bytes, pointing into the caller's buffer
+ * (NULL when empty); `name` is its field, to find it in a peer's body. */
+static int msg_rd_key(struct msg_rd *rd, const char *name, const uint8_t **key,
+                      size_t *klen)
+{
+	if (avro_bin_get_bytes(&rd->p, rd->end, key, klen) != 0 ||
+	    *klen > MSG_MAX_KEY)
+		return RKV_ECORRUPT;
+	if (rd->ours != NULL)
+		return msg_in_bytes(&rd->in, name, key, klen);
+	if (*klen == 0)
+		*key = NULL;
+	return 0;
+}
+
+/* A string of at most `max` bytes without NULs into dst[max + 1]. */
+static int msg_rd_name(struct msg_rd *rd, char *dst, size_t max)
+{
+	const uint8_t *s = NULL;
+	size_t n = 0;
+
+	/* An inner NUL would cut the name short. */
+	if (avro_bin_get_bytes(&rd->p, rd->end, &s, &n) != 0 || n > max ||
+	    memchr(s, '\0', n) != NULL)
+		return RKV_ECORRUPT;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* An object field: its length, then the object (olen as measured by
+ * codec_object_size). */
+static uint8_t *msg_put_object(uint8_t *p, const struct dvv *obj, size_t olen)
+{
+	p = avro_bin_put_long(p, olen);
+	return codec_object_write(obj, p);
+}
 
 int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,
                          uint8_t **out, size_t *len)
 {
-	avro_value_t *v = &mc->slots[MSG_SCHEMA_REPLICATE].value;
-	uint8_t *obj = NULL;
-	size_t olen = 0;
+	size_t olen = 0, hlen = 0, size = 0;
+	uint8_t *buf = NULL, *p = NULL;
 	int rc = 0;
 
+	(void)mc;
 	*out = NULL;
 	*len = 0;
 	if (!msg_key_ok(m->key, m->klen) || m->obj == NULL ||
 	    !msg_name_ok(m->hint_for))
 		return RKV_EINVAL;
-	rc = codec_object_encode(mc->codec, m->obj, &obj, &olen);
+	rc = codec_object_size(m->obj, &olen);
 	if (rc != 0)
 		return rc;
-	avro_value_reset(v);
-	if (msg_set_long(v, REP_PARTITION, m->partition) != 0 ||
-	    msg_lend_field(v, REP_KEY, m->key, m->klen) != 0 ||
-	    msg_lend_field(v, REP_OBJECT, obj, olen) != 0 ||
-	    msg_lend_string(v, REP_HINT_FOR, m->hint_for) != 0)
-		rc = RKV_ENOMEM;
-	rc = msg_finish(mc, MSG_SCHEMA_REPLICATE, rc, out, len);
-	free(obj);
-	return rc;
+	hlen = strlen(m->hint_for);
+	size = avro_bin_long_size(m->partition) + avro_bin_bytes_size(m->klen) +
+	       avro_bin_bytes_size(olen) + avro_bin_bytes_size(hlen);
+	buf = malloc(size);
+	if (buf == NULL)
+		return RKV_ENOMEM;
+	p = avro_bin_put_long(buf, m->partition);
+	p = avro_bin_put_bytes(p, m->key, m->klen);
+	p = msg_put_object(p, m->obj, olen);
+	p = avro_bin_put_bytes(p, m->hint_for, hlen);
+	assert(p == buf + size);
+	*out = buf;
+	*len = size;
+	return 0;
 }
 
 int msg_decode_replicate(struct msg_codec *mc, const struct msg_peer *peer,
                          const void *buf, size_t len, struct msg_replicate *m)
 {
-	struct msg_in in;
-	avro_value_t f;
+	const uint8_t *obj = NULL;
+	size_t olen = 0;
+	struct msg_rd rd;
 	int rc = 0;
 
 	memset(m, 0, sizeof(*m));
-	rc = msg_in_read(mc, peer, MSG_SCHEMA_REPLICATE, buf, len, &in);
+	rc = msg_rd_open(mc, peer, MSG_SCHEMA_REPLICATE, buf, len, &rd);
 	if (rc == 0)
-		rc = msg_get_u32(in.value, REP_PARTITION, &m->partition);
+		rc = msg_rd_u32(&rd, &m->partition);
 	if (rc == 0)
-		rc = msg_in_bytes(&in, rep_fields[REP_KEY], &m->key, &m->klen);
-	if (rc == 0 && m->klen > MSG_MAX_KEY)
-		rc = RKV_ECORRUPT;
+		rc = msg_rd_key(&rd, rep_fields[REP_KEY], &m->key, &m->klen);
 	if (rc == 0)
-		rc = msg_get_name(in.value, REP_HINT_FOR, m->hint_for,
-		                  MSG_MAX_NAME);
+		rc = avro_bin_get_bytes(&rd.p, rd.end, &obj, &olen);
 	if (rc == 0)
-		rc = msg_field(in.value, REP_OBJECT, &f);
+		rc = msg_rd_name(&rd, m->hint_for, MSG_MAX_NAME);
 	if (rc == 0)
-		rc = msg_get_object(mc, &f, &m->obj);
-	msg_in_done(mc, peer, MSG_SCHEMA_REPLICATE);
-	if (rc != 0) {
-		msg_clear_replicate(m);
+		rc = msg_rd_end(&rd);
+	if (rc == 0)
+		rc = codec_object_decode(mc->codec, obj, olen, &m->obj);
+	msg_rd_close(&rd);
+	if (rc != 0)
 		memset(m, 0, sizeof(*m));
-	}
 	return rc;
 }
 
@@ -1981,39 +2138,134 @@ void msg_clear_replicate(struct msg_replicate *m)
 int msg_encode_fetch(struct msg_codec *mc, const struct msg_fetch *m,
                      uint8_t **out, size_t *len)
 {
-	avro_value_t *v = &mc->slots[MSG_SCHEMA_FETCH].value;
-	int rc = 0;
+	size_t size = 0;
+	uint8_t *buf = NULL, *p = NULL;
 
+	(void)mc;
 	*out = NULL;
 	*len = 0;
 	if (!msg_key_ok(m->key, m->klen))
 		return RKV_EINVAL;
-	avro_value_reset(v);
-	if (msg_set_long(v, FETCH_PARTITION, m->partition) != 0 ||
-	    msg_lend_field(v, FETCH_KEY, m->key, m->klen) != 0)
-		rc = RKV_ENOMEM;
-	return msg_finish(mc, MSG_SCHEMA_FETCH, rc, out, len);
+	size = avro_bin_long_size(m->partition) + avro_bin_bytes_size(m->klen);
+	buf = malloc(size);
+	if (buf == NULL)
+		return RKV_ENOMEM;
+	p = avro_bin_put_long(buf, m->partition);
+	p = avro_bin_put_bytes(p, m->key, m->klen);
+	assert(p == buf + size);
+	*out = buf;
+	*len = size;
+	return 0;
 }
 
 int msg_decode_fetch(struct msg_codec *mc, const struct msg_peer *peer,
                      const void *buf, size_t len, struct msg_fetch *m)
 {
-	struct msg_in in;
+	struct msg_rd rd;
 	int rc = 0;
 
 	memset(m, 0, sizeof(*m));
-	rc = msg_in_read(mc, peer, MSG_SCHEMA_FETCH, buf, len, &in);
+	rc = msg_rd_open(mc, peer, MSG_SCHEMA_FETCH, buf, len, &rd);
 	if (rc == 0)
-		rc = msg_get_u32(in.value, FETCH_PARTITION, &m->partition);
+		rc = msg_rd_u32(&rd, &m->partition);
 	if (rc == 0)
-		rc = msg_in_bytes(&in, fetch_fields[FETCH_KEY], &m->key,
-		                  &m->klen);
-	if (rc == 0 && m->klen > MSG_MAX_KEY)
-		rc = RKV_ECORRUPT;
-	msg_in_done(mc, peer, MSG_SCHEMA_FETCH);
+		rc =
+		    msg_rd_key(&rd, fetch_fields[FETCH_KEY], &m->key, &m->klen);
+	if (rc == 0)
+		rc = msg_rd_end(&rd);
+	msg_rd_close(&rd);
 	if (rc != 0)
 		memset(m, 0, sizeof(*m));
 	return rc;
+}
+
+int msg_encode_status(struct msg_codec *mc, uint8_t type,
+                      const struct msg_status *m, uint8_t **out, size_t *len)
+{
+	/* An int is written as the long of the same value. */
+	uint64_t status = (uint64_t)(int64_t)m->status;
+	size_t olen = 0, size = 0;
+	uint8_t *buf = NULL, *p = NULL;
+	int rc = 0;
+
+	(void)mc;
+	*out = NULL;
+	*len = 0;
+	if (msg_reply_schema(type) == MSG_SCHEMA_COUNT || m->status > 0)
+		return RKV_EINVAL;
+	if (m->obj != NULL)
+		rc = codec_object_size(m->obj, &olen);
+	if (rc != 0)
+		return rc;
+	size = avro_bin_long_size(status) + avro_bin_long_size(m->needed) +
+	       avro_bin_long_size(m->acked) + 1 /* branch */ +
+	       (m->obj != NULL ? avro_bin_bytes_size(olen) : 0);
+	buf = malloc(size);
+	if (buf == NULL)
+		return RKV_ENOMEM;
+	p = avro_bin_put_long(buf, status);
+	p = avro_bin_put_long(p, m->needed);
+	p = avro_bin_put_long(p, m->acked);
+	if (m->obj == NULL) {
+		p = avro_bin_put_long(p, ST_OBJECT_NULL);
+	} else {
+		p = avro_bin_put_long(p, ST_OBJECT_BYTES);
+		p = msg_put_object(p, m->obj, olen);
+	}
+	assert(p == buf + size);
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+/* The fields before the object, and the object's bytes in *obj (NULL for
+ * the null branch). */
+static int msg_status_read(struct msg_rd *rd, struct msg_status *m,
+                           const uint8_t **obj, size_t *olen)
+{
+	int64_t branch = 0;
+
+	if (msg_get_int(&rd->p, rd->end, &m->status) != 0 || m->status > 0 ||
+	    msg_rd_u32(rd, &m->needed) != 0 || msg_rd_u32(rd, &m->acked) != 0 ||
+	    avro_bin_get_long(&rd->p, rd->end, &branch) != 0)
+		return RKV_ECORRUPT;
+	if (branch == ST_OBJECT_NULL)
+		return 0;
+	if (branch != ST_OBJECT_BYTES)
+		return RKV_ECORRUPT;
+	return avro_bin_get_bytes(&rd->p, rd->end, obj, olen);
+}
+
+int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
+                      uint8_t type, const void *buf, size_t len,
+                      struct msg_status *m)
+{
+	enum msg_schema_id id = msg_reply_schema(type);
+	const uint8_t *obj = NULL;
+	size_t olen = 0;
+	struct msg_rd rd;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (id == MSG_SCHEMA_COUNT)
+		return RKV_ECORRUPT;
+	rc = msg_rd_open(mc, peer, id, buf, len, &rd);
+	if (rc == 0)
+		rc = msg_status_read(&rd, m, &obj, &olen);
+	if (rc == 0)
+		rc = msg_rd_end(&rd);
+	if (rc == 0 && obj != NULL)
+		rc = codec_object_decode(mc->codec, obj, olen, &m->obj);
+	msg_rd_close(&rd);
+	if (rc != 0)
+		memset(m, 0, sizeof(*m));
+	return rc;
+}
+
+void msg_clear_status(struct msg_status *m)
+{
+	dvv_free(m->obj);
+	m->obj = NULL;
 }
 
 /* --- FORWARD -------------------------------------------------------------- */
@@ -2159,102 +2411,6 @@ void msg_clear_forward(struct msg_forward *m)
 {
 	dvv_vv_deinit(&m->ctx);
 	dvv_value_deinit(&m->value);
-}
-
-/* --- replies -------------------------------------------------------------- */
-
-static int msg_status_put(avro_value_t *v, const struct msg_status *m,
-                          const uint8_t *obj, size_t olen)
-{
-	avro_value_t f, branch;
-
-	if (avro_value_get_by_index(v, ST_STATUS, &f, NULL) != 0 ||
-	    avro_value_set_int(&f, m->status) != 0 ||
-	    msg_set_long(v, ST_NEEDED, m->needed) != 0 ||
-	    msg_set_long(v, ST_ACKED, m->acked) != 0 ||
-	    avro_value_get_by_index(v, ST_OBJECT, &f, NULL) != 0)
-		return RKV_ENOMEM;
-	if (m->obj == NULL)
-		return avro_value_set_branch(&f, ST_OBJECT_NULL, &branch) !=
-		                   0 ||
-		               avro_value_set_null(&branch) != 0
-		           ? RKV_ENOMEM
-		           : 0;
-	if (avro_value_set_branch(&f, ST_OBJECT_BYTES, &branch) != 0)
-		return RKV_ENOMEM;
-	return msg_lend_bytes(&branch, obj, olen);
-}
-
-int msg_encode_status(struct msg_codec *mc, uint8_t type,
-                      const struct msg_status *m, uint8_t **out, size_t *len)
-{
-	enum msg_schema_id id = msg_reply_schema(type);
-	uint8_t *obj = NULL;
-	size_t olen = 0;
-	int rc = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (id == MSG_SCHEMA_COUNT || m->status > 0)
-		return RKV_EINVAL;
-	if (m->obj != NULL)
-		rc = codec_object_encode(mc->codec, m->obj, &obj, &olen);
-	if (rc != 0)
-		return rc;
-	avro_value_reset(&mc->slots[id].value);
-	rc = msg_status_put(&mc->slots[id].value, m, obj, olen);
-	rc = msg_finish(mc, id, rc, out, len);
-	free(obj);
-	return rc;
-}
-
-static int msg_status_get(struct msg_codec *mc, avro_value_t *v,
-                          struct msg_status *m)
-{
-	avro_value_t f, branch;
-	int32_t status = 0;
-	int disc = 0;
-
-	if (msg_field(v, ST_STATUS, &f) != 0 ||
-	    avro_value_get_int(&f, &status) != 0 || status > 0 ||
-	    msg_get_u32(v, ST_NEEDED, &m->needed) != 0 ||
-	    msg_get_u32(v, ST_ACKED, &m->acked) != 0 ||
-	    msg_field(v, ST_OBJECT, &f) != 0 ||
-	    avro_value_get_discriminant(&f, &disc) != 0 ||
-	    avro_value_get_current_branch(&f, &branch) != 0)
-		return RKV_ECORRUPT;
-	m->status = status;
-	if (disc == ST_OBJECT_NULL)
-		return 0;
-	return msg_get_object(mc, &branch, &m->obj);
-}
-
-int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,
-                      uint8_t type, const void *buf, size_t len,
-                      struct msg_status *m)
-{
-	enum msg_schema_id id = msg_reply_schema(type);
-	struct msg_in in;
-	int rc = 0;
-
-	memset(m, 0, sizeof(*m));
-	if (id == MSG_SCHEMA_COUNT)
-		return RKV_ECORRUPT;
-	rc = msg_in_read(mc, peer, id, buf, len, &in);
-	if (rc == 0)
-		rc = msg_status_get(mc, in.value, m);
-	msg_in_done(mc, peer, id);
-	if (rc != 0) {
-		msg_clear_status(m);
-		memset(m, 0, sizeof(*m));
-	}
-	return rc;
-}
-
-void msg_clear_status(struct msg_status *m)
-{
-	dvv_free(m->obj);
-	m->obj = NULL;
 }
 
 /* --- GOSSIP --------------------------------------------------------------- */

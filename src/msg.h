@@ -1,9 +1,12 @@
 /* msg.h -- the internode messages and their Avro encodings.
  *
  * Every frame body that travels between nodes is one of the records
- * below, encoded with its schema from src/schemas/msg_<name>.avsc. Objects
- * inside messages travel as the bytes codec_object_encode() makes, so the
- * object schema is defined once.
+ * below, encoded with its schema from src/schemas/msg_<name>.avsc: the
+ * bytes Avro C's generic writer gives, though REPLICATE, FETCH and the
+ * replies, on the path of every quorum read and write, are written and
+ * read directly (msg.c tells how). Objects inside messages travel as
+ * Avro bytes holding what codec_object_encode() makes, so the object
+ * schema is defined once.
  *
  * Rolling upgrades: the handshake (MSG_HELLO) carries, for every message
  * type, the sender's schema (JSON) and its fingerprint. msg_peer_new()

@@ -259,6 +259,7 @@ static void test_object_encode_refuses_invalid(void **state)
 	assert_int_equal(codec_object_encode(c, d, &buf, &len), RKV_EINVAL);
 	assert_null(buf);
 	assert_int_equal(len, 0);
+	assert_int_equal(codec_object_size(d, &len), RKV_EINVAL);
 	dvv_free(d);
 }
 
@@ -704,6 +705,26 @@ static void assert_damaged_ok(struct codec *c, const uint8_t *buf, size_t len)
 	dvv_free(out);
 }
 
+/* codec_object_write, as a message uses it: inside a larger buffer, the
+ * bytes of codec_object_encode, exactly the size measured. */
+static void assert_object_written(const struct dvv *d, const uint8_t *bytes,
+                                  size_t len)
+{
+	size_t size = 0;
+	uint8_t *buf = NULL;
+
+	assert_int_equal(codec_object_size(d, &size), 0);
+	assert_int_equal(size, len);
+	buf = malloc(size + 2);
+	assert_non_null(buf);
+	memset(buf, 0xa5, size + 2);
+	assert_ptr_equal(codec_object_write(d, buf + 1), buf + 1 + size);
+	assert_memory_equal(buf + 1, bytes, size);
+	assert_int_equal(buf[0], 0xa5);
+	assert_int_equal(buf[size + 1], 0xa5);
+	free(buf);
+}
+
 static void test_object_random(void **state)
 {
 	struct codec *c = *state;
@@ -724,6 +745,7 @@ static void test_object_random(void **state)
 		ref_encode(&ref, d, &expect, &elen);
 		assert_int_equal(len, elen);
 		assert_memory_equal(buf, expect, len);
+		assert_object_written(d, buf, len);
 		/* ... which decode to the same object ... */
 		assert_int_equal(codec_object_decode(c, buf, len, &back), 0);
 		assert_int_equal(dvv_validate(back), 0);

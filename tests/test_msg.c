@@ -6,7 +6,10 @@
  * a broken or hostile peer could send -- every truncation, bit flips,
  * trailing bytes, lengths and counts that claim more than the body holds
  * -- and must answer RKV_ECORRUPT without crashing or allocating what the
- * claim asks for (the sanitizer build would show either).
+ * claim asks for (the sanitizer build would show either). REPLICATE,
+ * FETCH and the replies, which msg.c writes and reads by hand, are also
+ * held byte for byte to Avro C's generic writer on random messages (the
+ * seed is printed; RKV_SEED replays a run).
  *
  * Rolling upgrades are tested with the peer's side written by Avro C
  * directly, from schemas the test owns: tests/data/msg_forward_v0.avsc and
@@ -16,10 +19,13 @@
  * and a newer HELLO body carry fields we do not know. The peer's HELLO is our
  * own with its schema list edited, as a node of that release would announce it.
  */
+#include "codec.h"
 #include "dvv.h"
 #include "msg.h"
+#include "ring/rng.h"
 #include "schemas.h"
 #include "status.h"
+#include "tests/seed.h"
 
 #include <avro.h>
 #include <setjmp.h>
@@ -89,6 +95,14 @@ static struct dvv *sample_object(void)
 	value_init(&d->anon[0], "old", "text/plain", 1600000000000u, false);
 	assert_int_equal(dvv_validate(d), 0);
 	return d;
+}
+
+/* The field `name` of a generic record, in *out. */
+static avro_value_t *value_field(avro_value_t *rec, const char *name,
+                                 avro_value_t *out)
+{
+	assert_int_equal(avro_value_get_by_name(rec, name, out, NULL), 0);
+	return out;
 }
 
 static void sample_hello(struct msg_hello *h)
@@ -490,6 +504,482 @@ static void test_hello_hostile(void **state)
 	free(buf);
 }
 
+/* --- REPLICATE, FETCH and replies against Avro C -------------------------
+ *
+ * msg.c writes and reads these three records by hand. The release before
+ * wrote them with Avro C's generic values, and the two must read each
+ * other during an upgrade, so random messages are also built as generic
+ * values of our schemas and written by Avro C: the bytes must be the
+ * same, and must decode to the message again. The objects inside are
+ * codec_object_encode()'s bytes, which test_codec holds to Avro C.
+ */
+
+static uint64_t test_seed;
+
+static void seeded(struct rng *r, uint64_t salt)
+{
+	rng_init(r, test_seed ^ (salt * UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+/* Avro C's side: a generic value of one schema and what writes it. */
+struct ref {
+	avro_schema_t schema;
+	avro_value_iface_t *iface;
+	avro_value_t value;
+	avro_writer_t writer;
+	struct codec *codec; /* the objects' bytes */
+};
+
+static void ref_init(struct ref *ref, const char *json)
+{
+	static const char empty[1];
+
+	assert_int_equal(
+	    avro_schema_from_json_length(json, strlen(json), &ref->schema), 0);
+	ref->iface = avro_generic_class_from_schema(ref->schema);
+	assert_non_null(ref->iface);
+	assert_int_equal(avro_generic_value_new(ref->iface, &ref->value), 0);
+	ref->writer = avro_writer_memory(empty, 0);
+	assert_non_null(ref->writer);
+	ref->codec = codec_new();
+	assert_non_null(ref->codec);
+}
+
+static void ref_deinit(struct ref *ref)
+{
+	codec_free(ref->codec);
+	avro_writer_free(ref->writer);
+	avro_value_decref(&ref->value);
+	avro_value_iface_decref(ref->iface);
+	avro_schema_decref(ref->schema);
+}
+
+static void ref_set_bytes(avro_value_t *v, const void *data, size_t len)
+{
+	assert_int_equal(
+	    avro_value_set_bytes(v, len > 0 ? (void *)data : (void *)"", len),
+	    0);
+}
+
+static void ref_set_object(struct ref *ref, avro_value_t *v,
+                           const struct dvv *obj)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(codec_object_encode(ref->codec, obj, &buf, &len), 0);
+	ref_set_bytes(v, buf, len);
+	free(buf);
+}
+
+/* Avro C's bytes of the value, filled by the caller, in *out. */
+static void ref_write(struct ref *ref, uint8_t **out, size_t *len)
+{
+	assert_int_equal(codec_value_encode(ref->writer, &ref->value, out, len),
+	                 0);
+	avro_value_reset(&ref->value);
+}
+
+/* partition and key, the fields REPLICATE and FETCH start with. */
+static void ref_set_key(struct ref *ref, uint32_t partition, const uint8_t *key,
+                        size_t klen)
+{
+	avro_value_t f;
+
+	assert_int_equal(
+	    avro_value_set_long(value_field(&ref->value, "partition", &f),
+	                        partition),
+	    0);
+	ref_set_bytes(value_field(&ref->value, "key", &f), key, klen);
+}
+
+static void ref_replicate(struct ref *ref, const struct msg_replicate *m,
+                          uint8_t **out, size_t *len)
+{
+	avro_value_t f;
+
+	ref_set_key(ref, m->partition, m->key, m->klen);
+	ref_set_object(ref, value_field(&ref->value, "object", &f), m->obj);
+	assert_int_equal(
+	    avro_value_set_string(value_field(&ref->value, "hint_for", &f),
+	                          m->hint_for),
+	    0);
+	ref_write(ref, out, len);
+}
+
+static void ref_fetch(struct ref *ref, const struct msg_fetch *m, uint8_t **out,
+                      size_t *len)
+{
+	ref_set_key(ref, m->partition, m->key, m->klen);
+	ref_write(ref, out, len);
+}
+
+/* A reply, with the fields a schema of that layout has (an older one may
+ * lack needed and acked). */
+static void ref_status(struct ref *ref, const struct msg_status *m,
+                       uint8_t **out, size_t *len)
+{
+	avro_value_t f, branch;
+
+	assert_int_equal(avro_value_set_int(
+	                     value_field(&ref->value, "status", &f), m->status),
+	                 0);
+	if (avro_value_get_by_name(&ref->value, "needed", &f, NULL) == 0)
+		assert_int_equal(avro_value_set_long(&f, m->needed), 0);
+	if (avro_value_get_by_name(&ref->value, "acked", &f, NULL) == 0)
+		assert_int_equal(avro_value_set_long(&f, m->acked), 0);
+	value_field(&ref->value, "object", &f);
+	assert_int_equal(
+	    avro_value_set_branch(&f, m->obj != NULL ? 1 : 0, &branch), 0);
+	if (m->obj != NULL)
+		ref_set_object(ref, &branch, m->obj);
+	else
+		assert_int_equal(avro_value_set_null(&branch), 0);
+	ref_write(ref, out, len);
+}
+
+/* --- random messages --- */
+
+static void random_value(struct rng *r, struct dvv_value *v)
+{
+	static const char *const ctypes[] = {"text/plain",
+	                                     "application/octet-stream", ""};
+
+	memset(v, 0, sizeof(*v));
+	v->len = rng_below(r, 4) == 0 ? 0 : 1 + rng_below(r, 300);
+	if (v->len > 0) {
+		v->data = malloc(v->len);
+		assert_non_null(v->data);
+	}
+	for (size_t i = 0; i < v->len; i++)
+		v->data[i] = (uint8_t)rng_next(r);
+	v->content_type = strdup(ctypes[rng_below(r, 3)]);
+	assert_non_null(v->content_type);
+	v->timestamp_ms = rng_next(r) >> rng_below(r, 64);
+	v->tombstone = rng_below(r, 5) == 0;
+}
+
+/* An object made as the store makes them: writes coordinated by a few
+ * actors (ids across the u64 range), blind or carrying a context that may
+ * be stale, so siblings, superseded values and tombstones all occur.
+ * Sometimes the sample, for its anonymous value. */
+static struct dvv *random_object(struct rng *r)
+{
+	static const uint64_t actors[] = {1, 300, UINT64_C(0x8000000000000001),
+	                                  UINT64_MAX - 1};
+	struct dvv *d = NULL;
+	struct dvv_vv ctx = {0};
+	size_t writes = rng_below(r, 8);
+
+	if (rng_below(r, 8) == 0)
+		return sample_object();
+	d = dvv_new();
+	assert_non_null(d);
+	for (size_t i = 0; i < writes; i++) {
+		struct dvv_value v;
+		uint64_t actor = actors[rng_below(r, 4)];
+		random_value(r, &v);
+		if (rng_below(r, 2)) {
+			dvv_vv_deinit(&ctx);
+			assert_int_equal(dvv_join(d, &ctx), 0);
+		}
+		assert_int_equal(
+		    dvv_update(d, rng_below(r, 3) ? &ctx : NULL, actor, &v), 0);
+		dvv_value_deinit(&v);
+		assert_int_equal(dvv_validate(d), 0);
+	}
+	dvv_vv_deinit(&ctx);
+	return d;
+}
+
+/* 0, UINT32_MAX, and numbers of every encoded length between. */
+static uint32_t random_u32(struct rng *r)
+{
+	uint64_t dice = rng_below(r, 8);
+
+	if (dice == 0)
+		return 0;
+	if (dice == 1)
+		return UINT32_MAX;
+	return (uint32_t)(rng_next(r) >> (32 + rng_below(r, 32)));
+}
+
+/* Keys of every kind of length: empty, short, MSG_MAX_KEY. */
+static size_t random_key(struct rng *r, uint8_t *key)
+{
+	uint64_t dice = rng_below(r, 16);
+	size_t n = dice == 0 ? 0 : dice == 1 ? MSG_MAX_KEY : rng_below(r, 64);
+
+	for (size_t i = 0; i < n; i++)
+		key[i] = (uint8_t)rng_next(r);
+	return n;
+}
+
+/* "" half the time, else 1..MSG_MAX_NAME bytes, none of them NUL. */
+static void random_name(struct rng *r, char *name)
+{
+	size_t n = rng_below(r, 2) == 0   ? 0
+	           : rng_below(r, 8) == 0 ? MSG_MAX_NAME
+	                                  : 1 + rng_below(r, 40);
+
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)(1 + rng_below(r, 255));
+	name[n] = '\0';
+}
+
+/* assert_hostile where it stays cheap: a body with a MSG_MAX_KEY key
+ * would copy each of its 65,000 prefixes. */
+static void assert_hostile_random(struct msg_codec *mc, decode_fn *decode,
+                                  const uint8_t *buf, size_t len)
+{
+	if (len <= 4096)
+		assert_hostile(mc, decode, buf, len, 1 + (unsigned)len / 32);
+	else
+		assert_int_equal(decode(mc, buf, len - 1), RKV_ECORRUPT);
+}
+
+/* The key points into the body (NULL when empty), with the bytes sent. */
+static void assert_key(const uint8_t *key, size_t klen, const uint8_t *sent,
+                       size_t slen, const uint8_t *buf, size_t len)
+{
+	assert_int_equal(klen, slen);
+	if (klen == 0) {
+		assert_null(key);
+		return;
+	}
+	assert_true(key >= buf && key + klen <= buf + len);
+	assert_memory_equal(key, sent, klen);
+}
+
+/* A message as msg.c wrote it and as Avro C wrote it. */
+struct bodies {
+	uint8_t *ours, *avro_c;
+	size_t len, alen;
+};
+
+/* The same bytes, and ours survives assert_hostile; frees both. */
+static void bodies_check(struct msg_codec *mc, decode_fn *decode,
+                         struct bodies *b)
+{
+	assert_int_equal(b->len, b->alen);
+	assert_memory_equal(b->ours, b->avro_c, b->len);
+	assert_hostile_random(mc, decode, b->ours, b->len);
+	free(b->avro_c);
+	free(b->ours);
+}
+
+/* A REPLICATE, and a FETCH of its partition and key. */
+static void check_requests(struct msg_codec *mc, struct ref *rep,
+                           struct ref *fetch, const struct msg_replicate *m)
+{
+	struct msg_fetch f = {
+	    .partition = m->partition, .key = m->key, .klen = m->klen};
+	struct msg_replicate back;
+	struct msg_fetch fback;
+	struct bodies b = {0};
+
+	assert_int_equal(msg_encode_replicate(mc, m, &b.ours, &b.len), 0);
+	ref_replicate(rep, m, &b.avro_c, &b.alen);
+	assert_int_equal(msg_decode_replicate(mc, NULL, b.ours, b.len, &back),
+	                 0);
+	assert_int_equal(back.partition, m->partition);
+	assert_key(back.key, back.klen, m->key, m->klen, b.ours, b.len);
+	assert_true(dvv_equal(back.obj, m->obj));
+	assert_string_equal(back.hint_for, m->hint_for);
+	msg_clear_replicate(&back);
+	bodies_check(mc, decode_replicate, &b);
+
+	assert_int_equal(msg_encode_fetch(mc, &f, &b.ours, &b.len), 0);
+	ref_fetch(fetch, &f, &b.avro_c, &b.alen);
+	assert_int_equal(msg_decode_fetch(mc, NULL, b.ours, b.len, &fback), 0);
+	assert_int_equal(fback.partition, f.partition);
+	assert_key(fback.key, fback.klen, f.key, f.klen, b.ours, b.len);
+	bodies_check(mc, decode_fetch, &b);
+}
+
+static void check_status(struct msg_codec *mc, struct ref *ref, uint8_t type,
+                         const struct msg_status *m)
+{
+	struct msg_status back;
+	struct bodies b = {0};
+
+	assert_int_equal(msg_encode_status(mc, type, m, &b.ours, &b.len), 0);
+	ref_status(ref, m, &b.avro_c, &b.alen);
+	assert_int_equal(
+	    msg_decode_status(mc, NULL, type, b.ours, b.len, &back), 0);
+	assert_true(back.status == m->status && back.needed == m->needed &&
+	            back.acked == m->acked);
+	assert_true(m->obj == NULL ? back.obj == NULL
+	                           : dvv_equal(back.obj, m->obj));
+	msg_clear_status(&back);
+	bodies_check(mc, decode_status, &b);
+}
+
+/* Random REPLICATEs, and FETCHes of the same partition and key. */
+static void test_requests_random(void **state)
+{
+	struct msg_codec *mc = *state;
+	uint8_t *key = malloc(MSG_MAX_KEY);
+	struct ref rep, fetch;
+	struct rng r;
+
+	assert_non_null(key);
+	ref_init(&rep, rkv_schema_msg_replicate);
+	ref_init(&fetch, rkv_schema_msg_fetch);
+	seeded(&r, 1);
+	for (int round = 0; round < 200; round++) {
+		struct msg_replicate m = {.partition = random_u32(&r),
+		                          .key = key};
+		m.klen = random_key(&r, key);
+		m.obj = random_object(&r);
+		random_name(&r, m.hint_for);
+		check_requests(mc, &rep, &fetch, &m);
+		dvv_free(m.obj);
+	}
+	ref_deinit(&fetch);
+	ref_deinit(&rep);
+	free(key);
+}
+
+/* Replies of every type, each against its own schema, with and without
+ * the reply bit, with and without an object. */
+static void test_status_random(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const uint8_t types[] = {MSG_REPLICATE, MSG_FETCH, MSG_FORWARD,
+	                                MSG_HINT};
+	const char *const schemas[] = {
+	    rkv_schema_msg_replicate_reply, rkv_schema_msg_fetch_reply,
+	    rkv_schema_msg_forward_reply, rkv_schema_msg_hint_reply};
+	struct ref ref[4];
+	struct rng r;
+
+	seeded(&r, 2);
+	for (size_t t = 0; t < sizeof(types); t++)
+		ref_init(&ref[t], schemas[t]);
+	for (int round = 0; round < 240; round++) {
+		size_t t = (size_t)round % sizeof(types);
+		uint8_t type =
+		    types[t] | (rng_below(&r, 2) ? MSG_REPLY_BIT : 0);
+		struct msg_status m = {.needed = random_u32(&r),
+		                       .acked = random_u32(&r)};
+		uint64_t dice = rng_below(&r, 4);
+		m.status = dice == 0   ? INT32_MIN
+		           : dice == 1 ? 0
+		                       : -(int32_t)rng_below(&r, INT32_MAX);
+		m.obj = rng_below(&r, 2) ? random_object(&r) : NULL;
+		check_status(mc, &ref[t], type, &m);
+		dvv_free(m.obj);
+	}
+	for (size_t t = 0; t < sizeof(types); t++)
+		ref_deinit(&ref[t]);
+}
+
+/* A body that breaks one check of a direct decoder. */
+struct bad_body {
+	decode_fn *decode;
+	const uint8_t *p;
+	size_t len;
+};
+
+#define BAD_BODY(fn, ...)                                                      \
+	{                                                                      \
+		fn, (const uint8_t[]){__VA_ARGS__},                            \
+		    sizeof((const uint8_t[]){__VA_ARGS__})                     \
+	}
+
+/* Each check the direct decoders make, on a body that breaks only it. */
+static void test_direct_malformed(void **state)
+{
+	struct msg_codec *mc = *state;
+	const struct bad_body bad[] = {
+	    /* FETCH: partition 2^32, -1, a varint over 64 bits; a key of
+	     * negative length. */
+	    BAD_BODY(decode_fetch, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00),
+	    BAD_BODY(decode_fetch, 0x01, 0x00),
+	    BAD_BODY(decode_fetch, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	             0xff, 0xff, 0x02, 0x00),
+	    BAD_BODY(decode_fetch, 0x0a, 0x01),
+	    /* REPLICATE: an object of 0 bytes (no object), of 63 bytes that
+	     * are not there. */
+	    BAD_BODY(decode_replicate, 0x00, 0x00, 0x00, 0x00),
+	    BAD_BODY(decode_replicate, 0x00, 0x00, 0x7e, 0x00),
+	    /* Replies: union index -1 and 2^62; status INT32_MIN - 1, and -1
+	     * in 6 bytes; acked 2^32; a null object followed by a byte; a
+	     * bytes object of 0 bytes, of 8 bytes that are not there. */
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x01),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x80, 0x80, 0x80, 0x80,
+	             0x80, 0x80, 0x80, 0x80, 0x80, 0x01),
+	    BAD_BODY(decode_status, 0x81, 0x80, 0x80, 0x80, 0x10, 0x00, 0x00,
+	             0x00),
+	    BAD_BODY(decode_status, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00,
+	             0x00, 0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x80, 0x80, 0x80, 0x80, 0x20,
+	             0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x02, 0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x02, 0x10),
+	};
+	/* status INT32_MIN, the least there is */
+	static const uint8_t status_min[] = {0xff, 0xff, 0xff, 0xff,
+	                                     0x0f, 0x00, 0x00, 0x00};
+	struct msg_replicate m = {.key = (const uint8_t *)"k", .klen = 1};
+	struct msg_replicate back;
+	struct msg_status st;
+	uint8_t *buf = NULL, *body = NULL;
+	size_t len = 0, blen = 0, head = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_int_equal(bad[i].decode(mc, bad[i].p, bad[i].len),
+		                 RKV_ECORRUPT);
+	assert_int_equal(decode_fetch(mc, status_min, 0), RKV_ECORRUPT);
+	assert_int_equal(msg_decode_status(mc, NULL, MSG_HINT, status_min,
+	                                   sizeof(status_min), &st),
+	                 0);
+	assert_int_equal(st.status, INT32_MIN);
+
+	/* hint_for: a NUL inside; MSG_MAX_NAME + 1 bytes (its length,
+	 * zig-zag 512, is 0x80 0x04). */
+	m.obj = sample_object();
+	snprintf(m.hint_for, sizeof(m.hint_for), "ab");
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), 0);
+	buf[len - 2] = '\0';
+	assert_int_equal(msg_decode_replicate(mc, NULL, buf, len, &back),
+	                 RKV_ECORRUPT);
+	assert_null(back.obj);
+	head = len - 3; /* up to the hint's length */
+	blen = head + 2 + MSG_MAX_NAME + 1;
+	body = malloc(blen);
+	assert_non_null(body);
+	memcpy(body, buf, head);
+	body[head] = 0x80;
+	body[head + 1] = 0x04;
+	memset(body + head + 2, 'h', MSG_MAX_NAME + 1);
+	assert_int_equal(decode_replicate(mc, body, blen), RKV_ECORRUPT);
+	/* One byte less is the longest name: it decodes. */
+	body[head] = 0xfe;
+	body[head + 1] = 0x03;
+	assert_int_equal(decode_replicate(mc, body, blen - 1), 0);
+	free(body);
+	free(buf);
+
+	/* A key of MSG_MAX_KEY + 1 bytes (zig-zag 131074: 0x82 0x80 0x08). */
+	m.hint_for[0] = '\0';
+	assert_int_equal(msg_encode_replicate(mc, &m, &buf, &len), 0);
+	blen = len - 2 + 3 + MSG_MAX_KEY + 1;
+	body = calloc(1, blen);
+	assert_non_null(body);
+	body[0] = buf[0];
+	body[1] = 0x82;
+	body[2] = 0x80;
+	body[3] = 0x08;
+	memcpy(body + 4 + MSG_MAX_KEY + 1, buf + 3, len - 3);
+	assert_int_equal(decode_replicate(mc, body, blen), RKV_ECORRUPT);
+	free(body);
+	free(buf);
+	dvv_free(m.obj);
+}
+
 /* --- schema evolution ------------------------------------------------------
  */
 
@@ -526,13 +1016,6 @@ struct announce {
 	bool same_fp;     /* keep our fingerprint (a peer that lies) */
 };
 
-static avro_value_t *list_entry_field(avro_value_t *entry, const char *name,
-                                      avro_value_t *out)
-{
-	assert_int_equal(avro_value_get_by_name(entry, name, out, NULL), 0);
-	return out;
-}
-
 /* Our HELLO for h, with the announcements applied and, when body is not
  * NULL, the body replaced by body/blen. */
 static void craft_hello(struct msg_codec *mc, const struct msg_hello *h,
@@ -567,29 +1050,27 @@ static void craft_hello(struct msg_codec *mc, const struct msg_hello *h,
 			size_t ssize = 0;
 			assert_int_equal(
 			    avro_value_get_by_index(&list, i, &entry, NULL), 0);
-			avro_value_get_string(
-			    list_entry_field(&entry, "stem", &f), &stem,
-			    &ssize);
+			avro_value_get_string(value_field(&entry, "stem", &f),
+			                      &stem, &ssize);
 			found = strcmp(stem, ann[a].stem) == 0;
 		}
 		assert_true(found);
 		if (ann[a].json == NULL) {
 			/* drop: rename to a stem nobody knows */
-			avro_value_set_string(
-			    list_entry_field(&entry, "stem", &f),
-			    "unknown_to_all");
+			avro_value_set_string(value_field(&entry, "stem", &f),
+			                      "unknown_to_all");
 			continue;
 		}
-		avro_value_set_string(list_entry_field(&entry, "json", &f),
+		avro_value_set_string(value_field(&entry, "json", &f),
 		                      ann[a].json);
 		if (!ann[a].same_fp)
 			avro_value_set_long(
-			    list_entry_field(&entry, "fingerprint", &f),
+			    value_field(&entry, "fingerprint", &f),
 			    (int64_t)XXH3_64bits(ann[a].json,
 			                         strlen(ann[a].json)));
 	}
 	if (body != NULL)
-		avro_value_set_bytes(list_entry_field(&env, "body", &f),
+		avro_value_set_bytes(value_field(&env, "body", &f),
 		                     (void *)body, blen);
 	assert_int_equal(avro_value_sizeof(&env, &size), 0);
 	*out = malloc(size);
@@ -1558,9 +2039,47 @@ static void test_replicate_hint_for(void **state)
 	dvv_free(m.obj);
 }
 
+/* A FetchReply written with json, a schema without the quorum counts, as
+ * peer announced it: they decode as 0, the rest as written. */
+static void check_older_reply(struct msg_codec *mc, const struct msg_peer *peer,
+                              const char *json)
+{
+	struct msg_status m = {
+	    .status = RKV_ENOTFOUND, .needed = 3, .acked = 2};
+	struct msg_status back;
+	struct ref ref;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	ref_init(&ref, json);
+	for (int with_obj = 0; with_obj < 2; with_obj++) {
+		m.obj = with_obj ? sample_object() : NULL;
+		ref_status(&ref, &m, &buf, &len);
+		assert_int_equal(
+		    msg_decode_status(mc, peer, MSG_FETCH, buf, len, &back), 0);
+		assert_true(back.status == RKV_ENOTFOUND && back.needed == 0 &&
+		            back.acked == 0);
+		assert_true(m.obj == NULL ? back.obj == NULL
+		                          : dvv_equal(back.obj, m.obj));
+		msg_clear_status(&back);
+		for (size_t n = 0; n < len; n++)
+			assert_int_equal(msg_decode_status(mc, peer, MSG_FETCH,
+			                                   buf, n, &back),
+			                 RKV_ECORRUPT);
+		/* The peer's other replies are read as ours. */
+		assert_int_equal(
+		    msg_decode_status(mc, peer, MSG_HINT, buf, len, &back),
+		    RKV_ECORRUPT);
+		free(buf);
+		dvv_free(m.obj);
+	}
+	ref_deinit(&ref);
+}
+
 /* The REPLICATE of a release before hinted handoff (no hint_for) still
- * decodes, as a plain replica write. */
-static void test_replicate_from_older_release(void **state)
+ * decodes, as a plain replica write; so does a reply of a release before
+ * the quorum counts. */
+static void test_direct_from_older_release(void **state)
 {
 	static const char old_replicate[] =
 	    "{\"type\":\"record\",\"name\":\"Replicate\","
@@ -1568,9 +2087,15 @@ static void test_replicate_from_older_release(void **state)
 	    "{\"name\":\"partition\",\"type\":\"long\"},"
 	    "{\"name\":\"key\",\"type\":\"bytes\"},"
 	    "{\"name\":\"object\",\"type\":\"bytes\"}]}";
+	static const char old_reply[] =
+	    "{\"type\":\"record\",\"name\":\"FetchReply\","
+	    "\"namespace\":\"ringkv.msg\",\"fields\":["
+	    "{\"name\":\"status\",\"type\":\"int\"},"
+	    "{\"name\":\"object\",\"type\":[\"null\",\"bytes\"]}]}";
 	struct msg_codec *mc = *state;
-	struct announce ann = {.stem = "replicate", .json = old_replicate};
-	struct msg_peer *peer = peer_announcing(mc, &ann, 1);
+	struct announce ann[] = {{.stem = "replicate", .json = old_replicate},
+	                         {.stem = "fetch_reply", .json = old_reply}};
+	struct msg_peer *peer = peer_announcing(mc, ann, 2);
 	struct msg_replicate m = {
 	    .partition = 2, .key = (const uint8_t *)"old", .klen = 3};
 	struct msg_replicate back;
@@ -1585,12 +2110,19 @@ static void test_replicate_from_older_release(void **state)
 	assert_int_equal(msg_decode_replicate(mc, peer, buf, len - 1, &back),
 	                 0);
 	assert_int_equal(back.partition, 2);
-	assert_memory_equal(back.key, "old", 3);
+	assert_key(back.key, back.klen, m.key, m.klen, buf, len - 1);
 	assert_string_equal(back.hint_for, "");
 	assert_true(dvv_equal(back.obj, m.obj));
 	msg_clear_replicate(&back);
+	/* Through the resolver, bodies are checked all the same. */
+	for (size_t n = 0; n < len - 1; n++)
+		assert_int_equal(msg_decode_replicate(mc, peer, buf, n, &back),
+		                 RKV_ECORRUPT);
+	assert_int_equal(msg_decode_replicate(mc, peer, buf, len, &back),
+	                 RKV_ECORRUPT);
 	free(buf);
 	dvv_free(m.obj);
+	check_older_reply(mc, peer, old_reply);
 	msg_peer_free(peer);
 }
 
@@ -1724,6 +2256,7 @@ static void test_hint_refused(void **state)
 
 int main(void)
 {
+	test_seed = test_seed_init("test_msg");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hello_roundtrip),
 	    cmocka_unit_test(test_replicate_roundtrip),
@@ -1732,6 +2265,9 @@ int main(void)
 	    cmocka_unit_test(test_forward_roundtrip),
 	    cmocka_unit_test(test_status_roundtrip),
 	    cmocka_unit_test(test_hostile_lengths),
+	    cmocka_unit_test(test_requests_random),
+	    cmocka_unit_test(test_status_random),
+	    cmocka_unit_test(test_direct_malformed),
 	    cmocka_unit_test(test_hello_hostile),
 	    cmocka_unit_test(test_evolution_older_writer),
 	    cmocka_unit_test(test_evolution_newer_writer),
@@ -1747,7 +2283,7 @@ int main(void)
 	    cmocka_unit_test(test_gossip_invalid),
 	    cmocka_unit_test(test_gossip_hostile),
 	    cmocka_unit_test(test_replicate_hint_for),
-	    cmocka_unit_test(test_replicate_from_older_release),
+	    cmocka_unit_test(test_direct_from_older_release),
 	    cmocka_unit_test(test_hint_roundtrip),
 	    cmocka_unit_test(test_hint_refused),
 	};
