@@ -82,6 +82,8 @@ struct coord_replica {
 	bool replied;    /* answered or failed */
 	bool ok;         /* read: a copy or "not found"; write: acknowledged */
 	bool replaced;   /* failed fast; a fallback was asked in its place */
+	bool digest;     /* read: asked for the digest of its copy only */
+	bool same;       /* read: its digest was our copy's (obj NULL) */
 	struct dvv *obj; /* read: its copy (NULL for not found) */
 };
 
@@ -102,8 +104,11 @@ struct coord_req {
 	coord_done_fn *done;
 	void *arg;
 	struct dvv
-	    *merged;   /* read: sync of replies; write: object as written */
-	uint8_t *body; /* MSG_REPLICATE of merged to a primary, cached */
+	    *merged; /* read: sync of replies; write: object as written */
+	/* read: our own copy as a primary, whose digest the others send */
+	struct coord_replica *local;
+	uint64_t digest; /* of local's copy; 0: none to compare with */
+	uint8_t *body;   /* MSG_REPLICATE of merged to a primary, cached */
 	size_t blen;
 	/* writes, kept for forwarding */
 	struct dvv_vv ctx;
@@ -216,11 +221,15 @@ static struct coord_replica *coord_replace(struct coord_req *req,
 }
 
 /* A copy of the key here: our own, or, as a fallback, what our hints hold
- * for it. *obj is the caller's. */
+ * for it. *obj is the caller's. digest (may be NULL) receives our own
+ * copy's digest (store_get_digest), 0 for a hint's; without want_obj our
+ * own copy is not decoded (*obj stays NULL), a hint always is. */
 static int coord_local_read(struct coord *c, uint32_t partition,
-                            const void *key, size_t klen, struct dvv **obj)
+                            const void *key, size_t klen, bool want_obj,
+                            struct dvv **obj, uint64_t *digest)
 {
-	int rc = store_get(c->store, partition, key, klen, obj);
+	int rc = store_get_digest(c->store, partition, key, klen,
+	                          want_obj ? obj : NULL, digest);
 
 	if (rc == RKV_ENOTFOUND)
 		rc = store_hint_get(c->store, NULL, partition, key, klen, obj);
@@ -525,7 +534,22 @@ static void coord_forward_next(struct coord_req *req)
 	coord_answer(req, rc != 0 ? rc : RKV_EUNAVAIL, NULL);
 }
 
-/* --- reads ------------------------------------------------------------ */
+/* --- reads ------------------------------------------------------------
+ *
+ * DIGEST READS. A primary coordinating a read has its own copy at hand,
+ * so it asks the other primaries for the digest of theirs only
+ * (store_get_digest: the XXH3-64 of the stored Avro bytes, read without
+ * decoding). A digest equal to ours stands for a copy equal to ours: it
+ * counts toward R and is neither sent, decoded nor merged. A digest that
+ * differs, or one there is nothing to compare with (our read failed or
+ * found only a hint), is followed by a fetch of that replica's object,
+ * which counts once it arrives, so the answer is still the sync of R
+ * copies and read repair still sees every copy that differs. Fallbacks
+ * are asked for the object (their hints have no digest), and so is every
+ * replica when we are not a primary of the key. A peer of an older
+ * release ignores the digest flag and sends its object, taken as any
+ * full reply. Digest reads are Cassandra's; there one replica sends data
+ * and R - 1 digests, here the data is ours. */
 
 static bool coord_needs_repair(const struct coord_replica *rep);
 
@@ -551,10 +575,12 @@ static void coord_read_check(struct coord_req *req)
  * hold is hints, handed to their primary, not a copy of their own. */
 static bool coord_needs_repair(const struct coord_replica *rep)
 {
-	const struct dvv *merged = rep->req->merged;
+	const struct coord_req *req = rep->req;
+	const struct dvv *copy = rep->same ? req->local->obj : rep->obj;
+
 	if (!rep->ok || rep->fallback)
 		return false;
-	return rep->obj == NULL || !dvv_equal(rep->obj, merged);
+	return copy == NULL || !dvv_equal(copy, req->merged);
 }
 
 /* Records one replica's answer to a read: obj (may be NULL) is taken. */
@@ -579,11 +605,37 @@ static void coord_read_reply(struct coord_replica *rep, int status,
 	coord_read_check(req);
 }
 
+/* A digest equal to our copy's: a copy equal to ours, merged already. */
+static void coord_read_same(struct coord_replica *rep)
+{
+	struct coord_req *req = rep->req;
+
+	rep->replied = true;
+	rep->ok = true;
+	rep->same = true;
+	req->acked++;
+	req->c->stats.digest_matches++;
+	coord_read_check(req);
+}
+
+/* The body of a MSG_FETCH for this request, in *body (malloc'ed). */
+static int coord_fetch_body(const struct coord_req *req, bool digest,
+                            uint8_t **body, size_t *len)
+{
+	struct msg_fetch m = {.partition = req->partition,
+	                      .key = req->key,
+	                      .klen = req->klen,
+	                      .digest = digest};
+
+	return msg_encode_fetch(req->c->mc, &m, body, len);
+}
+
 static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
                           const void *body, size_t len);
 
-/* Asks one replica for its copy: a call, or our own store at once (which
- * records the answer, and may answer and even free the request). */
+/* Asks one replica for its copy (or its digest, rep->digest): a call, or
+ * our own store at once (which records the answer, and may answer and
+ * even free the request). */
 static void coord_fetch_one(struct coord_req *req, struct coord_replica *rep,
                             const uint8_t *body, size_t len)
 {
@@ -594,7 +646,8 @@ static void coord_fetch_one(struct coord_req *req, struct coord_replica *rep,
 	c->stats.fallback_reads += rep->fallback;
 	if (rep->self) {
 		rc = coord_local_read(c, req->partition, req->key, req->klen,
-		                      &obj);
+		                      true, &obj,
+		                      rep == req->local ? &req->digest : NULL);
 		coord_read_reply(rep, rc, obj);
 		return;
 	}
@@ -606,31 +659,37 @@ static void coord_fetch_one(struct coord_req *req, struct coord_replica *rep,
 		rep->replied = true;
 }
 
+/* Fetches the object of rep (no digest) with a call of its own. When the
+ * call cannot be made, rep counts as failed and the quorum is checked. */
+static void coord_fetch_object(struct coord_req *req, struct coord_replica *rep)
+{
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	rep->digest = false;
+	if (coord_fetch_body(req, false, &body, &len) == 0)
+		coord_fetch_one(req, rep, body, len);
+	else
+		rep->replied = true;
+	free(body);
+	if (rep->replied)
+		coord_read_check(req);
+}
+
 /* A replica whose fetch failed fast: ask the next owner in its place.
  * true when one was asked (the failed replica is recorded here). */
 static bool coord_fetch_fallback(struct coord_req *req,
                                  struct coord_replica *rep)
 {
-	struct msg_fetch m = {
-	    .partition = req->partition, .key = req->key, .klen = req->klen};
 	struct coord_replica *f = coord_replace(req, rep);
-	uint8_t *body = NULL;
-	size_t len = 0;
 
 	if (f == NULL)
 		return false;
 	rep->replied = true;
-	if (f->self) { /* records the answer; req may be gone after it */
+	if (f->self) /* records the answer; req may be gone after it */
 		coord_fetch_one(req, f, NULL, 0);
-		return true;
-	}
-	if (msg_encode_fetch(req->c->mc, &m, &body, &len) == 0)
-		coord_fetch_one(req, f, body, len);
 	else
-		f->replied = true;
-	free(body);
-	if (f->replied) /* the call could not be made */
-		coord_read_check(req);
+		coord_fetch_object(req, f);
 	return true;
 }
 
@@ -649,6 +708,19 @@ static void coord_fetched(void *arg, int status, const struct msg_peer *peer,
 	if (status == 0)
 		status = msg_decode_status(req->c->mc, peer, MSG_FETCH, body,
 		                           len, &st);
+	if (status == 0 && st.has_digest) {
+		msg_clear_status(&st);
+		if (!rep->digest) /* a digest nobody asked for */
+			status = RKV_ECORRUPT;
+		else if (req->digest != 0 && st.digest == req->digest)
+			coord_read_same(rep);
+		else {
+			req->c->stats.digest_mismatches++;
+			coord_fetch_object(req, rep);
+		}
+		if (status == 0)
+			return;
+	}
 	if (status == 0) {
 		status = st.status;
 		obj = st.obj;
@@ -673,24 +745,40 @@ static void coord_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void coord_fanout_read(struct coord_req *req)
 {
-	struct msg_fetch m = {
-	    .partition = req->partition, .key = req->key, .klen = req->klen};
-	uint8_t *body = NULL;
-	size_t len = 0;
+	uint8_t *body[2] = {NULL, NULL}; /* [digest]: the two kinds of fetch */
+	size_t len[2] = {0, 0};
 	size_t n = req->n;
+	int rc = 0;
 
-	if (msg_encode_fetch(req->c->mc, &m, &body, &len) != 0) {
+	for (size_t i = 0; i < n; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		if (rep->self && !rep->fallback)
+			req->local = rep;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		rep->digest = req->local != NULL && !rep->fallback;
+		if (!rep->self && !rep->down && body[rep->digest] == NULL)
+			rc = coord_fetch_body(req, rep->digest,
+			                      &body[rep->digest],
+			                      &len[rep->digest]);
+	}
+	/* Remote calls first: the local read answers at once and may already
+	 * satisfy R, but every replica must be asked for repair to work.
+	 * Their replies come in later loop turns, after our digest is
+	 * known. */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct coord_replica *rep = &req->rep[i];
+		if (!rep->self && !rep->down)
+			coord_fetch_one(req, rep, body[rep->digest],
+			                len[rep->digest]);
+	}
+	free(body[0]);
+	free(body[1]);
+	if (rc != 0) {
 		coord_answer(req, RKV_ENOMEM, NULL);
 		return;
 	}
-	/* Remote calls first: the local read answers at once and may already
-	 * satisfy R, but every replica must be asked for repair to work. */
-	for (size_t i = 0; i < n; i++) {
-		struct coord_replica *rep = &req->rep[i];
-		if (!rep->self && !rep->down)
-			coord_fetch_one(req, rep, body, len);
-	}
-	free(body);
 	for (size_t i = 0; i < n; i++) {
 		if (req->rep[i].self)
 			coord_fetch_one(req, &req->rep[i], NULL, 0);
@@ -989,7 +1077,10 @@ static int coord_serve_fetch(struct coord *c, const struct rpc_reply_to *to,
 	if (rc != 0)
 		return rc;
 	c->stats.replica_reads++;
-	st.status = coord_local_read(c, m.partition, m.key, m.klen, &st.obj);
+	st.status = coord_local_read(c, m.partition, m.key, m.klen, !m.digest,
+	                             &st.obj, m.digest ? &st.digest : NULL);
+	/* Our own copy, asked for its digest: the digest alone. */
+	st.has_digest = st.status == 0 && st.obj == NULL;
 	coord_reply_status(c, to, &st);
 	msg_clear_status(&st);
 	return 0;

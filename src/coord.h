@@ -21,7 +21,10 @@
  *
  * Reads go to every replica, fallbacks included (they answer from their
  * hints, so a key written during an outage is readable during it); the
- * client is answered with the merge of the first R replies. The
+ * client is answered with the merge of the first R replies. A primary
+ * coordinating a read asks the other primaries for a digest of their
+ * copy and fetches the object only from those whose digest differs from
+ * its own copy's (coord.c, "digest reads"). The
  * coordinator then waits (bounded by the timeout) for the other replies
  * and sends the merge of all of them to every primary whose copy was
  * behind or missing: read repair (fallbacks are left to their hints).
@@ -72,14 +75,16 @@ struct coord_write {
 struct coord_stats {
 	uint64_t coordinated_writes, coordinated_reads, forwarded;
 	uint64_t replica_writes,
-	    replica_reads;        /* served for other coordinators */
-	uint64_t read_repairs;    /* objects sent by read repair */
-	uint64_t fallback_writes; /* objects sent to fallbacks as hints */
-	uint64_t fallback_reads;  /* reads asked of fallbacks */
-	uint64_t fail_fast;       /* replicas replaced after failing fast */
-	uint64_t pw_refused;      /* writes refused up front for PW */
-	uint64_t future_writes;   /* copies sent to next owners (rebalance) */
-	uint64_t future_failed;   /* ... that failed (the owner forwards) */
+	    replica_reads;          /* served for other coordinators */
+	uint64_t read_repairs;      /* objects sent by read repair */
+	uint64_t fallback_writes;   /* objects sent to fallbacks as hints */
+	uint64_t fallback_reads;    /* reads asked of fallbacks */
+	uint64_t fail_fast;         /* replicas replaced after failing fast */
+	uint64_t pw_refused;        /* writes refused up front for PW */
+	uint64_t future_writes;     /* copies sent to next owners (rebalance) */
+	uint64_t future_failed;     /* ... that failed (the owner forwards) */
+	uint64_t digest_matches;    /* read replies: a digest equal to ours */
+	uint64_t digest_mismatches; /* ... differing: the object was fetched */
 	uint64_t active;
 };
 

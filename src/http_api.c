@@ -717,6 +717,7 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    ",\"fallback_writes\":%" PRIu64 ",\"fallback_reads\":%" PRIu64
 	    ",\"fail_fast\":%" PRIu64 ",\"pw_refused\":%" PRIu64
 	    ",\"future_writes\":%" PRIu64 ",\"future_failed\":%" PRIu64
+	    ",\"digest_matches\":%" PRIu64 ",\"digest_mismatches\":%" PRIu64
 	    ",\"rpc\":{\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
 	    ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"conns_open\":%" PRIu64 ",\"conns_refused\":%" PRIu64
@@ -725,9 +726,10 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    cs.replica_writes + cs.replica_reads, cs.coordinated_writes,
 	    cs.coordinated_reads, cs.forwarded, cs.read_repairs,
 	    cs.fallback_writes, cs.fallback_reads, cs.fail_fast, cs.pw_refused,
-	    cs.future_writes, cs.future_failed, rs.frames_in, rs.frames_out,
-	    rs.bytes_in, rs.bytes_out, rs.conns_open, rs.conns_refused,
-	    rs.calls_timed_out, rs.pending);
+	    cs.future_writes, cs.future_failed, cs.digest_matches,
+	    cs.digest_mismatches, rs.frames_in, rs.frames_out, rs.bytes_in,
+	    rs.bytes_out, rs.conns_open, rs.conns_refused, rs.calls_timed_out,
+	    rs.pending);
 	cluster_gossip_json(api->d.cluster, b);
 	evbuffer_add_printf(b, ",");
 	handoff_stats_json(api->d.handoff, b);

@@ -129,7 +129,7 @@ enum { ENV_SCHEMAS, ENV_BODY, ENV_NFIELDS };
 enum { INFO_STEM, INFO_FINGERPRINT, INFO_JSON, INFO_NFIELDS };
 enum { HB_CLUSTER, HB_NAME, HB_ADDR, HB_NODE_ID, HB_NFIELDS };
 enum { REP_PARTITION, REP_KEY, REP_OBJECT, REP_HINT_FOR, REP_NFIELDS };
-enum { FETCH_PARTITION, FETCH_KEY, FETCH_NFIELDS };
+enum { FETCH_PARTITION, FETCH_KEY, FETCH_DIGEST, FETCH_NFIELDS };
 enum {
 	FWD_KEY,
 	FWD_CONTEXT,
@@ -143,8 +143,9 @@ enum { CTX_ID, CTX_COUNTER, CTX_NFIELDS };
 enum { HINT_TARGET, HINT_TARGET_ID, HINT_ENTRIES, HINT_NFIELDS };
 enum { HE_PARTITION, HE_KEY, HE_OBJECT, HE_NFIELDS };
 enum { VAL_DATA, VAL_CTYPE, VAL_TIMESTAMP, VAL_TOMBSTONE, VAL_NFIELDS };
-enum { ST_STATUS, ST_NEEDED, ST_ACKED, ST_OBJECT, ST_NFIELDS };
-enum { ST_OBJECT_NULL, ST_OBJECT_BYTES }; /* branches of "object" */
+enum { ST_STATUS, ST_NEEDED, ST_ACKED, ST_OBJECT, ST_DIGEST, ST_NFIELDS };
+/* The branches of "object" and "digest": null first. */
+enum { ST_NULL, ST_SET };
 /* A gossip reply is a request with "status" in front: request fields are
  * at GSP_* + 1 there. */
 enum {
@@ -174,19 +175,20 @@ static const char *const rep_fields[] = {"partition", "key", "object",
                                          "hint_for"};
 static const char *const hint_fields[] = {"target", "target_id", "hints"};
 static const char *const he_fields[] = {"partition", "key", "object"};
-static const char *const fetch_fields[] = {"partition", "key"};
+static const char *const fetch_fields[] = {"partition", "key", "digest"};
 static const char *const fwd_fields[] = {"key", "context", "value",
                                          "w",   "pw",      "timeout_ms"};
 static const char *const ctx_fields[] = {"id", "counter"};
 static const char *const val_fields[] = {"data", "content_type", "timestamp_ms",
                                          "tombstone"};
-static const char *const st_fields[] = {"status", "needed", "acked", "object"};
+static const char *const st_fields[] = {"status", "needed", "acked", "object",
+                                        "digest"};
 /* The records written and read by hand: the types of their fields too. */
 static const avro_type_t rep_types[] = {AVRO_INT64, AVRO_BYTES, AVRO_BYTES,
                                         AVRO_STRING};
-static const avro_type_t fetch_types[] = {AVRO_INT64, AVRO_BYTES};
+static const avro_type_t fetch_types[] = {AVRO_INT64, AVRO_BYTES, AVRO_BOOLEAN};
 static const avro_type_t st_types[] = {AVRO_INT32, AVRO_INT64, AVRO_INT64,
-                                       AVRO_UNION};
+                                       AVRO_UNION, AVRO_UNION};
 static const char *const gsp_fields[] = {"cluster_name", "ring_size", "members",
                                          "ring_digest", "ring"};
 static const char *const gsp_reply_fields[] = {
@@ -1625,20 +1627,26 @@ static int msg_check_gossip(avro_schema_t s, bool reply)
 	return 0;
 }
 
-/* A reply record, its object ["null", "bytes"] in the order of
- * ST_OBJECT_*. */
+/* Is field `index` of record s the union ["null", type]? */
+static bool msg_is_optional(avro_schema_t s, int index, avro_type_t type)
+{
+	avro_schema_t u =
+	    msg_unlink(avro_schema_record_field_get_by_index(s, index));
+	avro_schema_t set = NULL;
+
+	if (avro_schema_union_size(u) != 2 ||
+	    !is_avro_null(msg_unlink(avro_schema_union_branch(u, ST_NULL))))
+		return false;
+	set = msg_unlink(avro_schema_union_branch(u, ST_SET));
+	return set != NULL && avro_typeof(set) == type;
+}
+
+/* A reply record: object ["null", "bytes"], digest ["null", "long"]. */
 static int msg_check_reply(avro_schema_t s)
 {
-	avro_schema_t u = NULL;
-
-	if (msg_check_typed(s, st_fields, st_types, ST_NFIELDS) != 0)
-		return RKV_EINVAL;
-	u = msg_unlink(avro_schema_record_field_get_by_index(s, ST_OBJECT));
-	if (avro_schema_union_size(u) != 2 ||
-	    !is_avro_null(
-	        msg_unlink(avro_schema_union_branch(u, ST_OBJECT_NULL))) ||
-	    !is_avro_bytes(
-	        msg_unlink(avro_schema_union_branch(u, ST_OBJECT_BYTES))))
+	if (msg_check_typed(s, st_fields, st_types, ST_NFIELDS) != 0 ||
+	    !msg_is_optional(s, ST_OBJECT, AVRO_BYTES) ||
+	    !msg_is_optional(s, ST_DIGEST, AVRO_INT64))
 		return RKV_EINVAL;
 	return 0;
 }
@@ -2031,6 +2039,15 @@ static int msg_rd_u32(struct msg_rd *rd, uint32_t *out)
 	return 0;
 }
 
+/* An Avro boolean: one byte, 0 or 1. */
+static int msg_rd_bool(struct msg_rd *rd, bool *out)
+{
+	if (rd->p == rd->end || *rd->p > 1)
+		return RKV_ECORRUPT;
+	*out = *rd->p++ == 1;
+	return 0;
+}
+
 /* A key of at most MSG_MAX_KEY bytes, pointing into the caller's buffer
  * (NULL when empty); `name` is its field, to find it in a peer's body. */
 static int msg_rd_key(struct msg_rd *rd, const char *name, const uint8_t **key,
@@ -2146,12 +2163,14 @@ int msg_encode_fetch(struct msg_codec *mc, const struct msg_fetch *m,
 	*len = 0;
 	if (!msg_key_ok(m->key, m->klen))
 		return RKV_EINVAL;
-	size = avro_bin_long_size(m->partition) + avro_bin_bytes_size(m->klen);
+	size = avro_bin_long_size(m->partition) + avro_bin_bytes_size(m->klen) +
+	       1 /* boolean */;
 	buf = malloc(size);
 	if (buf == NULL)
 		return RKV_ENOMEM;
 	p = avro_bin_put_long(buf, m->partition);
 	p = avro_bin_put_bytes(p, m->key, m->klen);
+	*p++ = m->digest ? 1 : 0;
 	assert(p == buf + size);
 	*out = buf;
 	*len = size;
@@ -2172,6 +2191,8 @@ int msg_decode_fetch(struct msg_codec *mc, const struct msg_peer *peer,
 		rc =
 		    msg_rd_key(&rd, fetch_fields[FETCH_KEY], &m->key, &m->klen);
 	if (rc == 0)
+		rc = msg_rd_bool(&rd, &m->digest);
+	if (rc == 0)
 		rc = msg_rd_end(&rd);
 	msg_rd_close(&rd);
 	if (rc != 0)
@@ -2191,49 +2212,66 @@ int msg_encode_status(struct msg_codec *mc, uint8_t type,
 	(void)mc;
 	*out = NULL;
 	*len = 0;
-	if (msg_reply_schema(type) == MSG_SCHEMA_COUNT || m->status > 0)
+	if (msg_reply_schema(type) == MSG_SCHEMA_COUNT || m->status > 0 ||
+	    (m->obj != NULL && m->has_digest))
 		return RKV_EINVAL;
 	if (m->obj != NULL)
 		rc = codec_object_size(m->obj, &olen);
 	if (rc != 0)
 		return rc;
 	size = avro_bin_long_size(status) + avro_bin_long_size(m->needed) +
-	       avro_bin_long_size(m->acked) + 1 /* branch */ +
-	       (m->obj != NULL ? avro_bin_bytes_size(olen) : 0);
+	       avro_bin_long_size(m->acked) + 2 /* branches */ +
+	       (m->obj != NULL ? avro_bin_bytes_size(olen) : 0) +
+	       (m->has_digest ? avro_bin_long_size(m->digest) : 0);
 	buf = malloc(size);
 	if (buf == NULL)
 		return RKV_ENOMEM;
 	p = avro_bin_put_long(buf, status);
 	p = avro_bin_put_long(p, m->needed);
 	p = avro_bin_put_long(p, m->acked);
-	if (m->obj == NULL) {
-		p = avro_bin_put_long(p, ST_OBJECT_NULL);
-	} else {
-		p = avro_bin_put_long(p, ST_OBJECT_BYTES);
+	p = avro_bin_put_long(p, m->obj != NULL ? ST_SET : ST_NULL);
+	if (m->obj != NULL)
 		p = msg_put_object(p, m->obj, olen);
-	}
+	p = avro_bin_put_long(p, m->has_digest ? ST_SET : ST_NULL);
+	if (m->has_digest)
+		p = avro_bin_put_long(p, m->digest);
 	assert(p == buf + size);
 	*out = buf;
 	*len = size;
 	return 0;
 }
 
-/* The fields before the object, and the object's bytes in *obj (NULL for
- * the null branch). */
-static int msg_status_read(struct msg_rd *rd, struct msg_status *m,
-                           const uint8_t **obj, size_t *olen)
+/* The branch of a ["null", X] union: *set is whether X follows. */
+static int msg_rd_optional(struct msg_rd *rd, bool *set)
 {
 	int64_t branch = 0;
 
+	if (avro_bin_get_long(&rd->p, rd->end, &branch) != 0 ||
+	    (branch != ST_NULL && branch != ST_SET))
+		return RKV_ECORRUPT;
+	*set = branch == ST_SET;
+	return 0;
+}
+
+/* Every field but the object, whose bytes are left in *obj (NULL for the
+ * null branch). An object and a digest together make no sense. */
+static int msg_status_read(struct msg_rd *rd, struct msg_status *m,
+                           const uint8_t **obj, size_t *olen)
+{
+	bool has_obj = false;
+	int64_t digest = 0;
+
 	if (msg_get_int(&rd->p, rd->end, &m->status) != 0 || m->status > 0 ||
 	    msg_rd_u32(rd, &m->needed) != 0 || msg_rd_u32(rd, &m->acked) != 0 ||
-	    avro_bin_get_long(&rd->p, rd->end, &branch) != 0)
+	    msg_rd_optional(rd, &has_obj) != 0 ||
+	    (has_obj && avro_bin_get_bytes(&rd->p, rd->end, obj, olen) != 0) ||
+	    msg_rd_optional(rd, &m->has_digest) != 0 ||
+	    (m->has_digest &&
+	     avro_bin_get_long(&rd->p, rd->end, &digest) != 0) ||
+	    (has_obj && m->has_digest))
 		return RKV_ECORRUPT;
-	if (branch == ST_OBJECT_NULL)
-		return 0;
-	if (branch != ST_OBJECT_BYTES)
-		return RKV_ECORRUPT;
-	return avro_bin_get_bytes(&rd->p, rd->end, obj, olen);
+	m->digest = (uint64_t)digest;
+	return 0;
 }
 
 int msg_decode_status(struct msg_codec *mc, const struct msg_peer *peer,

@@ -28,6 +28,7 @@
 
 #include "gossip/gossip.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,8 @@ struct msg_fetch {
 	uint32_t partition;
 	const uint8_t *key;
 	size_t klen;
+	bool digest; /* answer with the copy's digest only (a peer of an
+	              * older release ignores it and sends the copy) */
 };
 
 /* MSG_FORWARD: a client write received by a node that is not a replica of
@@ -155,11 +158,14 @@ struct msg_hint {
 };
 
 /* Every reply: an RKV status, the quorum counts of a failed write, and an
- * object where the request type returns one. */
+ * object where the request type returns one, or, for a FETCH asking for
+ * it, the digest of the copy (store_get_digest) instead. */
 struct msg_status {
 	int32_t status;
 	uint32_t needed, acked;
 	struct dvv *obj; /* may be NULL */
+	bool has_digest;
+	uint64_t digest; /* when has_digest */
 };
 
 struct msg_codec;
@@ -172,7 +178,8 @@ void msg_codec_free(struct msg_codec *mc);
 /* msg_encode_* -- the Avro body of a message in *out (malloc'ed, the
  * caller frees). 0, RKV_EINVAL (invalid object or context, key longer than
  * MSG_MAX_KEY, a name without its NUL within MSG_MAX_NAME + 1, a status
- * above 0, a type without a reply schema) or RKV_ENOMEM. */
+ * above 0, a status with both an object and a digest, a type without a
+ * reply schema) or RKV_ENOMEM. */
 int msg_encode_hello(struct msg_codec *mc, const struct msg_hello *m,
                      uint8_t **out, size_t *len);
 int msg_encode_replicate(struct msg_codec *mc, const struct msg_replicate *m,

@@ -169,6 +169,15 @@ uint64_t store_node_id(const struct store *s);
 int store_get(struct store *s, uint32_t partition, const void *key, size_t klen,
               struct dvv **out);
 
+/* store_get_digest -- store_get, and the stored object's digest: XXH3-64
+ * of its Avro bytes (codec_object_encode's), so equal objects stored by
+ * any node have equal digests. out NULL: the digest alone, without
+ * decoding the object (a checksum failure is still RKV_ECORRUPT). digest
+ * may be NULL. Same returns as store_get; *digest is 0 unless it returns
+ * 0. */
+int store_get_digest(struct store *s, uint32_t partition, const void *key,
+                     size_t klen, struct dvv **out, uint64_t *digest);
+
 /* store_done_fn -- completion of a queued mutation. status is 0, RKV_EIO
  * (LMDB failed: the whole group commit was rolled back), RKV_ECORRUPT (the
  * stored object could not be read, nothing written for this key),

@@ -5,8 +5,9 @@
  * user notices: a write at one node is read at the others; with a node
  * dead, quorum requests still succeed and w=all says what it got;
  * concurrent blind writes at two nodes come back as siblings; a replica
- * that missed a write is repaired by a quorum read; a restarted node kept
- * what it acknowledged.
+ * that missed a write is repaired by a quorum read, also when the reading
+ * node learns of it from a digest; a restarted node kept what it
+ * acknowledged.
  */
 #include "proc.h"
 
@@ -180,6 +181,24 @@ static bool local_holds(void *arg)
 	return ok;
 }
 
+/* A counter of a node's /stats. */
+static unsigned long long stat_at(int node, const char *name)
+{
+	struct proc_resp r;
+	char field[64];
+	const char *p = NULL;
+	unsigned long long v = 0;
+
+	snprintf(field, sizeof(field), "\"%s\":", name);
+	req(node, &r, "GET", "/stats", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	p = strstr(r.body, field);
+	assert_non_null(p);
+	v = strtoull(p + strlen(field), NULL, 10);
+	proc_resp_free(&r);
+	return v;
+}
+
 /* A paused replica misses a write; once it runs again, a quorum read
  * brings its own copy up to date. */
 static void test_read_repair_after_pause(void **state)
@@ -225,6 +244,36 @@ static void test_read_repair_after_restart(void **state)
 	assert_value_at(2, "/kv/missed?replica=local", "value");
 }
 
+/* A replica down during an update comes back with the old value. A read
+ * compares digests: the replica holding the update matches the reading
+ * node's copy and sends no object; the stale one does not, its object
+ * is fetched, and read repair brings it up to date. */
+static void test_stale_digest_is_repaired(void **state)
+{
+	struct local_check lc = {2, "/kv/stale?replica=local", "new"};
+	struct proc_resp r;
+	char ctx[2048];
+	(void)state;
+	assert_int_equal(status_at(0, "PUT", "/kv/stale?w=all", "old"), 204);
+	req(0, &r, "GET", "/kv/stale", NULL, NULL);
+	snprintf(ctx, sizeof(ctx), "%s", proc_resp_header(&r, "X-Context"));
+	proc_resp_free(&r);
+	proc_node_kill(&nodes[2]);
+	const char *const h[] = {"X-Context", ctx, NULL};
+	req(0, &r, "PUT", "/kv/stale", h, "new");
+	assert_int_equal(r.status, 204);
+	proc_resp_free(&r);
+	assert_int_equal(proc_node_start(&nodes[2]), 0);
+	assert_value_at(2, "/kv/stale?replica=local", "old");
+
+	unsigned long long same = stat_at(1, "digest_matches");
+	unsigned long long differ = stat_at(1, "digest_mismatches");
+	assert_value_at(1, "/kv/stale?r=all", "new");
+	assert_int_equal(stat_at(1, "digest_matches"), same + 1);
+	assert_int_equal(stat_at(1, "digest_mismatches"), differ + 1);
+	assert_true(proc_wait_for(local_holds, &lc, T_TIMEOUT_MS));
+}
+
 static void test_restarted_node_keeps_acknowledged(void **state)
 {
 	char path[64], val[64];
@@ -258,6 +307,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_repair_after_pause,
 	                                    cluster_setup, cluster_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_repair_after_restart,
+	                                    cluster_setup, cluster_teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_digest_is_repaired,
 	                                    cluster_setup, cluster_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_restarted_node_keeps_acknowledged, cluster_setup,

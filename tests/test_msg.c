@@ -289,13 +289,15 @@ static void test_fetch_keys(void **state)
 	free(big);
 }
 
-/* The bytes of a FETCH are pinned: zig-zag long 5, then bytes "ab". */
+/* The bytes of a FETCH are pinned: zig-zag long 5, bytes "ab", then the
+ * digest flag, a boolean byte. */
 static void test_fetch_golden(void **state)
 {
 	struct msg_codec *mc = *state;
-	static const uint8_t golden[] = {0x0a, 0x04, 'a', 'b'};
+	static const uint8_t golden[] = {0x0a, 0x04, 'a', 'b', 0x00};
 	struct msg_fetch m = {
 	    .partition = 5, .key = (const uint8_t *)"ab", .klen = 2};
+	struct msg_fetch back;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
@@ -303,6 +305,13 @@ static void test_fetch_golden(void **state)
 	assert_int_equal(len, sizeof(golden));
 	assert_memory_equal(buf, golden, sizeof(golden));
 	assert_hostile(mc, decode_fetch, buf, len, 1);
+	free(buf);
+	m.digest = true;
+	assert_int_equal(msg_encode_fetch(mc, &m, &buf, &len), 0);
+	assert_int_equal(len, sizeof(golden));
+	assert_int_equal(buf[len - 1], 0x01);
+	assert_int_equal(msg_decode_fetch(mc, NULL, buf, len, &back), 0);
+	assert_true(back.digest);
 	free(buf);
 }
 
@@ -610,7 +619,12 @@ static void ref_replicate(struct ref *ref, const struct msg_replicate *m,
 static void ref_fetch(struct ref *ref, const struct msg_fetch *m, uint8_t **out,
                       size_t *len)
 {
+	avro_value_t f;
+
 	ref_set_key(ref, m->partition, m->key, m->klen);
+	assert_int_equal(avro_value_set_boolean(
+	                     value_field(&ref->value, "digest", &f), m->digest),
+	                 0);
 	ref_write(ref, out, len);
 }
 
@@ -635,6 +649,17 @@ static void ref_status(struct ref *ref, const struct msg_status *m,
 		ref_set_object(ref, &branch, m->obj);
 	else
 		assert_int_equal(avro_value_set_null(&branch), 0);
+	if (avro_value_get_by_name(&ref->value, "digest", &f, NULL) == 0) {
+		assert_int_equal(
+		    avro_value_set_branch(&f, m->has_digest ? 1 : 0, &branch),
+		    0);
+		if (m->has_digest)
+			assert_int_equal(
+			    avro_value_set_long(&branch, (int64_t)m->digest),
+			    0);
+		else
+			assert_int_equal(avro_value_set_null(&branch), 0);
+	}
 	ref_write(ref, out, len);
 }
 
@@ -772,8 +797,10 @@ static void bodies_check(struct msg_codec *mc, decode_fn *decode,
 static void check_requests(struct msg_codec *mc, struct ref *rep,
                            struct ref *fetch, const struct msg_replicate *m)
 {
-	struct msg_fetch f = {
-	    .partition = m->partition, .key = m->key, .klen = m->klen};
+	struct msg_fetch f = {.partition = m->partition,
+	                      .key = m->key,
+	                      .klen = m->klen,
+	                      .digest = m->partition % 2 == 0};
 	struct msg_replicate back;
 	struct msg_fetch fback;
 	struct bodies b = {0};
@@ -794,6 +821,7 @@ static void check_requests(struct msg_codec *mc, struct ref *rep,
 	assert_int_equal(msg_decode_fetch(mc, NULL, b.ours, b.len, &fback), 0);
 	assert_int_equal(fback.partition, f.partition);
 	assert_key(fback.key, fback.klen, f.key, f.klen, b.ours, b.len);
+	assert_true(fback.digest == f.digest);
 	bodies_check(mc, decode_fetch, &b);
 }
 
@@ -811,6 +839,8 @@ static void check_status(struct msg_codec *mc, struct ref *ref, uint8_t type,
 	            back.acked == m->acked);
 	assert_true(m->obj == NULL ? back.obj == NULL
 	                           : dvv_equal(back.obj, m->obj));
+	assert_true(back.has_digest == m->has_digest);
+	assert_true(back.digest == (m->has_digest ? m->digest : 0));
 	msg_clear_status(&back);
 	bodies_check(mc, decode_status, &b);
 }
@@ -867,7 +897,10 @@ static void test_status_random(void **state)
 		m.status = dice == 0   ? INT32_MIN
 		           : dice == 1 ? 0
 		                       : -(int32_t)rng_below(&r, INT32_MAX);
-		m.obj = rng_below(&r, 2) ? random_object(&r) : NULL;
+		dice = rng_below(&r, 3);
+		m.obj = dice == 0 ? random_object(&r) : NULL;
+		m.has_digest = dice == 1;
+		m.digest = m.has_digest ? rng_next(&r) >> rng_below(&r, 64) : 0;
 		check_status(mc, &ref[t], type, &m);
 		dvv_free(m.obj);
 	}
@@ -916,13 +949,23 @@ static void test_direct_malformed(void **state)
 	             0x00, 0x00),
 	    BAD_BODY(decode_status, 0x00, 0x00, 0x80, 0x80, 0x80, 0x80, 0x20,
 	             0x00),
-	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x00),
-	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x02, 0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00),
 	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x02, 0x10),
+	    /* digest: union index 2, -1; a branch without its long; a
+	     * digest over 64 bits. */
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x04),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x01),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x02),
+	    BAD_BODY(decode_status, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xff,
+	             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+	    /* FETCH: a digest flag that is not 0 or 1, or missing. */
+	    BAD_BODY(decode_fetch, 0x0a, 0x04, 'a', 'b', 0x02),
+	    BAD_BODY(decode_fetch, 0x0a, 0x04, 'a', 'b'),
 	};
 	/* status INT32_MIN, the least there is */
-	static const uint8_t status_min[] = {0xff, 0xff, 0xff, 0xff,
-	                                     0x0f, 0x00, 0x00, 0x00};
+	static const uint8_t status_min[] = {0xff, 0xff, 0xff, 0xff, 0x0f,
+	                                     0x00, 0x00, 0x00, 0x00};
 	struct msg_replicate m = {.key = (const uint8_t *)"k", .klen = 1};
 	struct msg_replicate back;
 	struct msg_status st;
@@ -933,6 +976,22 @@ static void test_direct_malformed(void **state)
 		assert_int_equal(bad[i].decode(mc, bad[i].p, bad[i].len),
 		                 RKV_ECORRUPT);
 	assert_int_equal(decode_fetch(mc, status_min, 0), RKV_ECORRUPT);
+	/* An object and a digest together: refused both ways. */
+	st = (struct msg_status){.obj = sample_object(), .has_digest = true};
+	assert_int_equal(msg_encode_status(mc, MSG_FETCH, &st, &buf, &len),
+	                 RKV_EINVAL);
+	st.has_digest = false;
+	assert_int_equal(msg_encode_status(mc, MSG_FETCH, &st, &buf, &len), 0);
+	dvv_free(st.obj);
+	assert_int_equal(buf[len - 1], 0x00); /* the digest's null branch */
+	body = malloc(len + 1);
+	assert_non_null(body);
+	memcpy(body, buf, len - 1);
+	body[len - 1] = 0x02; /* its long branch */
+	body[len] = 0x02;     /* digest 1 */
+	assert_int_equal(decode_status(mc, body, len + 1), RKV_ECORRUPT);
+	free(body);
+	free(buf);
 	assert_int_equal(msg_decode_status(mc, NULL, MSG_HINT, status_min,
 	                                   sizeof(status_min), &st),
 	                 0);
@@ -1146,11 +1205,12 @@ static void test_evolution_older_writer(void **state)
 	                 RKV_ECORRUPT);
 	/* Other types of that peer still decode directly. */
 	{
-		static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
+		static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b', 0x01};
 		struct msg_fetch f;
 		assert_int_equal(
 		    msg_decode_fetch(mc, peer, fetch, sizeof(fetch), &f), 0);
 		assert_int_equal(f.partition, 5);
+		assert_true(f.digest);
 	}
 	/* Hostile bodies through the resolver fail the same way. */
 	for (size_t n = 0; n < blen; n++)
@@ -1287,7 +1347,7 @@ static void test_evolution_incompatible(void **state)
 	    {.stem = "forward_reply", .json = NULL},
 	};
 	static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
-	static const uint8_t status[] = {0x00, 0x00, 0x00, 0x00};
+	static const uint8_t status[] = {0x00, 0x00, 0x00, 0x00, 0x00};
 	struct msg_peer *peer = NULL;
 	struct msg_fetch f;
 	struct msg_replicate r;
@@ -2061,6 +2121,7 @@ static void check_older_reply(struct msg_codec *mc, const struct msg_peer *peer,
 		            back.acked == 0);
 		assert_true(m.obj == NULL ? back.obj == NULL
 		                          : dvv_equal(back.obj, m.obj));
+		assert_false(back.has_digest);
 		msg_clear_status(&back);
 		for (size_t n = 0; n < len; n++)
 			assert_int_equal(msg_decode_status(mc, peer, MSG_FETCH,
@@ -2092,10 +2153,18 @@ static void test_direct_from_older_release(void **state)
 	    "\"namespace\":\"ringkv.msg\",\"fields\":["
 	    "{\"name\":\"status\",\"type\":\"int\"},"
 	    "{\"name\":\"object\",\"type\":[\"null\",\"bytes\"]}]}";
+	static const char old_fetch[] =
+	    "{\"type\":\"record\",\"name\":\"Fetch\","
+	    "\"namespace\":\"ringkv.msg\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"bytes\"}]}";
+	static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
 	struct msg_codec *mc = *state;
 	struct announce ann[] = {{.stem = "replicate", .json = old_replicate},
-	                         {.stem = "fetch_reply", .json = old_reply}};
-	struct msg_peer *peer = peer_announcing(mc, ann, 2);
+	                         {.stem = "fetch_reply", .json = old_reply},
+	                         {.stem = "fetch", .json = old_fetch}};
+	struct msg_peer *peer = peer_announcing(mc, ann, 3);
+	struct msg_fetch f;
 	struct msg_replicate m = {
 	    .partition = 2, .key = (const uint8_t *)"old", .klen = 3};
 	struct msg_replicate back;
@@ -2123,6 +2192,13 @@ static void test_direct_from_older_release(void **state)
 	free(buf);
 	dvv_free(m.obj);
 	check_older_reply(mc, peer, old_reply);
+	/* A FETCH of a release before digest reads asks for the object. */
+	assert_int_equal(msg_decode_fetch(mc, peer, fetch, sizeof(fetch), &f),
+	                 0);
+	assert_int_equal(f.partition, 5);
+	assert_key(f.key, f.klen, (const uint8_t *)"ab", 2, fetch,
+	           sizeof(fetch));
+	assert_false(f.digest);
 	msg_peer_free(peer);
 }
 

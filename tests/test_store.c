@@ -37,6 +37,9 @@
 
 #include <cmocka.h>
 
+/* The argument that makes this program the second opener of a store. */
+#define OPEN_ELSEWHERE "--open-elsewhere"
+
 /* Loop turns allowed for queued mutations to complete. */
 #define MAX_TURNS 100
 
@@ -564,15 +567,16 @@ static void test_second_open_is_locked(void **state)
 	assert_int_equal(store_open(&again, f->base, f->codec, &o),
 	                 RKV_ELOCKED);
 	assert_null(again);
-	/* ... and another process. */
+	/* ... and another process: this program again (main), exec'ed, as a
+	 * child forked from a process with a writer thread may only call
+	 * async-signal-safe functions (an allocator lock held by that thread
+	 * at the fork would never be released). */
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct event_base *base = base_new();
-		struct codec *codec = codec_new();
-		struct store *s = NULL;
-		int rc = store_open(&s, base, codec, &o);
-		_exit(rc == RKV_ELOCKED ? 0 : 1);
+		execl("/proc/self/exe", "test_store", OPEN_ELSEWHERE, f->dir,
+		      (char *)NULL);
+		_exit(2);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -1615,6 +1619,55 @@ static void test_long_keys_round_trip(void **state)
 	free(k);
 }
 
+/* Digests: equal objects have equal digests whatever key, partition or
+ * key format holds them; any change to the object changes it; a digest
+ * alone is read without decoding, a damaged record is still refused. */
+static void test_digest(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *k = long_key(1000, 0);
+	struct done d[2] = {{0}};
+	struct dvv *obj = NULL, *again = NULL;
+	uint64_t a = 0, b = 0, c = 0, e = 1;
+	uint8_t *avro = NULL;
+	size_t alen = 0;
+
+	put(f, 3, "src", "payload");
+	assert_int_equal(store_get_digest(f->store, 3, "src", 3, &obj, &a), 0);
+	assert_int_equal(codec_object_encode(f->codec, obj, &avro, &alen), 0);
+	assert_true(a == XXH3_64bits(avro, alen));
+	free(avro);
+	/* The same object under an inline key and under a long key. */
+	assert_int_equal(
+	    store_merge(f->store, 4, "dst", 3, obj, on_done, &d[0]), 0);
+	assert_int_equal(store_merge(f->store, 5, k, 1000, obj, on_done, &d[1]),
+	                 0);
+	run_until_done(f, d, 2);
+	assert_int_equal(store_get_digest(f->store, 4, "dst", 3, NULL, &b), 0);
+	assert_int_equal(store_get_digest(f->store, 5, k, 1000, &again, &c), 0);
+	assert_true(a == b);
+	assert_true(a == c);
+	assert_true(dvv_equal(again, obj));
+	dvv_free(again);
+	done_clear(d, 2);
+	/* A write changes it. */
+	put(f, 4, "dst", "other");
+	assert_int_equal(store_get_digest(f->store, 4, "dst", 3, NULL, &b), 0);
+	assert_true(a != b);
+	assert_int_equal(store_get_digest(f->store, 4, "none", 4, NULL, &e),
+	                 RKV_ENOTFOUND);
+	assert_true(e == 0);
+	/* Damage is seen without a decode. */
+	store_close(f->store);
+	f->store = NULL;
+	raw_damage(f, 3, "src", 5, 0);
+	store_reopen(f);
+	assert_int_equal(store_get_digest(f->store, 3, "src", 3, NULL, &e),
+	                 RKV_ECORRUPT);
+	dvv_free(obj);
+	free(k);
+}
+
 static void test_long_keys_sharing_a_head(void **state)
 {
 	struct fixture *f = *state;
@@ -2289,8 +2342,27 @@ static void test_reads_during_a_commit(void **state)
 	free(d);
 }
 
-int main(void)
+/* The second opener of test_second_open_is_locked: 0 when the store at
+ * dir is refused as locked. */
+static int open_elsewhere(const char *dir)
 {
+	struct event_base *base = base_new();
+	struct codec *codec = codec_new();
+	struct store_options o = {
+	    .dir = dir, .sync_batch = true, .map_size = 64u << 20};
+	struct store *s = NULL;
+	int rc = store_open(&s, base, codec, &o);
+
+	store_close(s);
+	codec_free(codec);
+	event_base_free(base);
+	return rc == RKV_ELOCKED ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], OPEN_ELSEWHERE) == 0)
+		return open_elsewhere(argv[2]);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_update_with_context_supersedes,
@@ -2303,6 +2375,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_callback_may_write, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_second_open_is_locked, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_record, setup,
