@@ -5,7 +5,7 @@
  *
  *   PREFLIST -> FANOUT -> AWAIT -> REPAIR -> DONE
  *
- * PREFLIST   (a zero-delay event, so no callback ever runs inside
+ * PREFLIST   (an event made active, so no callback ever runs inside
  *            coord_put/coord_get) finds the replicas of the key: the
  *            primaries, with fallbacks in place of those held down;
  * FANOUT     starts the local store operation and the remote calls;
@@ -51,6 +51,7 @@
 
 #include "ring/hash.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +101,8 @@ struct coord_req {
 	int failure; /* a replica's own error worth reporting, e.g. corrupt */
 	bool answered;
 	unsigned timeout_ms;
-	struct event *timer;
+	struct event *timer; /* the timeout; in tail[] */
+	struct event *start; /* runs PREFLIST; in tail[] */
 	coord_done_fn *done;
 	void *arg;
 	struct dvv
@@ -118,6 +120,9 @@ struct coord_req {
 	struct coord_req *prev, *next; /* the coordinator's active list */
 	size_t n;
 	struct coord_replica rep[COORD_MAX_REPLICAS];
+	/* The two events (event_assign'ed, libevent telling their size),
+	 * then the key: a request is one allocation. */
+	_Alignas(max_align_t) unsigned char tail[];
 };
 
 struct coord {
@@ -133,17 +138,26 @@ struct coord {
 
 /* --- answering and freeing -------------------------------------------- */
 
+/* Room for one struct event in coord_req's tail, keeping the next one
+ * aligned: libevent keeps the struct's size to itself, so that its
+ * layout may change between releases without breaking us. */
+static size_t coord_event_size(void)
+{
+	size_t align = _Alignof(max_align_t);
+
+	return (event_get_struct_event_size() + align - 1) & ~(align - 1);
+}
+
 static void coord_req_free(struct coord_req *req)
 {
 	for (size_t i = 0; i < req->n; i++)
 		dvv_free(req->rep[i].obj);
-	if (req->timer != NULL)
-		event_free(req->timer);
+	event_del(req->timer);
+	event_del(req->start); /* still active when freed by coord_free */
 	dvv_free(req->merged);
 	free(req->body);
 	dvv_vv_deinit(&req->ctx);
 	dvv_value_deinit(&req->value);
-	free(req->key);
 	if (req->prev != NULL)
 		req->prev->next = req->next;
 	else
@@ -177,8 +191,7 @@ static void coord_answer(struct coord_req *req, int status,
 	if (req->answered)
 		return;
 	req->answered = true;
-	if (req->timer != NULL)
-		event_del(req->timer);
+	event_del(req->timer);
 	req->done(req->arg, &res);
 }
 
@@ -886,28 +899,33 @@ static struct coord_req *coord_req_new(struct coord *c, enum coord_kind kind,
                                        unsigned quorum, unsigned timeout_ms,
                                        coord_done_fn *done, void *arg)
 {
+	size_t ev = coord_event_size();
 	struct coord_req *req;
 
 	if (c->stats.active >= COORD_MAX_ACTIVE)
 		return NULL;
-	req = calloc(1, sizeof(*req));
+	req = calloc(1, sizeof(*req) + 2 * ev + klen);
 	if (req == NULL)
 		return NULL;
 	req->c = c;
 	req->kind = kind;
-	req->key = malloc(klen ? klen : 1);
+	req->timer = (struct event *)req->tail;
+	req->start = (struct event *)(req->tail + ev);
+	req->key = req->tail + 2 * ev;
+	evtimer_assign(req->timer, c->base, coord_on_timeout, req);
+	evtimer_assign(req->start, c->base, coord_start, req);
 	req->merged = dvv_new();
-	req->timer = evtimer_new(c->base, coord_on_timeout, req);
 	req->next = c->active;
 	if (c->active != NULL)
 		c->active->prev = req;
 	c->active = req;
 	c->stats.active++;
-	if (req->key == NULL || req->merged == NULL || req->timer == NULL) {
+	if (req->merged == NULL) {
 		coord_req_free(req);
 		return NULL;
 	}
-	memcpy(req->key, key, klen);
+	if (klen > 0)
+		memcpy(req->key, key, klen);
 	req->klen = klen;
 	req->partition =
 	    ring_partition_of(key, klen, cluster_ring_size(c->cluster));
@@ -918,16 +936,10 @@ static struct coord_req *coord_req_new(struct coord *c, enum coord_kind kind,
 	return req;
 }
 
-/* Schedules PREFLIST; on failure the request is freed. */
-static int coord_req_launch(struct coord_req *req)
+/* Schedules PREFLIST: it runs once the caller's callback has returned. */
+static void coord_req_launch(struct coord_req *req)
 {
-	struct timeval now = {0, 0};
-	if (event_base_once(req->c->base, -1, EV_TIMEOUT, coord_start, req,
-	                    &now) != 0) {
-		coord_req_free(req);
-		return RKV_ENOMEM;
-	}
-	return 0;
+	event_active(req->start, EV_TIMEOUT, 1);
 }
 
 int coord_put(struct coord *c, const struct coord_write *wr,
@@ -949,7 +961,8 @@ int coord_put(struct coord *c, const struct coord_write *wr,
 		memcpy(req->ctx.e, wr->ctx->e, nctx * sizeof(*req->ctx.e));
 		req->ctx.n = nctx;
 	}
-	return coord_req_launch(req);
+	coord_req_launch(req);
+	return 0;
 fail:
 	coord_req_free(req);
 	return RKV_ENOMEM;
@@ -962,7 +975,8 @@ int coord_get(struct coord *c, const void *key, size_t klen, unsigned r,
 	    coord_req_new(c, COORD_READ, key, klen, r, timeout_ms, done, arg);
 	if (req == NULL)
 		return RKV_EUNAVAIL;
-	return coord_req_launch(req);
+	coord_req_launch(req);
+	return 0;
 }
 
 /* --- the replica side ------------------------------------------------- */
