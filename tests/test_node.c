@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -79,24 +80,72 @@ static void assert_value(const char *path, const char *want)
 	proc_resp_free(&r);
 }
 
+/* Last-Modified is an RFC 7231 IMF-fixdate of the write, which happened
+ * between before and after (seconds since the epoch). */
+static void assert_http_date(const char *text, time_t before, time_t after)
+{
+	struct tm tm;
+	char again[64];
+	time_t t = 0;
+	const char *end = NULL;
+
+	assert_non_null(text);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_non_null(end);
+	assert_int_equal(*end, '\0');
+	t = timegm(&tm);
+	assert_true(t >= before && t <= after);
+	/* Exactly the form strftime gives, in the C locale. */
+	strftime(again, sizeof(again), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_string_equal(text, again);
+}
+
+/* An ETag: a quoted 64-bit hash in lower-case hex. */
+static void assert_etag(const char *text)
+{
+	assert_non_null(text);
+	assert_int_equal(strlen(text), 18);
+	assert_int_equal(text[0], '"');
+	assert_int_equal(text[17], '"');
+	assert_int_equal(strspn(text + 1, "0123456789abcdef"), 16);
+}
+
 static void test_put_get_delete(void **state)
 {
 	struct proc_resp r;
 	const char *const ct[] = {"Content-Type", "text/plain", NULL};
 	(void)state;
 
+	time_t before = time(NULL);
 	req(&r, "PUT", "/kv/greeting", ct, "hello");
 	assert_int_equal(r.status, 204);
 	assert_non_null(proc_resp_header(&r, "X-Context"));
 	proc_resp_free(&r);
+	time_t after = time(NULL);
 
 	req(&r, "GET", "/kv/greeting", NULL, NULL);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "hello");
 	assert_string_equal(proc_resp_header(&r, "Content-Type"), "text/plain");
-	assert_non_null(proc_resp_header(&r, "ETag"));
-	assert_non_null(strstr(proc_resp_header(&r, "Last-Modified"), "GMT"));
+	assert_etag(proc_resp_header(&r, "ETag"));
+	assert_http_date(proc_resp_header(&r, "Last-Modified"), before, after);
+	char etag[32];
+	snprintf(etag, sizeof(etag), "%s", proc_resp_header(&r, "ETag"));
 	char ctx[1024];
+	snprintf(ctx, sizeof(ctx), "%s", proc_resp_header(&r, "X-Context"));
+	proc_resp_free(&r);
+
+	/* Another write, another ETag. */
+	const char *const upd[] = {"X-Context", ctx, "Content-Type",
+	                           "text/plain", NULL};
+	req(&r, "PUT", "/kv/greeting", upd, "hello again");
+	assert_int_equal(r.status, 204);
+	proc_resp_free(&r);
+	req(&r, "GET", "/kv/greeting", NULL, NULL);
+	assert_string_equal(r.body, "hello again");
+	assert_etag(proc_resp_header(&r, "ETag"));
+	assert_string_not_equal(proc_resp_header(&r, "ETag"), etag);
 	snprintf(ctx, sizeof(ctx), "%s", proc_resp_header(&r, "X-Context"));
 	proc_resp_free(&r);
 
