@@ -133,6 +133,10 @@ struct coord {
 	struct msg_codec *mc;
 	struct coord_req *active; /* every request not yet freed */
 	bool stopping; /* coord_stop: start nothing new, only answer */
+	/* coord_moves_pending: ring_pending() of the ring whose
+	 * cluster_ring_version is pending_of - 1 (0: not counted yet) */
+	uint64_t pending_of;
+	uint32_t pending;
 	struct coord_stats stats;
 };
 
@@ -416,6 +420,20 @@ static void coord_future_acked(void *arg, int status,
  * before the write is not the only way the next owner hears of it. The
  * owner forwards what it stores too (transfer.h) for coordinators that
  * have not heard of the move yet. */
+/* Does any partition have a transfer pending? ring_pending() looks at
+ * all Q partitions, too much to ask on every write: count again only
+ * when the ring has changed. */
+static bool coord_moves_pending(struct coord *c)
+{
+	uint64_t v = cluster_ring_version(c->cluster) + 1;
+
+	if (c->pending_of != v) {
+		c->pending = ring_pending(cluster_ring(c->cluster));
+		c->pending_of = v;
+	}
+	return c->pending > 0;
+}
+
 static void coord_copy_to_future(struct coord_req *req)
 {
 	struct coord *c = req->c;
@@ -426,7 +444,7 @@ static void coord_copy_to_future(struct coord_req *req)
 	unsigned future[CLUSTER_MAX_N];
 	size_t n = 0;
 
-	if (ring_pending(cluster_ring(c->cluster)) == 0 || c->stopping)
+	if (!coord_moves_pending(c) || c->stopping)
 		return;
 	n = cluster_replicas(c->cluster, req->partition, true, future);
 	for (size_t i = 0; i < n; i++) {
