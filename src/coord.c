@@ -1086,9 +1086,12 @@ static int coord_serve_replicate(struct coord *c, const struct rpc_reply_to *to,
 	if (rc == 0 && hint)
 		rc = store_hint(c->store, m.hint_for, m.partition, m.key,
 		                m.klen, m.obj, coord_served_merge, s);
-	else if (rc == 0)
-		rc = store_merge(c->store, m.partition, m.key, m.klen, m.obj,
-		                 coord_served_merge, s);
+	else if (rc == 0) {
+		/* The store takes the decoded object: no copy. */
+		rc = store_merge_take(c->store, m.partition, m.key, m.klen,
+		                      m.obj, coord_served_merge, s);
+		m.obj = NULL;
+	}
 	if (rc != 0)
 		free(s);
 	c->stats.replica_writes++;

@@ -208,6 +208,13 @@ int store_merge(struct store *s, uint32_t partition, const void *key,
                 size_t klen, const struct dvv *obj, store_done_fn *cb,
                 void *arg);
 
+/* store_merge_take -- store_merge of an object the store takes instead of
+ * copying (one just decoded from a peer): freed by the store whatever
+ * this returns. */
+int store_merge_take(struct store *s, uint32_t partition, const void *key,
+                     size_t klen, struct dvv *obj, store_done_fn *cb,
+                     void *arg);
+
 /* store_observer_fn -- told of every object committed by store_update
  * or store_merge (hints are not objects), after the commit and before the
  * mutation's own callback; arguments valid during the call only. A

@@ -554,6 +554,68 @@ static void test_merge(void **state)
 	done_clear(d, 3);
 }
 
+/* store_merge_take: the store takes the object. A newer version of what
+ * is stored is stored as it came; a concurrent one is merged into
+ * siblings; an invalid one is refused (and freed: ASan would see a
+ * leak). */
+static void test_merge_take(void **state)
+{
+	struct fixture *f = *state;
+	struct done d[2] = {{0}};
+	struct dvv *old = NULL, *newer = NULL, *other = NULL, *back = NULL;
+	struct dvv_value v;
+	struct dvv *bad = calloc(1, sizeof(*bad));
+
+	put(f, 2, "k", "one");
+	assert_int_equal(store_get(f->store, 2, "k", 1, &old), 0);
+	/* newer: "two" written over "one" (with its context) elsewhere */
+	newer = dvv_dup(old);
+	assert_non_null(newer);
+	value_set(&v, "two");
+	{
+		struct dvv_vv ctx = {0};
+		assert_int_equal(dvv_join(old, &ctx), 0);
+		assert_int_equal(dvv_update(newer, &ctx, 77, &v), 0);
+		dvv_vv_deinit(&ctx);
+	}
+	assert_true(dvv_less(old, newer));
+	back = dvv_dup(newer);
+	assert_non_null(back);
+	assert_int_equal(
+	    store_merge_take(f->store, 2, "k", 1, newer, on_done, &d[0]), 0);
+	run_until_done(f, d, 1);
+	assert_int_equal(d[0].status, 0);
+	assert_true(dvv_equal(d[0].obj, back));
+	assert_holds(f, 2, "k", "two");
+
+	/* other: a blind write elsewhere, concurrent with "two" */
+	other = dvv_new();
+	assert_non_null(other);
+	value_set(&v, "three");
+	assert_int_equal(dvv_update(other, NULL, 88, &v), 0);
+	assert_int_equal(
+	    store_merge_take(f->store, 2, "k", 1, other, on_done, &d[1]), 0);
+	run_until_done(f, &d[1], 1);
+	assert_int_equal(d[1].status, 0);
+	assert_int_equal(dvv_value_count(d[1].obj), 2);
+
+	/* An invalid object: actors out of order. */
+	assert_non_null(bad);
+	bad->entries = calloc(2, sizeof(*bad->entries));
+	assert_non_null(bad->entries);
+	bad->nentries = 2;
+	bad->entries[0].id = 5;
+	bad->entries[0].counter = 1;
+	bad->entries[1].id = 3;
+	bad->entries[1].counter = 1;
+	assert_int_equal(
+	    store_merge_take(f->store, 2, "k", 1, bad, on_done, &d[0]),
+	    RKV_EINVAL);
+	dvv_free(old);
+	dvv_free(back);
+	done_clear(d, 2);
+}
+
 static void test_second_open_is_locked(void **state)
 {
 	struct fixture *f = *state;
@@ -2375,6 +2437,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_callback_may_write, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_merge_take, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_second_open_is_locked, setup,
 	                                    teardown),
