@@ -203,6 +203,7 @@ struct store {
 	bool hint_corrupt_logged;
 	/* the writer thread */
 	struct codec *w_codec; /* the writer's own: a codec is per thread */
+	MDB_cursor *w_objects; /* on "objects", in store_write's transaction */
 	int done_fd;           /* eventfd the writer signals; -1 if none */
 	pthread_t writer;
 	bool writer_started;
@@ -923,8 +924,11 @@ static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
 	MDB_val k = {op->dklen, (void *)op->dkey};
 	MDB_val v = {.mv_size = head + len + STORE_SUM_BYTES, .mv_data = NULL};
 	uint8_t *p = NULL;
-	int rc = mdb_put(txn, s->objects_dbi, &k, &v, MDB_RESERVE);
+	/* Through the batch's cursor, which store_load left on this key's
+	 * leaf page: no second descent of the tree. */
+	int rc = mdb_cursor_put(s->w_objects, &k, &v, MDB_RESERVE);
 
+	(void)txn;
 	if (rc != 0)
 		return rc;
 	p = v.mv_data;
@@ -955,12 +959,12 @@ static int store_check_limits(const struct dvv *d)
 /* The stored object of op's key into *cur (a new empty one when there is
  * none). RKV_ECORRUPT / RKV_EINVAL (logged), RKV_EIO with *lmdb_rc set, or
  * RKV_ENOMEM. *old is the stored Avro, alen 0 and avro NULL when none. */
-static int store_load(struct store *s, MDB_txn *txn, struct store_op *op,
-                      struct dvv **cur, struct store_rec *old, int *lmdb_rc)
+static int store_load(struct store *s, struct store_op *op, struct dvv **cur,
+                      struct store_rec *old, int *lmdb_rc)
 {
 	MDB_val k = {op->dklen, op->dkey};
 	MDB_val v = {0, NULL};
-	int rc = mdb_get(txn, s->objects_dbi, &k, &v);
+	int rc = mdb_cursor_get(s->w_objects, &k, &v, MDB_SET_KEY);
 
 	memset(old, 0, sizeof(*old));
 	if (rc == MDB_NOTFOUND) {
@@ -1021,7 +1025,7 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 {
 	struct store_rec old;
 	struct dvv *cur = NULL;
-	int rc = store_load(s, txn, op, &cur, &old, lmdb_rc);
+	int rc = store_load(s, op, &cur, &old, lmdb_rc);
 
 	if (rc != 0)
 		goto fail;
@@ -1217,6 +1221,10 @@ static int store_write(struct store *s, struct store_op *batch)
 	MDB_txn *txn = NULL;
 	size_t n = 0;
 	int lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	/* Freed by LMDB with the transaction, committed or aborted. */
+	if (lmdb_rc == 0)
+		lmdb_rc = mdb_cursor_open(txn, s->objects_dbi, &s->w_objects);
 
 	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
 	     op = op->next)
