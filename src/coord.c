@@ -106,7 +106,8 @@ struct coord_req {
 	coord_done_fn *done;
 	void *arg;
 	struct dvv
-	    *merged; /* read: sync of replies; write: object as written */
+	    *merged;      /* read: sync of replies; write: object as written */
+	bool merged_lent; /* read: merged is the first copy, a rep's obj */
 	/* read: our own copy as a primary, whose digest the others send */
 	struct coord_replica *local;
 	uint64_t digest; /* of local's copy; 0: none to compare with */
@@ -158,7 +159,8 @@ static void coord_req_free(struct coord_req *req)
 		dvv_free(req->rep[i].obj);
 	event_del(req->timer);
 	event_del(req->start); /* still active when freed by coord_free */
-	dvv_free(req->merged);
+	if (!req->merged_lent)
+		dvv_free(req->merged);
 	free(req->body);
 	dvv_vv_deinit(&req->ctx);
 	dvv_value_deinit(&req->value);
@@ -614,6 +616,34 @@ static bool coord_needs_repair(const struct coord_replica *rep)
 	return copy == NULL || !dvv_equal(copy, req->merged);
 }
 
+/* Merges one replica's copy into req->merged. The first copy is not
+ * copied: merged is lent it, and gets an object of its own only when a
+ * second copy has to be merged into it. Usually there is no second (the
+ * others sent equal digests), so a read copies nothing. */
+static void coord_merge_copy(struct coord_req *req, struct dvv *obj)
+{
+	const struct dvv *m = req->merged;
+	struct dvv *own = NULL;
+
+	if (!req->merged_lent && m->nentries == 0 && m->nanon == 0) {
+		dvv_free(req->merged); /* the empty object coord_req_new made */
+		req->merged = obj;     /* still the replica's, who frees it */
+		req->merged_lent = true;
+		return;
+	}
+	if (req->merged_lent) {
+		own = dvv_dup(m);
+		if (own == NULL) {
+			log_warn("coord: out of memory merging a read");
+			return;
+		}
+		req->merged = own;
+		req->merged_lent = false;
+	}
+	if (dvv_sync(req->merged, obj) != 0)
+		log_warn("coord: out of memory merging a read");
+}
+
 /* Records one replica's answer to a read: obj (may be NULL) is taken. */
 static void coord_read_reply(struct coord_replica *rep, int status,
                              struct dvv *obj)
@@ -624,8 +654,8 @@ static void coord_read_reply(struct coord_replica *rep, int status,
 		rep->ok = true;
 		rep->obj = obj;
 		req->acked++;
-		if (obj != NULL && dvv_sync(req->merged, obj) != 0)
-			log_warn("coord: out of memory merging a read");
+		if (obj != NULL)
+			coord_merge_copy(req, obj);
 	} else {
 		/* A damaged copy is a fact the client must hear about if the
 		 * read fails for want of replies; a lost peer is not. */
