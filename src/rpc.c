@@ -64,6 +64,7 @@
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,10 +148,13 @@ struct rpc_call {
 	uint8_t type;          /* the request's: its reply must say the same */
 	rpc_reply_fn *cb;
 	void *arg;
-	int fail_status; /* set: the timer delivers this, not a timeout */
-	struct event *timer;
+	int fail_status;     /* set: the timer delivers this, not a timeout */
+	struct event *timer; /* in tail[] */
 	struct rpc_call *hnext;
 	struct rpc_call *prev, *next; /* conn->calls */
+	/* The timer, event_assign'ed (libevent tells its size): a call is
+	 * one allocation. */
+	_Alignas(max_align_t) unsigned char tail[];
 };
 
 struct rpc {
@@ -378,7 +382,7 @@ static void call_finish(struct rpc_call *call, int status,
 	*call_slot(rpc, call->id) = call->hnext;
 	rpc->npending--;
 	call_unlink(call);
-	event_free(call->timer);
+	event_del(call->timer);
 	free(call);
 	cb(arg, status, mpeer, body, len);
 }
@@ -1005,18 +1009,16 @@ int rpc_call(struct rpc *rpc, const char *addr, uint8_t type, const void *body,
 	rc = peer_get(rpc, addr, &peer);
 	if (rc != 0)
 		return rc;
-	rc = RKV_ENOMEM;
-	call = calloc(1, sizeof(*call));
+	call = calloc(1, sizeof(*call) + event_get_struct_event_size());
 	if (call == NULL)
-		goto fail;
+		return RKV_ENOMEM;
 	call->id = ++rpc->next_call_id;
 	call->rpc = rpc;
 	call->type = type;
 	call->cb = cb;
 	call->arg = arg;
-	call->timer = evtimer_new(rpc->base, call_timer_cb, call);
-	if (call->timer == NULL)
-		goto fail;
+	call->timer = (struct event *)call->tail;
+	evtimer_assign(call->timer, rpc->base, call_timer_cb, call);
 	conn = peer->conn;
 	if (conn == NULL && rpc_now_ms() >= peer->retry_ms)
 		conn = conn_dial(rpc, peer);
@@ -1038,8 +1040,6 @@ int rpc_call(struct rpc *rpc, const char *addr, uint8_t type, const void *body,
 	return 0;
 
 fail:
-	if (call != NULL && call->timer != NULL)
-		event_free(call->timer);
 	free(call);
 	return rc;
 }
