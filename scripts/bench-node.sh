@@ -42,6 +42,7 @@
 # A quick look: DURATION=3 RUNS=1 LOAD_KEYS=100000 scripts/bench-node.sh
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 root=$(pwd)
 
 BUILD_DIR=${BUILD_DIR:-build-bench-node}
@@ -102,19 +103,11 @@ trap 'exit 130' INT TERM
 
 log() { echo "bench-node: $*" >&2; }
 
-free_ports() {
-	python3 -c '
-import socket
-a = socket.socket(); a.bind(("127.0.0.1", 0))
-b = socket.socket(); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])'
-}
-
 # start_node NAME SYNC: a fresh one-node cluster; sets pid and url.
 start_node() {
 	name=$1
 	# shellcheck disable=SC2046 # two port numbers, split on purpose
-	set -- $(free_ports) "$2"
+	set -- $(free_ports 1) "$2"
 	"$bin" --data-dir "$tmp/$name" --http-listen "127.0.0.1:$1" \
 		--rpc-listen "127.0.0.1:$2" --sync "$3" --log-level warn \
 		2>"$out/$name.log" &

@@ -9,6 +9,7 @@
 # Stop it with scripts/cluster-stop.sh DIR.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/lib.sh"
 nodes=3
 dir=""
 while [ $# -gt 0 ]; do
@@ -22,17 +23,10 @@ done
 [ -n "$dir" ] || dir=$(mktemp -d /tmp/ringkv-cluster-XXXXXX)
 mkdir -p "$dir"
 bin=${RINGKVD:-$here/build/src/ringkvd}
-[ -x "$bin" ] || { echo "$bin not built (run scripts/setup.sh)" >&2; exit 2; }
+need_built "$bin"
 
 # Free ports: ask the kernel for ephemeral ports, two per node.
-ports=$(python3 - "$nodes" <<'PY'
-import socket, sys
-socks = []
-for _ in range(2 * int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+ports=$(free_ports "$nodes")
 port() { echo "$ports" | cut -d' ' -f"$1"; }
 seeds=""
 k=0

@@ -19,6 +19,7 @@
 # build/src/ringkv-bench.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/lib.sh"
 hints=100000
 vsize=1000
 dir=""
@@ -33,22 +34,13 @@ while [ $# -gt 0 ]; do
 done
 bin=${RINGKVD:-$here/build/src/ringkvd}
 bench=${RINGKV_BENCH:-$here/build/src/ringkv-bench}
-for b in "$bin" "$bench"; do
-	[ -x "$b" ] || { echo "$b not built (run scripts/setup.sh)" >&2; exit 2; }
-done
+need_built "$bin" "$bench"
 [ -n "$dir" ] || dir=$(mktemp -d /tmp/ringkv-handoff-XXXXXX)
 mkdir -p "$dir"
 nodes=4
 gossip_ms=200
 
-ports=$(python3 - "$nodes" <<'PY'
-import socket, sys
-socks = []
-for _ in range(2 * int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+ports=$(free_ports "$nodes")
 http_port() { echo "$ports" | cut -d' ' -f"$(($1 * 2 + 1))"; }
 rpc_port() { echo "$ports" | cut -d' ' -f"$(($1 * 2 + 2))"; }
 seeds=""

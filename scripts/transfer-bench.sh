@@ -20,6 +20,7 @@
 # build/src/ringkv-bench.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/lib.sh"
 keys=100000
 vsize=1000
 rate=1000
@@ -37,21 +38,12 @@ while [ $# -gt 0 ]; do
 done
 bin=${RINGKVD:-$here/build/src/ringkvd}
 bench=${RINGKV_BENCH:-$here/build/src/ringkv-bench}
-for b in "$bin" "$bench"; do
-	[ -x "$b" ] || { echo "$b not built (run scripts/setup.sh)" >&2; exit 2; }
-done
+need_built "$bin" "$bench"
 [ -n "$dir" ] || dir=$(mktemp -d /tmp/ringkv-transfer-XXXXXX)
 mkdir -p "$dir"
 nodes=4
 
-ports=$(python3 - "$nodes" <<'PY'
-import socket, sys
-socks = []
-for _ in range(2 * int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+ports=$(free_ports "$nodes")
 http() { echo "127.0.0.1:$(echo "$ports" | cut -d' ' -f"$(($1 * 2 + 1))")"; }
 rpc() { echo "127.0.0.1:$(echo "$ports" | cut -d' ' -f"$(($1 * 2 + 2))")"; }
 seeds="$(rpc 0),$(rpc 1),$(rpc 2)"
