@@ -203,20 +203,27 @@ int proc_node_start(struct proc_node *n)
 	return proc_node_wait_ready(n);
 }
 
+void proc_seeds(const struct proc_node *nodes, int n, char *out, size_t cap)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n && used < cap; i++)
+		used +=
+		    (size_t)snprintf(out + used, cap - used, "%s127.0.0.1:%d",
+		                     i ? "," : "", nodes[i].rpc_port);
+}
+
 int proc_cluster_start(struct proc_node *nodes, int n, const char *prefix)
 {
 	static char seeds[PROC_MAX_NODES * 24];
 	char name[64];
-	size_t used = 0;
 
-	seeds[0] = '\0';
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "%s-n%d", prefix, i);
 		proc_node_init(&nodes[i], name);
-		used += (size_t)snprintf(seeds + used, sizeof(seeds) - used,
-		                         "%s127.0.0.1:%d", i ? "," : "",
-		                         nodes[i].rpc_port);
 	}
+	proc_seeds(nodes, n, seeds, sizeof(seeds));
 	for (int i = 0; i < n; i++) {
 		nodes[i].args[0] = "--seeds";
 		nodes[i].args[1] = seeds;

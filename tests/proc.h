@@ -64,6 +64,10 @@ int proc_node_wait_ready(struct proc_node *n);
  * then wait for each to be ready: 0, or -1 as proc_node_start. */
 int proc_nodes_start(struct proc_node *nodes, int n);
 
+/* proc_seeds -- the --seeds of founders nodes[0..n): their rpc addresses,
+ * comma-separated, into out (cap bytes, truncated if short). */
+void proc_seeds(const struct proc_node *nodes, int n, char *out, size_t cap);
+
 /* proc_cluster_start -- init and start n founding nodes named
  * "<prefix>-n<i>", all with the same --seeds (their rpc addresses) and
  * --n-val 3, so they own the ring at once. 0, or -1 when a node did not

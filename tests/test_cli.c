@@ -257,7 +257,6 @@ static void find_cli(void)
  * bounds, and sending transfers at TRANSFER_RATE. */
 static int cluster_setup(void **state)
 {
-	size_t used = 0;
 	(void)state;
 
 	find_cli();
@@ -275,9 +274,7 @@ static int cluster_setup(void **state)
 		snprintf(rpc_addr[i], sizeof(rpc_addr[i]), "127.0.0.1:%d",
 		         nodes[i].rpc_port);
 	}
-	for (int i = 0; i < NNODES; i++)
-		used += (size_t)snprintf(seeds + used, sizeof(seeds) - used,
-		                         "%s%s", i ? "," : "", rpc_addr[i]);
+	proc_seeds(nodes, NNODES, seeds, sizeof(seeds));
 	for (int i = 0; i < NALL; i++) {
 		const char **a = nodes[i].args;
 		int k = 0;

@@ -133,12 +133,7 @@ static int five_founders_setup(void **state)
 {
 	(void)state;
 	name_nodes(5);
-	seeds[0] = '\0';
-	for (int i = 0; i < nnodes; i++) {
-		size_t used = strlen(seeds);
-		snprintf(seeds + used, sizeof(seeds) - used, "%s127.0.0.1:%d",
-		         i ? "," : "", nodes[i].rpc_port);
-	}
+	proc_seeds(nodes, nnodes, seeds, sizeof(seeds));
 	for (int i = 0; i < nnodes; i++)
 		node_args(i, seeds);
 	/* Start them all before waiting for any: the race is the point. */

@@ -415,7 +415,6 @@ static bool no_hints(void *arg)
  * count against these tests' own bounds.) */
 static int cluster_setup(void **state)
 {
-	int n = 0;
 	(void)state;
 
 	for (int i = 0; i < NNODES; i++) {
@@ -423,10 +422,7 @@ static int cluster_setup(void **state)
 		snprintf(name, sizeof(name), "h-n%d", i);
 		proc_node_init(&nodes[i], name);
 	}
-	for (int i = 0; i < NNODES; i++)
-		n +=
-		    snprintf(seeds + n, sizeof(seeds) - (size_t)n,
-		             "%s127.0.0.1:%d", i ? "," : "", nodes[i].rpc_port);
+	proc_seeds(nodes, NNODES, seeds, sizeof(seeds));
 	for (int i = 0; i < NNODES; i++) {
 		const char **a = nodes[i].args;
 		unsigned want = 0;
