@@ -44,14 +44,7 @@ struct admin_join {
 };
 
 struct admin {
-	struct event_base *base;
-	const struct conf *conf;
-	struct cluster *cluster;
-	struct store *store;
-	struct transfer *transfer;
-	struct gossip_io *gossip;
-	void (*shutdown)(void *arg);
-	void *shutdown_arg;
+	struct admin_options o; /* borrowed, as admin_new was given them */
 
 	struct event *timer;
 	bool stopped;
@@ -108,11 +101,11 @@ static void admin_error(admin_done_fn *done, void *arg, int code,
 static int admin_entry(const struct admin *a, unsigned i,
                        struct gossip_member *m)
 {
-	const struct cluster_member *e = cluster_member(a->cluster, i);
+	const struct cluster_member *e = cluster_member(a->o.cluster, i);
 
 	if (e == NULL || e->gossip == GOSSIP_NONE)
 		return RKV_ENOTFOUND;
-	return gossip_member_at(cluster_gossip(a->cluster), e->gossip, m);
+	return gossip_member_at(cluster_gossip(a->o.cluster), e->gossip, m);
 }
 
 /* Whether member i is joining and up: a staged join. */
@@ -121,7 +114,7 @@ static bool admin_is_join(const struct admin *a, unsigned i)
 	struct gossip_member m;
 
 	return admin_entry(a, i, &m) == 0 && m.status == MEMBER_JOINING &&
-	       cluster_member_up(a->cluster, i);
+	       cluster_member_up(a->o.cluster, i);
 }
 
 /* Partitions name owns now (future = false) or will own. */
@@ -133,11 +126,11 @@ static size_t admin_joins(const struct admin *a)
 {
 	size_t n = 0;
 
-	for (unsigned i = 0; i < cluster_member_count(a->cluster); i++)
-		n +=
-		    admin_is_join(a, i) &&
-		    admin_owned(cluster_ring(a->cluster),
-		                cluster_member(a->cluster, i)->name, true) == 0;
+	for (unsigned i = 0; i < cluster_member_count(a->o.cluster); i++)
+		n += admin_is_join(a, i) &&
+		     admin_owned(cluster_ring(a->o.cluster),
+		                 cluster_member(a->o.cluster, i)->name,
+		                 true) == 0;
 	return n;
 }
 
@@ -171,7 +164,7 @@ static const struct admin_stage *admin_staged_find(const struct admin *a,
 
 static void admin_staged_json(const struct admin *a, struct evbuffer *b)
 {
-	size_t n = cluster_member_count(a->cluster);
+	size_t n = cluster_member_count(a->o.cluster);
 	bool first = true;
 
 	evbuffer_add_printf(b, "\"staged\":[");
@@ -180,7 +173,7 @@ static void admin_staged_json(const struct admin *a, struct evbuffer *b)
 			continue;
 		evbuffer_add_printf(
 		    b, "%s{\"action\":\"join\",\"node\":", first ? "" : ",");
-		json_add_string(b, cluster_member(a->cluster, i)->name);
+		json_add_string(b, cluster_member(a->o.cluster, i)->name);
 		evbuffer_add_printf(b, "}");
 		first = false;
 	}
@@ -214,10 +207,10 @@ static void admin_staged_answer(struct admin *a, admin_done_fn *done, void *arg)
 static void admin_stage(struct admin *a, bool remove, const char *node,
                         bool force, admin_done_fn *done, void *arg)
 {
-	const struct ring *r = cluster_ring(a->cluster);
-	const char *self = cluster_self_name(a->cluster);
+	const struct ring *r = cluster_ring(a->o.cluster);
+	const char *self = cluster_self_name(a->o.cluster);
 	unsigned member = 0;
-	bool known = cluster_member_find(a->cluster, node, &member) == 0;
+	bool known = cluster_member_find(a->o.cluster, node, &member) == 0;
 	struct admin_stage *s = NULL;
 	size_t i = 0;
 
@@ -235,7 +228,7 @@ static void admin_stage(struct admin *a, bool remove, const char *node,
 		            "a node cannot remove itself; use leave", node);
 		return;
 	}
-	if (remove && known && cluster_member_up(a->cluster, member) &&
+	if (remove && known && cluster_member_up(a->o.cluster, member) &&
 	    !force) {
 		admin_error(done, arg, 409,
 		            "the member is up: remove is for nodes that are "
@@ -305,7 +298,7 @@ static void admin_joined(void *arg, int status)
 		j->done(j->arg, 500, NULL);
 	} else {
 		evbuffer_add_printf(b, "{\"node\":");
-		json_add_string(b, cluster_self_name(a->cluster));
+		json_add_string(b, cluster_self_name(a->o.cluster));
 		evbuffer_add_printf(b, ",\"status\":\"joining\",\"seed\":");
 		json_add_string(b, j->seed);
 		evbuffer_add_printf(b, "}\n");
@@ -317,9 +310,9 @@ static void admin_joined(void *arg, int status)
 static void admin_join(struct admin *a, const char *seed, admin_done_fn *done,
                        void *arg)
 {
-	const struct ring *r = cluster_ring(a->cluster);
-	const char *self = cluster_self_name(a->cluster);
-	const struct cluster_member *me = cluster_member(a->cluster, 0);
+	const struct ring *r = cluster_ring(a->o.cluster);
+	const char *self = cluster_self_name(a->o.cluster);
+	const struct cluster_member *me = cluster_member(a->o.cluster, 0);
 	struct store_stats st;
 	struct admin_join *j = NULL;
 	uint32_t owners = 0;
@@ -328,7 +321,7 @@ static void admin_join(struct admin *a, const char *seed, admin_done_fn *done,
 	for (uint32_t i = 0; i < ring_node_count(r); i++)
 		owners +=
 		    ring_owned(r, i, true) > 0 || ring_owned(r, i, false) > 0;
-	store_get_stats(a->store, &st);
+	store_get_stats(a->o.store, &st);
 	if (!ring_name_valid(seed) || strlen(seed) > GOSSIP_MAX_ADDR) {
 		admin_error(done, arg, 400, "invalid seed address", NULL);
 		return;
@@ -365,7 +358,7 @@ static void admin_join(struct admin *a, const char *seed, admin_done_fn *done,
 	j->done = done;
 	j->arg = arg;
 	snprintf(j->seed, sizeof(j->seed), "%s", seed);
-	rc = gossip_io_join(a->gossip, seed, admin_joined, j);
+	rc = gossip_io_join(a->o.gossip, seed, admin_joined, j);
 	if (rc != 0) {
 		free(j);
 		admin_error(done, arg, rc == RKV_EINVAL ? 400 : 503,
@@ -388,7 +381,7 @@ struct admin_sizes {
 
 static int admin_sizes_load(struct admin *a, struct admin_sizes *sz)
 {
-	uint32_t q = cluster_ring_size(a->cluster);
+	uint32_t q = cluster_ring_size(a->o.cluster);
 	uint64_t nlocal = 0, tk = 0, tb = 0;
 
 	sz->keys = calloc(q, sizeof(*sz->keys));
@@ -397,10 +390,10 @@ static int admin_sizes_load(struct admin *a, struct admin_sizes *sz)
 	if (sz->keys == NULL || sz->bytes == NULL || sz->local == NULL)
 		return RKV_ENOMEM;
 	for (uint32_t p = 0; p < q; p++) {
-		sz->local[p] = cluster_is_replica(a->cluster, p, 0, false);
+		sz->local[p] = cluster_is_replica(a->o.cluster, p, 0, false);
 		if (!sz->local[p])
 			continue;
-		int rc = store_partition_stats(a->store, p, &sz->keys[p],
+		int rc = store_partition_stats(a->o.store, p, &sz->keys[p],
 		                               &sz->bytes[p]);
 		if (rc != 0)
 			return rc;
@@ -437,11 +430,11 @@ static bool admin_removed(const struct admin *a, const char *name)
 static int admin_costs(struct admin *a, const struct ring_plan *plan,
                        struct admin_cost *costs)
 {
-	const struct ring *cur = cluster_ring(a->cluster);
+	const struct ring *cur = cluster_ring(a->o.cluster);
 	uint32_t q = ring_partition_count(cur);
 	struct admin_sizes sz = {0};
 	struct ring *moved = ring_dup(cur);
-	size_t cap = (size_t)q * cluster_n_val(a->cluster);
+	size_t cap = (size_t)q * cluster_n_val(a->o.cluster);
 	uint32_t *ranges = calloc(cap, sizeof(*ranges));
 	uint32_t *targets = calloc(cap, sizeof(*targets));
 	int rc = moved && ranges && targets ? 0 : RKV_ENOMEM;
@@ -450,7 +443,7 @@ static int admin_costs(struct admin *a, const struct ring_plan *plan,
 		rc = admin_sizes_load(a, &sz);
 	if (rc == 0)
 		rc = ring_plan_commit(moved, plan,
-		                      cluster_self_name(a->cluster));
+		                      cluster_self_name(a->o.cluster));
 	for (size_t i = 0; rc == 0 && i < plan->nmoves; i++) {
 		const struct ring_move *m = &plan->moves[i];
 		struct admin_cost *c = &costs[i];
@@ -463,7 +456,7 @@ static int admin_costs(struct admin *a, const struct ring_plan *plan,
 		if (strcmp(m->from, m->to) == 0)
 			continue; /* cancels a pending transfer */
 		rc = ring_move_targets(moved, m->partition,
-		                       cluster_n_val(a->cluster), ranges,
+		                       cluster_n_val(a->o.cluster), ranges,
 		                       targets, &n);
 		for (size_t k = 0; rc == 0 && k < n; k++) {
 			uint32_t p = ranges[k];
@@ -485,8 +478,8 @@ static int admin_costs(struct admin *a, const struct ring_plan *plan,
 static size_t admin_members(const struct admin *a, const char **names,
                             const char **joins, size_t *njoins)
 {
-	const struct ring *r = cluster_ring(a->cluster);
-	size_t n = 0, nm = cluster_member_count(a->cluster);
+	const struct ring *r = cluster_ring(a->o.cluster);
+	size_t n = 0, nm = cluster_member_count(a->o.cluster);
 
 	*njoins = 0;
 	for (uint32_t i = 0; i < ring_node_count(r); i++) {
@@ -495,7 +488,7 @@ static size_t admin_members(const struct admin *a, const char **names,
 			names[n++] = name;
 	}
 	for (unsigned i = 0; i < nm && n < RING_MAX_NODES; i++) {
-		const char *name = cluster_member(a->cluster, i)->name;
+		const char *name = cluster_member(a->o.cluster, i)->name;
 		if (!admin_is_join(a, i) || admin_staged_find(a, name) ||
 		    admin_owned(r, name, true) > 0)
 			continue;
@@ -532,8 +525,8 @@ static void admin_nodes_json(struct admin *a, const struct ring *target,
                              const struct admin_cost *costs, struct evbuffer *b,
                              double *seconds)
 {
-	const struct ring *cur = cluster_ring(a->cluster);
-	uint64_t rate = a->conf->transfer_rate * 1000000u;
+	const struct ring *cur = cluster_ring(a->o.cluster);
+	uint64_t rate = a->o.conf->transfer_rate * 1000000u;
 	bool first = true;
 
 	*seconds = 0;
@@ -586,7 +579,7 @@ static void admin_plan_forget(struct admin *a)
  * apply it (commit). */
 static void admin_plan(struct admin *a, admin_done_fn *done, void *arg)
 {
-	const struct ring *cur = cluster_ring(a->cluster);
+	const struct ring *cur = cluster_ring(a->o.cluster);
 	const char **names = calloc(RING_MAX_NODES, sizeof(*names));
 	const char **joins = calloc(RING_MAX_NODES, sizeof(*joins));
 	struct ring *target = NULL;
@@ -615,8 +608,8 @@ static void admin_plan(struct admin *a, admin_done_fn *done, void *arg)
 		                    "\"transfer_rate_bytes_per_s\":%" PRIu64
 		                    ",\"estimated_seconds\":0}\n",
 		                    ring_partition_count(cur),
-		                    cluster_n_val(a->cluster),
-		                    a->conf->transfer_rate * 1000000u);
+		                    cluster_n_val(a->o.cluster),
+		                    a->o.conf->transfer_rate * 1000000u);
 		admin_answer(done, arg, 200, b);
 		b = NULL;
 		goto out;
@@ -629,7 +622,7 @@ static void admin_plan(struct admin *a, admin_done_fn *done, void *arg)
 		goto out;
 	}
 	if (rc == 0)
-		rc = ring_claim(cur, names, n, cluster_n_val(a->cluster),
+		rc = ring_claim(cur, names, n, cluster_n_val(a->o.cluster),
 		                &target);
 	if (rc == 0)
 		rc = ring_plan_new(cur, target, &plan);
@@ -648,7 +641,7 @@ static void admin_plan(struct admin *a, admin_done_fn *done, void *arg)
 	}
 	evbuffer_add_printf(b, "{\"ring_size\":%" PRIu32 ",\"n_val\":%u,",
 	                    ring_partition_count(cur),
-	                    cluster_n_val(a->cluster));
+	                    cluster_n_val(a->o.cluster));
 	admin_staged_json(a, b);
 	evbuffer_add_printf(b, ",");
 	admin_moves_json(plan, costs, b);
@@ -658,7 +651,7 @@ static void admin_plan(struct admin *a, admin_done_fn *done, void *arg)
 	                    ",\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64
 	                    ",\"transfer_rate_bytes_per_s\":%" PRIu64
 	                    ",\"estimated_seconds\":%.1f}\n",
-	                    tkeys, tbytes, a->conf->transfer_rate * 1000000u,
+	                    tkeys, tbytes, a->o.conf->transfer_rate * 1000000u,
 	                    seconds);
 
 	admin_plan_forget(a);
@@ -692,13 +685,13 @@ out:
 /* Whether the joins the plan took in are the joins staged now. */
 static bool admin_joins_unchanged(const struct admin *a)
 {
-	size_t nm = cluster_member_count(a->cluster), now = 0;
+	size_t nm = cluster_member_count(a->o.cluster), now = 0;
 
 	for (unsigned i = 0; i < nm; i++) {
-		const char *name = cluster_member(a->cluster, i)->name;
+		const char *name = cluster_member(a->o.cluster, i)->name;
 		bool in_plan = false;
 		if (!admin_is_join(a, i) || admin_staged_find(a, name) ||
-		    admin_owned(cluster_ring(a->cluster), name, true) > 0)
+		    admin_owned(cluster_ring(a->o.cluster), name, true) > 0)
 			continue;
 		for (size_t k = 0; k < a->nplan_joins; k++)
 			in_plan |= strcmp(a->plan_joins[k], name) == 0;
@@ -730,7 +723,7 @@ static void admin_commit(struct admin *a, admin_done_fn *done, void *arg)
 		            NULL);
 		return;
 	}
-	if (ring_digest(cluster_ring(a->cluster)) != a->plan_ring) {
+	if (ring_digest(cluster_ring(a->o.cluster)) != a->plan_ring) {
 		admin_error(done, arg, 409, rkv_strerror(RKV_ESTALE), NULL);
 		return;
 	}
@@ -746,7 +739,7 @@ static void admin_commit(struct admin *a, admin_done_fn *done, void *arg)
 		if (a->staged[i].remove)
 			removed[nremoved++] = a->staged[i].name;
 	}
-	rc = cluster_ring_commit(a->cluster, a->plan, removed, nremoved,
+	rc = cluster_ring_commit(a->o.cluster, a->plan, removed, nremoved,
 	                         &flipped);
 	if (rc != 0) {
 		admin_error(done, arg, rkv_status_http(rc), rkv_strerror(rc),
@@ -755,8 +748,8 @@ static void admin_commit(struct admin *a, admin_done_fn *done, void *arg)
 	}
 	for (size_t i = 0; i < nremoved; i++) {
 		unsigned m = 0;
-		if (cluster_member_find(a->cluster, removed[i], &m) == 0 &&
-		    cluster_mark_down(a->cluster, m) != 0)
+		if (cluster_member_find(a->o.cluster, removed[i], &m) == 0 &&
+		    cluster_mark_down(a->o.cluster, m) != 0)
 			log_warn("admin: cannot mark %s down", removed[i]);
 	}
 	evbuffer_add_printf(b,
@@ -784,7 +777,7 @@ static void admin_transfers(struct admin *a, admin_done_fn *done, void *arg)
 		done(arg, 500, NULL);
 		return;
 	}
-	transfer_json(a->transfer, b);
+	transfer_json(a->o.transfer, b);
 	admin_answer(done, arg, 200, b);
 }
 
@@ -839,7 +832,8 @@ void admin_handle(struct admin *a, enum evhttp_cmd_type cmd, const char *sub,
 		admin_join(a, node, done, arg);
 	else if (strcmp(sub, "leave") == 0)
 		admin_stage(a, false,
-		            node != NULL ? node : cluster_self_name(a->cluster),
+		            node != NULL ? node
+		                         : cluster_self_name(a->o.cluster),
 		            false, done, arg);
 	else if (strcmp(sub, "remove") == 0)
 		admin_stage(a, true, node,
@@ -861,8 +855,8 @@ static uint64_t admin_hints_held(const struct admin *a)
 {
 	uint64_t total = 0, pending = 0;
 
-	for (size_t i = 0; i < store_hint_target_count(a->store); i++) {
-		store_hint_target(a->store, i, &pending);
+	for (size_t i = 0; i < store_hint_target_count(a->o.store); i++) {
+		store_hint_target(a->o.store, i, &pending);
 		total += pending;
 	}
 	return total;
@@ -871,9 +865,9 @@ static uint64_t admin_hints_held(const struct admin *a)
 static void admin_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct admin *a = arg;
-	const struct ring *r = cluster_ring(a->cluster);
-	const char *self = cluster_self_name(a->cluster);
-	enum member_status st = cluster_self_status(a->cluster);
+	const struct ring *r = cluster_ring(a->o.cluster);
+	const char *self = cluster_self_name(a->o.cluster);
+	enum member_status st = cluster_self_status(a->o.cluster);
 	uint32_t now = admin_owned(r, self, false);
 	uint32_t future = admin_owned(r, self, true);
 	uint64_t t = cluster_now_ms();
@@ -883,26 +877,26 @@ static void admin_tick(evutil_socket_t fd, short what, void *arg)
 	if (a->shut || !ring_claimed(r))
 		return;
 	if (st == MEMBER_JOINING && future > 0)
-		cluster_set_self_status(a->cluster, MEMBER_VALID);
+		cluster_set_self_status(a->o.cluster, MEMBER_VALID);
 	else if (st == MEMBER_VALID && now > 0 && future == 0)
-		cluster_set_self_status(a->cluster, MEMBER_LEAVING);
+		cluster_set_self_status(a->o.cluster, MEMBER_LEAVING);
 	else if ((st == MEMBER_VALID || st == MEMBER_LEAVING) && now == 0 &&
-	         future == 0 && !transfer_busy(a->transfer) &&
+	         future == 0 && !transfer_busy(a->o.transfer) &&
 	         admin_hints_held(a) == 0) {
-		cluster_set_self_status(a->cluster, MEMBER_EXITING);
+		cluster_set_self_status(a->o.cluster, MEMBER_EXITING);
 		a->exiting_ms = t;
 	} else if (st == MEMBER_EXITING && (now > 0 || future > 0)) {
 		/* A newer plan gave us partitions again. */
-		cluster_set_self_status(a->cluster, MEMBER_VALID);
+		cluster_set_self_status(a->o.cluster, MEMBER_VALID);
 		a->exiting_ms = 0;
 	} else if (st == MEMBER_EXITING && a->exiting_ms == 0) {
 		a->exiting_ms = t; /* restarted while exiting */
 	} else if (st == MEMBER_EXITING &&
 	           t - a->exiting_ms >=
-	               ADMIN_EXIT_ROUNDS * a->conf->gossip_interval_ms) {
+	               ADMIN_EXIT_ROUNDS * a->o.conf->gossip_interval_ms) {
 		log_info("admin: we own nothing and hold no hints: stopping");
 		a->shut = true;
-		a->shutdown(a->shutdown_arg);
+		a->o.shutdown(a->o.shutdown_arg);
 	}
 }
 
@@ -920,28 +914,21 @@ int admin_new(struct admin **out, const struct admin_options *o)
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return RKV_ENOMEM;
-	a->base = o->base;
-	a->conf = o->conf;
-	a->cluster = o->cluster;
-	a->store = o->store;
-	a->transfer = o->transfer;
-	a->gossip = o->gossip;
-	a->shutdown = o->shutdown;
-	a->shutdown_arg = o->shutdown_arg;
+	a->o = *o;
 	*out = a;
 	return 0;
 }
 
 int admin_start(struct admin *a)
 {
-	uint64_t ms = a->conf->gossip_interval_ms / 5;
+	uint64_t ms = a->o.conf->gossip_interval_ms / 5;
 	struct timeval tv;
 
 	if (ms < 10)
 		ms = 10;
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	a->timer = event_new(a->base, -1, EV_PERSIST, admin_tick, a);
+	a->timer = event_new(a->o.base, -1, EV_PERSIST, admin_tick, a);
 	if (a->timer == NULL || event_add(a->timer, &tv) != 0)
 		return RKV_ENOMEM;
 	return 0;
