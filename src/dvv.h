@@ -41,7 +41,8 @@
 struct dvv_value {
 	uint8_t *data; /* malloc'ed, NULL when len == 0 */
 	size_t len;
-	char *content_type;    /* malloc'ed NUL-terminated, never NULL */
+	char *content_type;    /* malloc'ed NUL-terminated, never NULL; the
+	                        * HTTP API stores its default as "" */
 	uint64_t timestamp_ms; /* wall clock of the write, for Last-Modified */
 	bool tombstone;        /* a delete: hides what its context saw */
 };

@@ -187,6 +187,40 @@ static void test_siblings_resolved_by_context(void **state)
 	assert_value("/kv/sib", "merged");
 }
 
+/* Without a Content-Type, or with the default one, a value reads back as
+ * application/octet-stream, alone and as a sibling part. */
+static void test_default_content_type(void **state)
+{
+	struct proc_resp r;
+	const char *const octet[] = {"Content-Type", "application/octet-stream",
+	                             NULL};
+	(void)state;
+
+	assert_int_equal(status_of("PUT", "/kv/untyped", NULL, "u"), 204);
+	req(&r, "GET", "/kv/untyped", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(proc_resp_header(&r, "Content-Type"),
+	                    "application/octet-stream");
+	proc_resp_free(&r);
+
+	assert_int_equal(status_of("PUT", "/kv/octet", octet, "o"), 204);
+	req(&r, "GET", "/kv/octet", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(proc_resp_header(&r, "Content-Type"),
+	                    "application/octet-stream");
+	proc_resp_free(&r);
+
+	assert_int_equal(status_of("PUT", "/kv/octet", NULL, "p"), 204);
+	req(&r, "GET", "/kv/octet", NULL, NULL);
+	assert_int_equal(r.status, 300);
+	const char *part = "Content-Type: application/octet-stream\r\n";
+	const char *first = strstr(r.body, part);
+	assert_non_null(first);
+	assert_non_null(strstr(first + strlen(part), part));
+	assert_null(strstr(r.body, "Content-Type: \r\n"));
+	proc_resp_free(&r);
+}
+
 static void test_bad_input_changes_nothing(void **state)
 {
 	struct proc_resp r;
@@ -416,6 +450,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_put_get_delete, node_setup,
 	                                    node_teardown),
 	    cmocka_unit_test_setup_teardown(test_siblings_resolved_by_context,
+	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_default_content_type,
 	                                    node_setup, node_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing,
 	                                    node_setup, node_teardown),
