@@ -12,10 +12,9 @@
 #                            [GET /kv/{key}?replica=local;] PUT /kv/{new key}
 #   node B, sync = periodic: per round: GET /ping; PUT /kv/{new key}
 #   node C, sync = $LOAD_SYNC: write $LOAD_KEYS keys once each, then report
-#                            resident memory and on-disk bytes per key (and,
-#                            with lmdb-utils, the size of the same records
-#                            reloaded in key order, i.e. what a repack or a
-#                            bulk load would give)
+#                            resident memory and on-disk bytes per key, then
+#                            stop it and report them again after
+#                            `ringkvd --compact`
 #
 # and prints a table of medians, with the ratios to the /ping of the same
 # node in the same round and the targets (GET >= 0.8, PUT periodic >= 0.7,
@@ -33,6 +32,8 @@
 #                              target); 0 skips it
 #   LOAD_KEYS=1000000          keys of the memory/disk step (0 skips it)
 #   LOAD_SYNC=periodic         sync mode of the load node
+#   LOAD_ORDER=ascending       or scattered: the key numbers of the load
+#                              permuted (scripts/wrk/put.lua)
 #   PROFILE=1                  also perf-record one GET and one PUT (batch)
 #                              run on node A (cpu-clock, dwarf call graphs)
 #   OUT=DIR                    keep every raw output (wrk, node logs,
@@ -55,6 +56,7 @@ GET_KEYS=${GET_KEYS:-100000}
 GET_LOCAL=${GET_LOCAL:-1}
 LOAD_KEYS=${LOAD_KEYS:-1000000}
 LOAD_SYNC=${LOAD_SYNC:-periodic}
+LOAD_ORDER=${LOAD_ORDER:-ascending}
 PROFILE=${PROFILE:-}
 OUT=${OUT:-}
 # Keys are a 4-byte prefix and 12 digits (scripts/wrk/common.lua).
@@ -181,12 +183,12 @@ field() { echo "$line" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 # bounded mode); stops wrk once the node counts N more keys. Sets
 # load_secs.
 load_keys() {
-	prefix=$1 n=$2
+	prefix=$1 n=$2 order=${3:-ascending}
 	base=$(stat_field keys)
 	want=$((base + n))
 	start=$(date +%s.%N)
 	wrk -t"$THREADS" -c"$CONNS" -d3600s -s "$wrkdir/put.lua" "$url/" -- \
-		"$prefix" "$THREADS" "$n" "$VALUE_BYTES" \
+		"$prefix" "$THREADS" "$n" "$VALUE_BYTES" "$order" \
 		>"$out/load-$prefix.txt" 2>&1 &
 	wrkpid=$!
 	last=-1 still=0
@@ -275,7 +277,7 @@ stop_node
 # --- node C: memory and disk ----------------------------------------------------
 if [ "$LOAD_KEYS" -gt 0 ]; then
 	start_node nodeC "$LOAD_SYNC"
-	load_keys key: "$LOAD_KEYS"
+	load_keys key: "$LOAD_KEYS" "$LOAD_ORDER"
 	sleep 1 # periodic: let the sync timer run
 	keys=$(stat_field keys)
 	disk=$(stat_field disk_bytes)
@@ -293,7 +295,7 @@ if [ "$LOAD_KEYS" -gt 0 ]; then
 		mem "$(awk -v l="$1" -v b="$2" -v k="$keys" -v raw="$raw" 'BEGIN {
 			printf "| %s | %.1f MB = %.1f B/key = %.2f x raw |", l, b / 1e6, b / k, b / k / raw }')"
 	}
-	mem "| keys written (sync = $LOAD_SYNC) | $(awk -v n="$LOAD_KEYS" -v t="$load_secs" -v c="$commits" 'BEGIN {
+	mem "| keys written (sync = $LOAD_SYNC, $LOAD_ORDER) | $(awk -v n="$LOAD_KEYS" -v t="$load_secs" -v c="$commits" 'BEGIN {
 		printf "%d in %.0f s (%.0f keys/s, %d commits)", n, t, n / t, c }') |"
 	mem "| keys (GET /stats) | $keys |"
 	per "raw key + value ($KEY_BYTES + $VALUE_BYTES B)" $((raw * keys))
@@ -311,18 +313,17 @@ if [ "$LOAD_KEYS" -gt 0 ]; then
 			o && /Entries/ { e = $2 } END {
 			printf "| leaf pages (mdb_stat) | %d, %.1f records per 4 KiB page |", l, e / l }' "$out/mdb_stat.txt")"
 	fi
-	# What-if: the same records written in key order, one append stream
-	# (as a repack or a bulk load would write them), into a fresh
-	# environment. mdb_load may warn about the dump's db_pagesize line.
-	if command -v mdb_dump >/dev/null 2>&1 &&
-		command -v mdb_load >/dev/null 2>&1; then
-		mkdir -p "$tmp/repacked"
-		if mdb_dump -s objects "$tmp/nodeC" |
-			mdb_load -s objects "$tmp/repacked" 2>/dev/null; then
-			per 'same records reloaded in key order (mdb_dump, mdb_load)' \
-				"$(du -sb "$tmp/repacked" | cut -f1)"
-		fi
-	fi
+	# The stopped node compacted: the same records in key order, pages
+	# full (docs/operations.md, "Compact a node's data").
+	"$bin" --data-dir "$tmp/nodeC" --compact >"$out/compact.txt" 2>&1 || {
+		echo "bench-node: ringkvd --compact failed:" >&2
+		cat "$out/compact.txt" >&2
+		exit 1
+	}
+	packed=$(stat -c %s "$tmp/nodeC/data.mdb")
+	per 'after `ringkvd --compact` (data.mdb)' "$packed"
+	mem "| target after compaction | $(awk -v d="$packed" -v k="$keys" -v raw="$raw" 'BEGIN {
+		print d / k <= 2 * raw ? "met" : "**not met**" }') |"
 fi
 
 # --- summary --------------------------------------------------------------------

@@ -283,6 +283,9 @@ int conf_parse_args(struct conf *c, int argc, char **argv,
 		} else if (strcmp(a, "--sample-config") == 0) {
 			*action = CONF_SAMPLE;
 			i++;
+		} else if (strcmp(a, "--compact") == 0) {
+			*action = CONF_COMPACT;
+			i++;
 		} else if (strncmp(a, "--", 2) == 0) {
 			i = conf_flag(c, argc, argv, i, err, errlen);
 			if (i < 0)
@@ -298,17 +301,19 @@ int conf_parse_args(struct conf *c, int argc, char **argv,
 
 void conf_print_help(FILE *out, const char *prog)
 {
-	fprintf(
-	    out,
-	    "usage: %s [-c FILE] [--SETTING VALUE]... [--help] "
-	    "[--sample-config]\n"
-	    "\n"
-	    "Runs one ringkv node. Settings come from FILE (`key = value` "
-	    "lines)\n"
-	    "and from flags (dashes or underscores); a flag wins over the "
-	    "file.\n"
-	    "--sample-config prints a config file holding every default.\n\n",
-	    prog);
+	fprintf(out,
+	        "usage: %s [-c FILE] [--SETTING VALUE]... [--help] "
+	        "[--sample-config] [--compact]\n"
+	        "\n"
+	        "Runs one ringkv node. Settings come from FILE (`key = value` "
+	        "lines)\n"
+	        "and from flags (dashes or underscores); a flag wins over the "
+	        "file.\n"
+	        "--sample-config prints a config file holding every default.\n"
+	        "--compact rewrites the data directory of a stopped node with "
+	        "full\n"
+	        "pages and no free space, then exits.\n\n",
+	        prog);
 	for (size_t i = 0; i < CONF_NROWS; i++) {
 		char flag[64];
 		snprintf(flag, sizeof(flag), "--%s", conf_rows[i].name);

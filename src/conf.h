@@ -47,7 +47,7 @@ struct conf {
 };
 
 /* What conf_parse_args asks the caller to do besides running. */
-enum conf_action { CONF_RUN, CONF_HELP, CONF_SAMPLE };
+enum conf_action { CONF_RUN, CONF_HELP, CONF_SAMPLE, CONF_COMPACT };
 
 /* conf_defaults -- fill every setting with its default. */
 void conf_defaults(struct conf *c);
@@ -62,8 +62,8 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err,
 int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen);
 
 /* conf_parse_args -- defaults, then the file named by -c/--config (if any),
- * then every flag. *action says whether --help or --sample-config was
- * given. 0 or RKV_EINVAL with a message in err. */
+ * then every flag. *action says whether --help, --sample-config or
+ * --compact was given. 0 or RKV_EINVAL with a message in err. */
 int conf_parse_args(struct conf *c, int argc, char **argv,
                     enum conf_action *action, char *err, size_t errlen);
 

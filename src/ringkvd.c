@@ -35,6 +35,7 @@
 #include "store.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,27 @@ static void node_stop(struct node *n)
 		event_base_free(n->base);
 }
 
+/* ringkvd --compact: the offline compaction of a stopped node's store. */
+static int node_compact(const struct conf *c)
+{
+	struct store_compaction sc;
+	int rc = store_compact(c->data_dir, &sc);
+
+	if (rc == RKV_ELOCKED) {
+		log_error("data directory %s is in use by another ringkvd",
+		          c->data_dir);
+		return 1;
+	}
+	if (rc != 0) {
+		log_error("cannot compact the store in %s: %s", c->data_dir,
+		          rkv_strerror(rc));
+		return 1;
+	}
+	printf("compacted %s: %" PRIu64 " -> %" PRIu64 " bytes\n", c->data_dir,
+	       sc.before, sc.after);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct node n; /* large (conf strings): keep it off the stack */
@@ -347,6 +369,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)n.conf.log_level);
+	if (action == CONF_COMPACT)
+		return node_compact(&n.conf);
 	log_route_libevent();
 	/* A peer that closes early must cost a write error, not the process. */
 	signal(SIGPIPE, SIG_IGN);

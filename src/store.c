@@ -1631,9 +1631,20 @@ int store_get_digest(struct store *s, uint32_t partition, const void *key,
 	return rc;
 }
 
-void store_get_stats(struct store *s, struct store_stats *out)
+/* Bytes up to the last page in use: what the file must hold, free pages
+ * inside it included. 0 if LMDB cannot say. */
+static uint64_t store_env_bytes(MDB_env *env)
 {
 	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
+		return 0;
+	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
 	MDB_stat st;
 
 	memset(out, 0, sizeof(*out));
@@ -1641,9 +1652,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	out->mutations = s->mutations;
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;
-	if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
-		out->disk_bytes =
-		    (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	out->disk_bytes = store_env_bytes(s->env);
 	if (store_read_begin(s) != 0)
 		return;
 	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
@@ -2370,6 +2379,185 @@ void store_close(struct store *s)
 	free(s->targets);
 	free(s->dir);
 	free(s);
+}
+
+/* --- compaction ------------------------------------------------------------
+ */
+
+/* Records per write transaction of a compaction: bounds its dirty pages
+ * (about 12 MB for small records) well below LMDB's limit of one
+ * transaction. */
+#define STORE_COMPACT_TXN 65536
+
+/* Every record of the named database name, from the snapshot rtxn into a
+ * database of the same name in dst, in key order. MDB_APPEND makes every
+ * split leave a full page behind. An LMDB error code. */
+static int store_compact_db(MDB_txn *rtxn, MDB_env *dst, const char *name)
+{
+	MDB_dbi from, to;
+	MDB_cursor *cur = NULL;
+	MDB_txn *wtxn = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc = mdb_dbi_open(rtxn, name, 0, &from);
+
+	if (rc == 0)
+		rc = mdb_txn_begin(dst, NULL, 0, &wtxn);
+	if (rc == 0)
+		rc = mdb_dbi_open(wtxn, name, MDB_CREATE, &to);
+	if (rc == 0)
+		rc = mdb_cursor_open(rtxn, from, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		rc = mdb_put(wtxn, to, &k, &v, MDB_APPEND);
+		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
+			rc = mdb_txn_commit(wtxn);
+			wtxn = NULL;
+			if (rc == 0)
+				rc = mdb_txn_begin(dst, NULL, 0, &wtxn);
+		}
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == MDB_NOTFOUND) {
+		rc = mdb_txn_commit(wtxn);
+		wtxn = NULL;
+	}
+	if (wtxn != NULL)
+		mdb_txn_abort(wtxn);
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Every named database of src, copied into dst from one snapshot. The
+ * unnamed database holds the names of the named ones as its keys. */
+static int store_compact_env(MDB_env *src, MDB_env *dst)
+{
+	MDB_txn *rtxn = NULL;
+	MDB_cursor *names = NULL;
+	MDB_dbi main_dbi;
+	MDB_val k, v;
+	int rc = mdb_txn_begin(src, NULL, MDB_RDONLY, &rtxn);
+
+	if (rc == 0)
+		rc = mdb_dbi_open(rtxn, NULL, 0, &main_dbi);
+	if (rc == 0)
+		rc = mdb_cursor_open(rtxn, main_dbi, &names);
+	if (rc == 0)
+		rc = mdb_cursor_get(names, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		char name[64];
+		if (k.mv_size >= sizeof(name) ||
+		    memchr(k.mv_data, '\0', k.mv_size) != NULL) {
+			rc = MDB_INCOMPATIBLE; /* not a name we gave */
+			break;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		rc = store_compact_db(rtxn, dst, name);
+		if (rc == 0)
+			rc = mdb_cursor_get(names, &k, &v, MDB_NEXT);
+	}
+	if (names != NULL)
+		mdb_cursor_close(names);
+	if (rtxn != NULL)
+		mdb_txn_abort(rtxn);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A B-tree fed in random order keeps its pages about two thirds full, and
+ * LMDB never gives pages back to the file system. Copying every record in
+ * key order with MDB_APPEND into a new environment gives full pages and
+ * no free ones (mdb_env_copy2's MDB_CP_COMPACT only drops the free pages:
+ * it copies leaves as they are). The copy replaces data.mdb only once it
+ * is on disk, so a crash at any point leaves one complete database, and
+ * maybe a stale copy that the next compaction overwrites. */
+int store_compact(const char *dir, struct store_compaction *out)
+{
+	struct store s = {.dir = (char *)dir, .lock_fd = -1};
+	struct store_options opts = {.dir = dir, .sync_batch = true};
+	char data[PATH_MAX], tmp[PATH_MAX];
+	MDB_env *dst = NULL;
+	MDB_envinfo info;
+	struct stat st;
+	bool made = false; /* tmp is ours to remove */
+	int rc, mrc;
+
+	memset(out, 0, sizeof(*out));
+	if (snprintf(data, sizeof(data), "%s/data.mdb", dir) >=
+	        (int)sizeof(data) ||
+	    snprintf(tmp, sizeof(tmp), "%s/data.mdb.compact", dir) >=
+	        (int)sizeof(tmp))
+		return RKV_EINVAL;
+	/* mdb_env_open would create an empty database: say there is none. */
+	if (stat(data, &st) != 0) {
+		log_error("store: no database in %s: %s", dir, strerror(errno));
+		return RKV_EIO;
+	}
+	rc = store_lock(&s);
+	if (rc == 0)
+		rc = store_env_open(&s, &opts);
+	if (rc != 0)
+		goto done;
+	out->before = store_env_bytes(s.env);
+	if (unlink(tmp) != 0 && errno != ENOENT) {
+		log_error("store: cannot remove %s: %s", tmp, strerror(errno));
+		rc = RKV_EIO;
+		goto done;
+	}
+	made = true;
+	/* Our flock on LOCK already keeps everyone else out: no lock file. */
+	mrc = mdb_env_info(s.env, &info);
+	if (mrc == 0)
+		mrc = mdb_env_create(&dst);
+	if (mrc == 0)
+		mrc = mdb_env_set_maxdbs(dst, STORE_MAX_DBS);
+	if (mrc == 0)
+		mrc = mdb_env_set_mapsize(dst, info.me_mapsize);
+	if (mrc == 0)
+		mrc = mdb_env_open(
+		    dst, tmp,
+		    MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC | MDB_NOTLS, 0644);
+	if (mrc == 0)
+		mrc = store_compact_env(s.env, dst);
+	if (mrc == 0)
+		mrc = mdb_env_sync(dst, 1);
+	if (mrc != 0) {
+		rc = store_lmdb_fail(&s, "compacting", mrc);
+		goto done;
+	}
+	mdb_env_close(dst);
+	dst = NULL;
+	mdb_env_close(s.env);
+	s.env = NULL;
+	if (stat(tmp, &st) != 0 || rename(tmp, data) != 0) {
+		log_error("store: cannot replace %s: %s", data,
+		          strerror(errno));
+		rc = RKV_EIO;
+		goto done;
+	}
+	out->after = (uint64_t)st.st_size;
+	made = false;
+	/* The rename is durable once the directory is. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0) {
+		log_error("store: cannot sync %s: %s", dir, strerror(errno));
+		rc = RKV_EIO;
+	}
+	if (dfd >= 0)
+		close(dfd);
+done:
+	if (dst != NULL)
+		mdb_env_close(dst);
+	if (rc != 0 && made)
+		unlink(tmp);
+	if (s.env != NULL)
+		mdb_env_close(s.env);
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
+	return rc;
 }
 
 void store_set_observer(struct store *s, store_observer_fn *fn, void *arg)

@@ -150,6 +150,20 @@ struct store_stats {
 int store_open(struct store **out, struct event_base *base, struct codec *codec,
                const struct store_options *opts);
 
+struct store_compaction {
+	uint64_t before; /* bytes in use before: store_stats.disk_bytes */
+	uint64_t after;  /* bytes of the compacted database file */
+};
+
+/* store_compact -- rewrite the store in dir with its pages full and its
+ * free pages left out, for a node that is not running (offline, like
+ * mdb_copy -c; ringkvd --compact). Everything stored is kept, node id and
+ * hints included; the database file is replaced only once the compacted
+ * copy is on disk. Sizes in *out. 0, RKV_ELOCKED (a store holds dir),
+ * RKV_EINVAL (path too long), RKV_ENOMEM, or RKV_EIO (logged: no database
+ * in dir, or LMDB or the file system failed; the store is as it was). */
+int store_compact(const char *dir, struct store_compaction *out);
+
 /* store_close -- wait for the batch the writer is committing, commit what
  * is queued behind it (running the callbacks of both, in order, on the
  * calling thread without turning the loop), stop the writer thread, sync,

@@ -391,6 +391,50 @@ static void test_second_instance_refused(void **state)
 	assert_int_equal(status_of("GET", "/ping", NULL, NULL), 200);
 }
 
+/* ringkvd --compact on the node's data directory: its exit status, with
+ * what it printed in out and its log lines appended to the node's log. */
+static int compact_node_dir(char *out, size_t cap)
+{
+	const char *bin = getenv("RINGKVD");
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s --data-dir %s --compact 2>>%s",
+	         bin != NULL ? bin : "src/ringkvd", node.dir, node.log);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_compact_offline(void **state)
+{
+	enum { N = 200 };
+	char out[512], path[64], value[64];
+	(void)state;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/kv/c-%d", i);
+		snprintf(value, sizeof(value), "value %d", i);
+		assert_int_equal(status_of("PUT", path, NULL, value), 204);
+	}
+	/* Not while the node runs; the node keeps serving. */
+	assert_int_equal(compact_node_dir(out, sizeof(out)), 1);
+	assert_value("/kv/c-0", "value 0");
+
+	proc_node_signal(&node, SIGTERM);
+	assert_true(proc_node_wait(&node, 15000) != -1);
+	assert_int_equal(compact_node_dir(out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "compacted "));
+	assert_int_equal(proc_node_start(&node), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/kv/c-%d", i);
+		snprintf(value, sizeof(value), "value %d", i);
+		assert_value(path, value);
+	}
+}
+
 /* Flips one byte of a stored value behind the node's back: the node
  * answers 500 and names the key in its log, and keeps serving others. */
 static void test_corrupt_record_reported(void **state)
@@ -469,6 +513,8 @@ int main(void)
 	                                    node_setup, node_teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_record_reported,
 	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_offline, node_setup,
+	                                    node_teardown),
 	};
 	proc_deadline(300);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2421,6 +2421,99 @@ static int open_elsewhere(const char *dir)
 	return rc == RKV_ELOCKED ? 0 : 1;
 }
 
+/* --- compaction ------------------------------------------------------------
+ */
+
+static void compact_key(int i, char *key, size_t klen, char *text, size_t tlen)
+{
+	snprintf(key, klen, "key-%06d", i);
+	snprintf(text, tlen,
+	         "value %06d of eighty bytes or so, long enough "
+	         "to fill pages",
+	         i);
+}
+
+/* Keys written in scattered order (as a hash spreads them) leave pages
+ * part full; a compaction writes them full, and keeps every object, the
+ * node id and the hints. */
+static void test_compact(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 3000 };
+	struct done *d = calloc(N, sizeof(*d));
+	struct dvv *hint = hint_obj(1, "hinted"), *got = NULL;
+	struct store_compaction sc;
+	struct dvv_value v;
+	uint64_t id = store_node_id(f->store);
+	char key[32], text[96], path[4200];
+	struct stat st;
+
+	assert_non_null(d);
+	for (int i = 0; i < N; i++) {
+		int k = (int)(((unsigned)i * 7919u) % N);
+		compact_key(k, key, sizeof(key), text, sizeof(text));
+		value_set(&v, text);
+		assert_int_equal(store_update(f->store, (uint32_t)k % 8, key,
+		                              strlen(key), NULL, &v, on_done,
+		                              &d[i]),
+		                 0);
+	}
+	run_until_done(f, d, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(d[i].status, 0);
+	done_clear(d, N);
+	free(d);
+	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "k", 1, hint), 0);
+
+	/* An open store is not compacted, and keeps serving. */
+	assert_int_equal(store_compact(f->dir, &sc), RKV_ELOCKED);
+	assert_holds(f, 1, "key-000001",
+	             "value 000001 of eighty bytes or so, "
+	             "long enough to fill pages");
+
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(store_compact(f->dir, &sc), 0);
+	/* Pages about two thirds full before, full after. */
+	assert_true(sc.after * 10 < sc.before * 8);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, sc.after);
+	snprintf(path, sizeof(path), "%s/data.mdb.compact", f->dir);
+	assert_int_not_equal(stat(path, &st), 0);
+
+	store_reopen(f);
+	for (int i = 0; i < N; i++) {
+		compact_key(i, key, sizeof(key), text, sizeof(text));
+		assert_holds(f, (uint32_t)i % 8, key, text);
+	}
+	assert_int_equal(store_node_id(f->store), id);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.1:8099"), 1);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.1:8099", 3, "k", 1, &got), 0);
+	assert_true(dvv_equal(got, hint));
+	dvv_free(got);
+	dvv_free(hint);
+	/* It goes on taking writes. */
+	put(f, 2, "after", "compaction");
+	assert_holds(f, 2, "after", "compaction");
+}
+
+/* Where there is no store, compaction says so and creates none. */
+static void test_compact_without_a_store(void **state)
+{
+	struct fixture *f = *state;
+	struct store_compaction sc;
+	char dir[4200], path[4300];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/empty", f->dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(store_compact(dir, &sc), RKV_EIO);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_not_equal(stat(path, &st), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], OPEN_ELSEWHERE) == 0)
@@ -2501,6 +2594,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_close_with_a_batch_in_flight,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_during_a_commit, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_without_a_store, setup,
 	                                    teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the

@@ -8,13 +8,17 @@
 -- GET /ping (which writes nothing) until wrk is stopped: bench-node.sh
 -- watches the node's key count and stops wrk with SIGINT once every key
 -- is in. TOTAL 0 writes new keys for as long as wrk runs.
---   wrk -t THREADS -s scripts/wrk/put.lua URL -- PREFIX THREADS [TOTAL] [VALUE_BYTES]
+--
+-- ORDER "scattered" writes the same keys with their numbers permuted
+-- (i * 7777777777 mod 10^12, a bijection), so each partition receives its
+-- keys in no particular order rather than ascending.
+--   wrk -t THREADS -s scripts/wrk/put.lua URL -- PREFIX THREADS [TOTAL] [VALUE_BYTES] [ORDER]
 package.path = debug.getinfo(1, "S").source:match("@?(.*/)") .. "?.lua;" ..
 	package.path
 require "common"
 
 local nsetup = 0
-local prefix, total, step, nexti, head_tail, body, ping
+local prefix, total, step, nexti, head_tail, body, ping, scattered
 -- wrk calls request() once on thread 0 before the run, only to count the
 -- requests it returns (script_verify_request); that call must not use up
 -- a key.
@@ -32,6 +36,7 @@ function init(args)
 	step = tonumber(args[2])
 	total = tonumber(args[3]) or 0
 	local vlen = tonumber(args[4]) or 100
+	scattered = args[5] == "scattered"
 	if step == nil or step < 1 or (tid or 0) >= step then
 		error("put.lua: pass wrk's thread count: -- PREFIX THREADS ...")
 	end
@@ -51,7 +56,8 @@ function request()
 		verifying = false
 		return ping
 	end
-	local k = key_of(prefix, nexti)
+	local k = key_of(prefix, scattered and (nexti * 7777777777) % 1e12
+		or nexti)
 	nexti = nexti + step
 	return "PUT /kv/" .. k .. head_tail
 end
