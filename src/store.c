@@ -119,6 +119,8 @@ static const char store_objects_db[] = "objects";
 static const char store_meta_db[] = "meta";
 static const char store_hints_db[] = "hints";
 static const char store_meta_node_id[] = "node_id";
+static const char store_meta_actor[] = "actor";
+static const char store_meta_running[] = "running";
 
 enum store_op_kind {
 	STORE_OP_UPDATE,      /* dvv_update(stored, ctx, node id, value) */
@@ -171,7 +173,8 @@ struct store_queue {
  * meanwhile). The fields under "shared" are read and written with mu
  * held, which is also what publishes an op's fields from one thread to
  * the other. What store_open sets before the writer starts (env, the
- * dbis, node_id, sync_batch, dir, done_fd) is read-only afterwards. */
+ * dbis, node_id, actor, sync_batch, dir, done_fd) is read-only
+ * afterwards. */
 struct store {
 	struct event_base *base;
 	struct codec *codec; /* the caller's; loop thread only */
@@ -183,6 +186,8 @@ struct store {
 	MDB_dbi hints_dbi;
 	MDB_txn *rtxn; /* reusable read txn, reset between reads */
 	uint64_t node_id;
+	uint64_t actor;      /* the dots' actor: store_actor_load */
+	bool marked_running; /* store_close removes the "running" marker */
 	bool sync_batch;
 	store_observer_fn *observer; /* store_set_observer */
 	void *observer_arg;
@@ -735,8 +740,99 @@ static int store_node_id_load(struct store *s, MDB_txn *txn)
 	return rc == 0 ? 0 : store_lmdb_fail(s, "storing node id", rc);
 }
 
-/* Open the databases, load (or create, once) the node id and count the
- * hints. */
+/* The "running" marker: one byte, 1 for sync = periodic, then the boot id
+ * of the machine (/proc/sys/kernel/random/boot_id, 36 characters). */
+#define STORE_BOOT_ID_LEN 36
+#define STORE_RUNNING_LEN (1 + STORE_BOOT_ID_LEN)
+
+/* This boot of the machine as the kernel names it, or "" if unknown. */
+static void store_boot_id(char out[STORE_BOOT_ID_LEN + 1])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fgets(out, STORE_BOOT_ID_LEN + 1, f) == NULL ||
+	    strlen(out) != STORE_BOOT_ID_LEN)
+		out[0] = '\0';
+	fclose(f);
+}
+
+/* The actor of this node's dots (DESIGN.md, Identity) is its node id until
+ * a run with sync = periodic ends in a crash of the machine. That run
+ * acknowledged writes that its last sync interval may not have put on
+ * disk, and replicas hold them under their dots; minting those dots again
+ * for other values would make the replicas keep the old values in place
+ * of the new ones (Riak's KV679 again). A new actor's dots are all new.
+ * A process that dies without the machine leaves its commits to the page
+ * cache, so the same boot keeps the actor; with sync = batch every
+ * acknowledged write was on disk. The "running" marker, written here and
+ * removed by store_close, tells which run ended how. */
+static int store_actor_load(struct store *s, MDB_txn *txn)
+{
+	MDB_val ka = {sizeof(store_meta_actor) - 1, (void *)store_meta_actor};
+	MDB_val kr = {sizeof(store_meta_running) - 1,
+	              (void *)store_meta_running};
+	MDB_val v = {0, NULL};
+	uint8_t buf[8], mark[STORE_RUNNING_LEN];
+	char boot[STORE_BOOT_ID_LEN + 1];
+	int rc = mdb_get(txn, s->meta_dbi, &ka, &v);
+
+	s->actor = s->node_id;
+	if (rc == 0 && v.mv_size == sizeof(buf)) {
+		memcpy(buf, v.mv_data, sizeof(buf));
+		s->actor = store_get_be64(buf);
+	}
+	if (rc == 0 && (v.mv_size != sizeof(buf) || s->actor == 0)) {
+		log_error("store: the actor id stored in %s is corrupt",
+		          s->dir);
+		return RKV_ECORRUPT;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_lmdb_fail(s, "reading the actor id", rc);
+
+	store_boot_id(boot);
+	rc = mdb_get(txn, s->meta_dbi, &kr, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_lmdb_fail(s, "reading the running marker", rc);
+	if (rc == 0) {
+		const uint8_t *m = v.mv_data;
+		bool valid = v.mv_size == STORE_RUNNING_LEN && m[0] <= 1;
+		bool same_boot = valid && boot[0] != '\0' &&
+		                 memcmp(m + 1, boot, STORE_BOOT_ID_LEN) == 0;
+		if (!valid || (m[0] == 1 && !same_boot)) {
+			if (store_new_node_id(&s->actor) != 0) {
+				log_error("store: getrandom failed: %s",
+				          strerror(errno));
+				return RKV_EIO;
+			}
+			log_warn("store: %s was not closed by its last run "
+			         "(sync = periodic) before the machine "
+			         "restarted; its last writes may be lost, so "
+			         "new writes take a new actor %016llx",
+			         s->dir, (unsigned long long)s->actor);
+			store_be64(buf, s->actor);
+			v.mv_size = sizeof(buf);
+			v.mv_data = buf;
+			rc = mdb_put(txn, s->meta_dbi, &ka, &v, 0);
+			if (rc != 0)
+				return store_lmdb_fail(
+				    s, "storing the actor id", rc);
+		}
+	}
+	mark[0] = s->sync_batch ? 0 : 1;
+	memset(mark + 1, 0, STORE_BOOT_ID_LEN);
+	memcpy(mark + 1, boot, strlen(boot));
+	v.mv_size = sizeof(mark);
+	v.mv_data = mark;
+	rc = mdb_put(txn, s->meta_dbi, &kr, &v, 0);
+	return rc == 0 ? 0
+	               : store_lmdb_fail(s, "storing the running marker", rc);
+}
+
+/* Open the databases, load (or create, once) the node id, load the actor,
+ * mark the store running and count the hints. */
 static int store_meta_init(struct store *s)
 {
 	MDB_txn *txn = NULL;
@@ -756,6 +852,8 @@ static int store_meta_init(struct store *s)
 	}
 	rc = store_node_id_load(s, txn);
 	if (rc == 0)
+		rc = store_actor_load(s, txn);
+	if (rc == 0)
 		rc = store_hints_load(s, txn);
 	if (rc != 0)
 		goto fail;
@@ -765,6 +863,14 @@ static int store_meta_init(struct store *s)
 		rc = store_lmdb_fail(s, "committing node metadata", rc);
 		goto fail;
 	}
+	/* With MDB_NOSYNC the marker must reach the disk by hand, before a
+	 * write is acknowledged. */
+	if (!s->sync_batch) {
+		rc = mdb_env_sync(s->env, 1);
+		if (rc != 0)
+			return store_lmdb_fail(s, "syncing node metadata", rc);
+	}
+	s->marked_running = true;
 	return 0;
 
 fail:
@@ -893,8 +999,9 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		rc = store_writer_start(s);
 	if (rc != 0)
 		goto fail;
-	log_info("store: opened %s (node id %016llx, sync %s)", s->dir,
-	         (unsigned long long)s->node_id,
+	log_info("store: opened %s (node id %016llx, actor %016llx, sync %s)",
+	         s->dir, (unsigned long long)s->node_id,
+	         (unsigned long long)s->actor,
 	         s->sync_batch ? "batch" : "periodic");
 	*out = s;
 	return 0;
@@ -1030,7 +1137,7 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 	if (rc != 0)
 		goto fail;
 	if (op->kind == STORE_OP_UPDATE) {
-		rc = dvv_update(cur, &op->ctx, s->node_id, &op->value);
+		rc = dvv_update(cur, &op->ctx, s->actor, &op->value);
 	} else if (cur->nanon == 0 && op->obj->nanon == 0 &&
 	           dvv_less(cur, op->obj)) {
 		/* What replication sends is usually a newer version of what
@@ -1665,6 +1772,11 @@ uint64_t store_node_id(const struct store *s)
 	return s->node_id;
 }
 
+uint64_t store_actor(const struct store *s)
+{
+	return s->actor;
+}
+
 /* --- node metadata -------------------------------------------------------- */
 
 static bool store_meta_name_ok(const char *name)
@@ -1675,7 +1787,9 @@ static bool store_meta_name_ok(const char *name)
 		return false;
 	n = strnlen(name, STORE_MAX_META_NAME + 1);
 	if (n == 0 || n > STORE_MAX_META_NAME ||
-	    strcmp(name, store_meta_node_id) == 0)
+	    strcmp(name, store_meta_node_id) == 0 ||
+	    strcmp(name, store_meta_actor) == 0 ||
+	    strcmp(name, store_meta_running) == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)name[i];
@@ -2341,6 +2455,28 @@ static void store_writer_stop(struct store *s)
 	s->writer_started = false;
 }
 
+/* A clean end of this run: the final sync that follows makes it durable
+ * together with everything before it. */
+static void store_unmark_running(struct store *s)
+{
+	MDB_val k = {sizeof(store_meta_running) - 1,
+	             (void *)store_meta_running};
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	if (rc == 0)
+		rc = mdb_del(txn, s->meta_dbi, &k, NULL);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc != 0)
+		log_error("store: cannot mark %s closed: %s", s->dir,
+		          mdb_strerror(rc));
+}
+
 void store_close(struct store *s)
 {
 	if (s == NULL)
@@ -2358,6 +2494,8 @@ void store_close(struct store *s)
 		event_free(s->sync_ev);
 	if (s->rtxn != NULL)
 		mdb_txn_abort(s->rtxn);
+	if (s->marked_running)
+		store_unmark_running(s);
 	if (s->env != NULL) {
 		int rc = mdb_env_sync(s->env, 1);
 		if (rc != 0)
@@ -2381,8 +2519,7 @@ void store_close(struct store *s)
 	free(s);
 }
 
-/* --- compaction ------------------------------------------------------------
- */
+/* --- compaction ----------------------------------------------------------- */
 
 /* Records per write transaction of a compaction: bounds its dirty pages
  * (about 12 MB for small records) well below LMDB's limit of one

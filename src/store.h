@@ -172,8 +172,15 @@ int store_compact(const char *dir, struct store_compaction *out);
  * last callbacks try to queue are refused with RKV_ESHUTDOWN. */
 void store_close(struct store *s);
 
-/* store_node_id -- this node's actor id, generated once (never 0). */
+/* store_node_id -- this node's identity (its gossip member id), generated
+ * once with the directory (never 0). */
 uint64_t store_node_id(const struct store *s);
+
+/* store_actor -- the actor of the dots store_update mints (never 0): the
+ * node id, or a new one from an open that found the last run with sync =
+ * periodic ended by a crash of the machine (it may have lost acknowledged
+ * writes whose dots replicas hold). */
+uint64_t store_actor(const struct store *s);
 
 /* store_get -- read an object now (a read transaction; sees only committed
  * data). *out is the caller's (dvv_free), NULL on error. 0, RKV_ENOTFOUND
@@ -246,9 +253,10 @@ void store_get_stats(struct store *s, struct store_stats *out);
 /* --- node metadata -------------------------------------------------------- */
 
 /* Metadata names are 1..STORE_MAX_META_NAME bytes of printable ASCII
- * (0x21..0x7e); "node_id" is reserved for the node id. A blob is at most
- * STORE_MAX_META_VALUE bytes: room for the largest ring codec.h encodes
- * (65536 partitions naming three nodes of 255 bytes each). */
+ * (0x21..0x7e); "node_id", "actor" and "running" are the store's own. A
+ * blob is at most STORE_MAX_META_VALUE bytes: room for the largest ring
+ * codec.h encodes (65536 partitions naming three nodes of 255 bytes
+ * each). */
 #define STORE_MAX_META_NAME  64
 #define STORE_MAX_META_VALUE ((size_t)64 << 20)
 

@@ -315,6 +315,22 @@ static void test_malformed_http(void **state)
 	assert_int_equal(status_of("GET", "/ping", NULL, NULL), 200);
 }
 
+/* The node's actor, from /stats, when it is still its node id (the
+ * writes of a node that never lost any); asserts it is. */
+static void assert_actor_is_node_id(void)
+{
+	struct proc_resp r;
+	char want[64];
+
+	req(&r, "GET", "/stats", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	const char *id = strstr(r.body, "\"node_id\":\"");
+	assert_non_null(id);
+	snprintf(want, sizeof(want), "\"actor\":\"%.16s\"", id + 11);
+	assert_non_null(strstr(r.body, want));
+	proc_resp_free(&r);
+}
+
 static void test_stats(void **state)
 {
 	struct proc_resp r;
@@ -335,6 +351,7 @@ static void test_stats(void **state)
 	         ring_partition_of("s1", 2, 64));
 	assert_non_null(strstr(r.body, hot));
 	proc_resp_free(&r);
+	assert_actor_is_node_id();
 }
 
 /* Acknowledged under sync = batch means durable: SIGKILL right after the
@@ -355,6 +372,37 @@ static void test_kill9_keeps_acknowledged_writes(void **state)
 		snprintf(val, sizeof(val), "value-%d", i);
 		assert_value(path, val);
 	}
+}
+
+/* Whether the log at path holds text (in its first 64 KiB). */
+static bool log_has(const char *path, const char *text)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* sync = periodic answers before the flush, but a write it acknowledged is
+ * committed: the kernel holds it when only the process dies. */
+static void test_kill9_periodic_keeps_acknowledged_writes(void **state)
+{
+	proc_node_kill(&node);
+	node.args[2] = "--sync";
+	node.args[3] = "periodic";
+	node.args[4] = "--sync-interval-ms";
+	node.args[5] = "60000"; /* no flush during the test */
+	node.args[6] = NULL;
+	assert_int_equal(proc_node_start(&node), 0);
+	assert_true(log_has(node.log, "sync periodic"));
+	test_kill9_keeps_acknowledged_writes(state);
+	/* Only the process died: its commits were in the page cache, so the
+	 * node goes on writing under its own id. */
+	assert_actor_is_node_id();
 }
 
 static void test_sigterm_exits_zero_and_keeps_data(void **state)
@@ -379,13 +427,7 @@ static void test_second_instance_refused(void **state)
 	twin.rpc_port = proc_free_port();
 	snprintf(twin.log, sizeof(twin.log), "%s/twin.log", proc_tmpdir());
 	assert_int_not_equal(proc_node_start(&twin), 0);
-	FILE *f = fopen(twin.log, "r");
-	char buf[4096] = {0};
-	assert_non_null(f);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	assert_non_null(strstr(buf, "in use"));
+	assert_true(log_has(twin.log, "in use"));
 	/* The refused twin did not disturb the node that holds the directory.
 	 */
 	assert_int_equal(status_of("GET", "/ping", NULL, NULL), 200);
@@ -505,6 +547,9 @@ int main(void)
 	                                    node_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_kill9_keeps_acknowledged_writes, node_setup,
+	        node_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_kill9_periodic_keeps_acknowledged_writes, node_setup,
 	        node_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_sigterm_exits_zero_and_keeps_data, node_setup,

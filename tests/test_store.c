@@ -1078,7 +1078,8 @@ static void test_meta_refusals(void **state)
 	uint8_t *out = NULL;
 	size_t len = 0;
 	static const char *const bad[] = {
-	    "", "node_id", "a b", "tab\t", "del\x7f", "\xc3\xa9t\xc3\xa9"};
+	    "",    "node_id", "actor",   "running",
+	    "a b", "tab\t",   "del\x7f", "\xc3\xa9t\xc3\xa9"};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(store_meta_put(f->store, bad[i], "x", 1),
@@ -2421,8 +2422,7 @@ static int open_elsewhere(const char *dir)
 	return rc == RKV_ELOCKED ? 0 : 1;
 }
 
-/* --- compaction ------------------------------------------------------------
- */
+/* --- compaction ----------------------------------------------------------- */
 
 static void compact_key(int i, char *key, size_t klen, char *text, size_t tlen)
 {
@@ -2514,6 +2514,103 @@ static void test_compact_without_a_store(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 }
 
+/* --- the actor after a crash -----------------------------------------------
+ */
+
+/* What an open finds when the last run did not close the store: the
+ * "running" marker of a run with sync = periodic (or batch) on the boot
+ * of the machine named boot, written with the store closed. */
+static void mark_running(struct fixture *f, bool periodic, const char *boot)
+{
+	struct raw r;
+	uint8_t mark[37];
+	MDB_val k = {7, (void *)"running"}, v = {sizeof(mark), mark};
+
+	mark[0] = periodic ? 1 : 0;
+	memcpy(mark + 1, boot, 36);
+	raw_open_db(f, &r, "meta");
+	assert_int_equal(mdb_put(r.txn, r.dbi, &k, &v, 0), 0);
+	raw_close(&r);
+}
+
+static void this_boot(char boot[37])
+{
+	FILE *b = fopen("/proc/sys/kernel/random/boot_id", "r");
+	assert_non_null(b);
+	assert_non_null(fgets(boot, 37, b));
+	fclose(b);
+	assert_int_equal(strlen(boot), 36);
+}
+
+static const char other_boot[] = "00000000-0000-4000-8000-000000000000";
+
+/* The machine crashed while the node ran with sync = periodic, and the
+ * write of its last interval is gone from its disk, but a replica holds
+ * it. A write after the restart must not take that write's dot: the
+ * replica would then keep the old value in place of the new one. */
+static void test_machine_crash_takes_a_new_actor(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t id = store_node_id(f->store);
+	struct dvv *replica = NULL, *after = NULL;
+	uint8_t kbuf[4 + STORE_INLINE_KEY];
+	MDB_val k = raw_key_bin(kbuf, 5, "k", 1);
+	struct raw r;
+
+	assert_int_equal(store_actor(f->store), id);
+	put(f, 5, "k", "before");
+	assert_int_equal(store_get(f->store, 5, "k", 1, &replica), 0);
+
+	store_close(f->store);
+	f->store = NULL;
+	raw_open(f, &r);
+	assert_int_equal(mdb_del(r.txn, r.dbi, &k, NULL), 0); /* lost */
+	raw_close(&r);
+	mark_running(f, true, other_boot);
+	store_reopen(f);
+
+	assert_true(store_actor(f->store) != id);
+	assert_int_equal(store_node_id(f->store), id); /* the same member */
+	put(f, 5, "k", "after");
+	assert_int_equal(store_get(f->store, 5, "k", 1, &after), 0);
+	/* The replica, given the new write, keeps both: nothing is lost. */
+	assert_int_equal(dvv_sync(replica, after), 0);
+	assert_int_equal(dvv_value_count(replica), 2);
+	dvv_free(replica);
+	dvv_free(after);
+
+	/* The new actor is kept from then on. */
+	uint64_t actor = store_actor(f->store);
+	store_reopen(f);
+	assert_int_equal(store_actor(f->store), actor);
+}
+
+/* Runs that end without a lost commit keep the actor: a clean close, a
+ * process that died on the same boot (the page cache kept its commits),
+ * and a run with sync = batch (every acknowledged write was on disk). */
+static void test_actor_kept_without_a_loss(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t id = store_node_id(f->store);
+	char boot[37];
+
+	this_boot(boot);
+	store_reopen(f);
+	assert_int_equal(store_actor(f->store), id);
+
+	store_close(f->store);
+	f->store = NULL;
+	mark_running(f, true, boot);
+	store_reopen(f);
+	assert_int_equal(store_actor(f->store), id);
+
+	store_close(f->store);
+	f->store = NULL;
+	mark_running(f, false, other_boot);
+	store_reopen(f);
+	assert_int_equal(store_actor(f->store), id);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], OPEN_ELSEWHERE) == 0)
@@ -2596,6 +2693,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_reads_during_a_commit, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_machine_crash_takes_a_new_actor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_actor_kept_without_a_loss,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_without_a_store, setup,
 	                                    teardown),
 	};
