@@ -189,6 +189,17 @@ static void test_siblings_resolved_by_context(void **state)
 
 /* Without a Content-Type, or with the default one, a value reads back as
  * application/octet-stream, alone and as a sibling part. */
+static void assert_octet_stream(const char *path)
+{
+	struct proc_resp r;
+
+	req(&r, "GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(proc_resp_header(&r, "Content-Type"),
+	                    "application/octet-stream");
+	proc_resp_free(&r);
+}
+
 static void test_default_content_type(void **state)
 {
 	struct proc_resp r;
@@ -197,18 +208,9 @@ static void test_default_content_type(void **state)
 	(void)state;
 
 	assert_int_equal(status_of("PUT", "/kv/untyped", NULL, "u"), 204);
-	req(&r, "GET", "/kv/untyped", NULL, NULL);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(proc_resp_header(&r, "Content-Type"),
-	                    "application/octet-stream");
-	proc_resp_free(&r);
-
+	assert_octet_stream("/kv/untyped");
 	assert_int_equal(status_of("PUT", "/kv/octet", octet, "o"), 204);
-	req(&r, "GET", "/kv/octet", NULL, NULL);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(proc_resp_header(&r, "Content-Type"),
-	                    "application/octet-stream");
-	proc_resp_free(&r);
+	assert_octet_stream("/kv/octet");
 
 	assert_int_equal(status_of("PUT", "/kv/octet", NULL, "p"), 204);
 	req(&r, "GET", "/kv/octet", NULL, NULL);
