@@ -221,6 +221,18 @@ static int node_start_cluster(struct node *n)
 	return rc;
 }
 
+/* The one log line for a store that could not be opened or compacted
+ * (what: "open", "compact"). */
+static void node_store_failed(const struct conf *c, const char *what, int rc)
+{
+	if (rc == RKV_ELOCKED)
+		log_error("data directory %s is in use by another ringkvd",
+		          c->data_dir);
+	else
+		log_error("cannot %s the store in %s: %s", what, c->data_dir,
+		          rkv_strerror(rc));
+}
+
 static int node_start(struct node *n)
 {
 	struct event_config *cfg = event_config_new();
@@ -248,14 +260,8 @@ static int node_start(struct node *n)
 	if (n->codec == NULL)
 		return RKV_ENOMEM;
 	rc = store_open(&n->store, n->base, n->codec, &so);
-	if (rc == RKV_ELOCKED) {
-		log_error("data directory %s is in use by another ringkvd",
-		          n->conf.data_dir);
-		return rc;
-	}
 	if (rc != 0) {
-		log_error("cannot open the store in %s: %s", n->conf.data_dir,
-		          rkv_strerror(rc));
+		node_store_failed(&n->conf, "open", rc);
 		return rc;
 	}
 	rc = node_start_cluster(n);
@@ -333,14 +339,8 @@ static int node_compact(const struct conf *c)
 	struct store_compaction sc;
 	int rc = store_compact(c->data_dir, &sc);
 
-	if (rc == RKV_ELOCKED) {
-		log_error("data directory %s is in use by another ringkvd",
-		          c->data_dir);
-		return 1;
-	}
 	if (rc != 0) {
-		log_error("cannot compact the store in %s: %s", c->data_dir,
-		          rkv_strerror(rc));
+		node_store_failed(c, "compact", rc);
 		return 1;
 	}
 	printf("compacted %s: %" PRIu64 " -> %" PRIu64 " bytes\n", c->data_dir,
