@@ -709,35 +709,61 @@ static int store_new_node_id(uint64_t *out)
 	return RKV_EIO;
 }
 
-/* The node id kept in "meta", or on the first open a new one stored
- * there. */
-static int store_node_id_load(struct store *s, MDB_txn *txn)
+/* An id (the node id, the actor) kept in "meta" under name as 8
+ * big-endian bytes, into *id: 0, MDB_NOTFOUND, RKV_ECORRUPT (not a
+ * non-zero 8-byte id; logged) or the error of store_lmdb_fail. */
+static int store_id_get(struct store *s, MDB_txn *txn, const char *name,
+                        uint64_t *id)
 {
-	MDB_val k = {sizeof(store_meta_node_id) - 1,
-	             (void *)store_meta_node_id};
+	MDB_val k = {strlen(name), (void *)name};
 	MDB_val v = {0, NULL};
 	uint8_t buf[8];
 	int rc = mdb_get(txn, s->meta_dbi, &k, &v);
 
-	if (rc == 0 && v.mv_size == sizeof(buf)) {
+	if (rc == MDB_NOTFOUND)
+		return rc;
+	if (rc != 0)
+		return store_lmdb_fail(s, "reading an id", rc);
+	*id = 0;
+	if (v.mv_size == sizeof(buf)) {
 		memcpy(buf, v.mv_data, sizeof(buf));
-		s->node_id = store_get_be64(buf);
+		*id = store_get_be64(buf);
 	}
-	if (rc == 0 && s->node_id == 0) {
-		log_error("store: the node id stored in %s is corrupt", s->dir);
+	if (*id == 0) {
+		log_error("store: the %s stored in %s is corrupt", name,
+		          s->dir);
 		return RKV_ECORRUPT;
 	}
-	if (rc != MDB_NOTFOUND)
-		return rc == 0 ? 0 : store_lmdb_fail(s, "reading node id", rc);
-	if (store_new_node_id(&s->node_id) != 0) {
+	return 0;
+}
+
+/* A new random id into *id, stored in "meta" under name. */
+static int store_id_new(struct store *s, MDB_txn *txn, const char *name,
+                        uint64_t *id)
+{
+	MDB_val k = {strlen(name), (void *)name};
+	uint8_t buf[8];
+	MDB_val v = {sizeof(buf), buf};
+	int rc = 0;
+
+	if (store_new_node_id(id) != 0) {
 		log_error("store: getrandom failed: %s", strerror(errno));
 		return RKV_EIO;
 	}
-	store_be64(buf, s->node_id);
-	v.mv_size = sizeof(buf);
-	v.mv_data = buf;
+	store_be64(buf, *id);
 	rc = mdb_put(txn, s->meta_dbi, &k, &v, 0);
-	return rc == 0 ? 0 : store_lmdb_fail(s, "storing node id", rc);
+	return rc == 0 ? 0 : store_lmdb_fail(s, "storing an id", rc);
+}
+
+/* The node id kept in "meta", or on the first open a new one stored
+ * there. */
+static int store_node_id_load(struct store *s, MDB_txn *txn)
+{
+	int rc = store_id_get(s, txn, store_meta_node_id, &s->node_id);
+
+	if (rc == MDB_NOTFOUND)
+		rc = store_id_new(s, txn, store_meta_node_id, &s->node_id);
+	return rc;
 }
 
 /* The "running" marker: one byte, 1 for sync = periodic, then the boot id
@@ -771,26 +797,17 @@ static void store_boot_id(char out[STORE_BOOT_ID_LEN + 1])
  * removed by store_close, tells which run ended how. */
 static int store_actor_load(struct store *s, MDB_txn *txn)
 {
-	MDB_val ka = {sizeof(store_meta_actor) - 1, (void *)store_meta_actor};
 	MDB_val kr = {sizeof(store_meta_running) - 1,
 	              (void *)store_meta_running};
 	MDB_val v = {0, NULL};
-	uint8_t buf[8], mark[STORE_RUNNING_LEN];
+	uint8_t mark[STORE_RUNNING_LEN];
 	char boot[STORE_BOOT_ID_LEN + 1];
-	int rc = mdb_get(txn, s->meta_dbi, &ka, &v);
+	int rc = store_id_get(s, txn, store_meta_actor, &s->actor);
 
-	s->actor = s->node_id;
-	if (rc == 0 && v.mv_size == sizeof(buf)) {
-		memcpy(buf, v.mv_data, sizeof(buf));
-		s->actor = store_get_be64(buf);
-	}
-	if (rc == 0 && (v.mv_size != sizeof(buf) || s->actor == 0)) {
-		log_error("store: the actor id stored in %s is corrupt",
-		          s->dir);
-		return RKV_ECORRUPT;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_lmdb_fail(s, "reading the actor id", rc);
+	if (rc == MDB_NOTFOUND)
+		s->actor = s->node_id;
+	else if (rc != 0)
+		return rc;
 
 	store_boot_id(boot);
 	rc = mdb_get(txn, s->meta_dbi, &kr, &v);
@@ -802,23 +819,14 @@ static int store_actor_load(struct store *s, MDB_txn *txn)
 		bool same_boot = valid && boot[0] != '\0' &&
 		                 memcmp(m + 1, boot, STORE_BOOT_ID_LEN) == 0;
 		if (!valid || (m[0] == 1 && !same_boot)) {
-			if (store_new_node_id(&s->actor) != 0) {
-				log_error("store: getrandom failed: %s",
-				          strerror(errno));
-				return RKV_EIO;
-			}
+			rc = store_id_new(s, txn, store_meta_actor, &s->actor);
+			if (rc != 0)
+				return rc;
 			log_warn("store: %s was not closed by its last run "
 			         "(sync = periodic) before the machine "
 			         "restarted; its last writes may be lost, so "
 			         "new writes take a new actor %016llx",
 			         s->dir, (unsigned long long)s->actor);
-			store_be64(buf, s->actor);
-			v.mv_size = sizeof(buf);
-			v.mv_data = buf;
-			rc = mdb_put(txn, s->meta_dbi, &ka, &v, 0);
-			if (rc != 0)
-				return store_lmdb_fail(
-				    s, "storing the actor id", rc);
 		}
 	}
 	mark[0] = s->sync_batch ? 0 : 1;
