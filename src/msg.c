@@ -1953,9 +1953,9 @@ void msg_peer_free(struct msg_peer *peer)
  *
  *   Replicate = partition: long, key: bytes, object: bytes,
  *               hint_for: string
- *   Fetch     = partition: long, key: bytes
+ *   Fetch     = partition: long, key: bytes, digest: boolean
  *   a reply   = status: int, needed: long, acked: long,
- *               object: ["null", "bytes"]
+ *               object: ["null", "bytes"], digest: ["null", "long"]
  *
  * a union being the long index of its branch followed by that branch's
  * value (null is no bytes at all). Encoding sizes the body exactly,
