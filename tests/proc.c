@@ -135,16 +135,30 @@ static int proc_count_ready(const char *log)
 	return count;
 }
 
-int proc_node_start_nowait(struct proc_node *n)
+const char *proc_ringkvd(void)
 {
 	const char *bin = getenv("RINGKVD");
+
+	return bin != NULL ? bin : "src/ringkvd";
+}
+
+void proc_sibling(const char *name, char *buf, size_t cap)
+{
+	const char *bin = proc_ringkvd();
+	const char *slash = strrchr(bin, '/');
+
+	snprintf(buf, cap, "%.*s%s", slash ? (int)(slash - bin + 1) : 0, bin,
+	         name);
+}
+
+int proc_node_start_nowait(struct proc_node *n)
+{
+	const char *bin = proc_ringkvd();
 	char http[64], rpc[64];
 	const char *argv[PROC_MAX_ARGS + 16];
 	int argc = 0;
 
 	n->ready_before = proc_count_ready(n->log);
-	if (bin == NULL)
-		bin = "src/ringkvd";
 	snprintf(http, sizeof(http), "127.0.0.1:%d", n->http_port);
 	snprintf(rpc, sizeof(rpc), "127.0.0.1:%d", n->rpc_port);
 	argv[argc++] = bin;

@@ -50,6 +50,13 @@ int proc_free_port(void);
 /* proc_node_init -- name a node: picks ports, data dir <tmp>/<name>. */
 void proc_node_init(struct proc_node *n, const char *name);
 
+/* proc_ringkvd -- the daemon tests run: $RINGKVD, else src/ringkvd. */
+const char *proc_ringkvd(void);
+
+/* proc_sibling -- the path of the program `name` built next to the
+ * daemon (in proc_ringkvd()'s directory), into buf (cap bytes). */
+void proc_sibling(const char *name, char *buf, size_t cap);
+
 /* proc_node_start -- run $RINGKVD with the node's ports, dir and extra
  * args, wait (up to 20 s) for its "ringkvd ready" line. 0 on success; on
  * failure prints the node's log and returns -1. */

@@ -57,16 +57,8 @@ static char bench_bin[512];
 /* The bench next to $RINGKVD. */
 static const char *bench_path(void)
 {
-	const char *d = getenv("RINGKVD");
-	if (bench_bin[0] != '\0')
-		return bench_bin;
-	if (d == NULL) {
-		snprintf(bench_bin, sizeof(bench_bin), "src/ringkv-bench");
-		return bench_bin;
-	}
-	const char *slash = strrchr(d, '/');
-	snprintf(bench_bin, sizeof(bench_bin), "%.*sringkv-bench",
-	         slash ? (int)(slash - d + 1) : 0, d);
+	if (bench_bin[0] == '\0')
+		proc_sibling("ringkv-bench", bench_bin, sizeof(bench_bin));
 	return bench_bin;
 }
 

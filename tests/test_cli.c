@@ -239,16 +239,11 @@ static bool is_number(const char *s)
 static void find_cli(void)
 {
 	const char *env = getenv("RINGKV_CLI");
-	const char *daemon = getenv("RINGKVD");
 
-	if (env != NULL && env[0] != '\0') {
+	if (env != NULL && env[0] != '\0')
 		snprintf(cli_bin, sizeof(cli_bin), "%s", env);
-	} else if (daemon != NULL && strrchr(daemon, '/') != NULL) {
-		int dir = (int)(strrchr(daemon, '/') - daemon);
-		snprintf(cli_bin, sizeof(cli_bin), "%.*s/ringkv", dir, daemon);
-	} else {
-		snprintf(cli_bin, sizeof(cli_bin), "src/ringkv");
-	}
+	else
+		proc_sibling("ringkv", cli_bin, sizeof(cli_bin));
 }
 
 /* Three founders (n_val 3) and two fresh nodes without seeds, each a

@@ -439,11 +439,10 @@ static void test_second_instance_refused(void **state)
  * what it printed in out and its log lines appended to the node's log. */
 static int compact_node_dir(char *out, size_t cap)
 {
-	const char *bin = getenv("RINGKVD");
 	char cmd[1024];
 
 	snprintf(cmd, sizeof(cmd), "%s --data-dir %s --compact 2>>%s",
-	         bin != NULL ? bin : "src/ringkvd", node.dir, node.log);
+	         proc_ringkvd(), node.dir, node.log);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, cap - 1, p);
