@@ -124,4 +124,30 @@ static inline int avro_bin_get_bytes(const uint8_t **p, const uint8_t *end,
 	return 0;
 }
 
+/* The header of an array's next block: *count items, 0 at the end of the
+ * array. A block with a negative count gives its byte size, and
+ * *block_end is where its items must end (else NULL). The count is not
+ * checked against anything: the caller bounds it by what its items can
+ * take. */
+static inline int avro_bin_get_block(const uint8_t **p, const uint8_t *end,
+                                     uint64_t *count, const uint8_t **block_end)
+{
+	int64_t n = 0;
+	size_t bytes = 0;
+
+	*count = 0;
+	*block_end = NULL;
+	if (avro_bin_get_long(p, end, &n) != 0)
+		return RKV_ECORRUPT;
+	if (n < 0) {
+		/* INT64_MIN has no positive counterpart. */
+		if (n == INT64_MIN || avro_bin_get_len(p, end, &bytes) != 0)
+			return RKV_ECORRUPT;
+		n = -n;
+		*block_end = *p + bytes;
+	}
+	*count = (uint64_t)n;
+	return 0;
+}
+
 #endif

@@ -590,31 +590,17 @@ struct codec_in {
 	size_t values_left; /* values DVV_MAX_VALUES still allows */
 };
 
-/* The header of an array's next block: *count items, 0 at the end of the
- * array. A block with a negative count gives its byte size, and
- * *block_end is where its items must end (else NULL). The count must fit
- * in *left, what the limits still allow, and in the bytes left at
- * min_bytes per item. */
+/* avro_bin_get_block, the count also bounded by *left, what the limits
+ * still allow, and by the bytes left at min_bytes per item. */
 static int codec_get_block(struct codec_in *in, size_t *left, size_t min_bytes,
                            size_t *count, const uint8_t **block_end)
 {
-	int64_t n = 0;
-	size_t bytes = 0;
+	uint64_t n = 0;
 
 	*count = 0;
-	*block_end = NULL;
-	if (avro_bin_get_long(&in->p, in->end, &n) != 0)
+	if (avro_bin_get_block(&in->p, in->end, &n, block_end) != 0)
 		return RKV_ECORRUPT;
-	if (n < 0) {
-		/* INT64_MIN has no positive counterpart. */
-		if (n == INT64_MIN ||
-		    avro_bin_get_len(&in->p, in->end, &bytes) != 0)
-			return RKV_ECORRUPT;
-		n = -n;
-		*block_end = in->p + bytes;
-	}
-	if ((uint64_t)n > *left ||
-	    (uint64_t)n > (uint64_t)(in->end - in->p) / min_bytes)
+	if (n > *left || n > (uint64_t)(in->end - in->p) / min_bytes)
 		return RKV_ECORRUPT;
 	*left -= (size_t)n;
 	*count = (size_t)n;

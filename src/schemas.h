@@ -6,6 +6,7 @@
 extern const char rkv_schema_object[];
 extern const char rkv_schema_context[];
 extern const char rkv_schema_ring[];
+extern const char rkv_schema_log_block[];
 
 /* Internode messages (src/msg.c). */
 extern const char rkv_schema_msg_hello[];

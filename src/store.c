@@ -8,25 +8,28 @@
  * libevent runs it only in a loop turn where no higher-priority callback
  * (socket reads, timers) was ready: by then every request that the turn's
  * I/O delivered has been queued, and one transaction carries them all.
- * With sync = batch the transaction runs on a writer thread (see "the
- * writer thread" below) while the loop queues the next batch; with sync =
- * periodic it runs on the loop (store_commit_here says why):
+ * With sync = batch the group runs on a writer thread (see "the writer
+ * thread" below) while the loop queues the next group, and it is made
+ * durable by the commit log rather than by flushing the B-tree (see "the
+ * commit log"); with sync = periodic it runs on the loop
+ * (store_commit_here says why):
  *
- *   store_update --+                        writer thread, one write txn:
- *   store_merge  --+--> [op][op][op]... --> read, dvv_update/sync, write
- *   store_update --+    (bounded)           per op; commit (fsync); then,
- *                                           on the loop, every op's
- *                                           callback, in order
+ *   store_update --+                        writer thread, the long write
+ *   store_merge  --+--> [op][op][op]... --> txn: read, dvv_update/sync,
+ *   store_update --+    (bounded)           write per op; log append and
+ *                                           fdatasync; then, on the loop,
+ *                                           every op's callback, in order
  *
- * Callbacks run after the commit, so with sync = batch a callback's
+ * Callbacks run after the flush, so with sync = batch a callback's
  * status 0 means the object is durable. A callback may queue new
- * mutations; they form a later batch.
+ * mutations; they form a later group.
  *
  * Failures are per mutation where they can be: a stored record that fails
  * its checksum, or an update the DVV code cannot apply, fails only its own
  * op (nothing is written for it) while the rest commit. An LMDB error
  * (map full, I/O) leaves the write transaction unusable, so it fails the
- * whole batch with RKV_EIO.
+ * whole group with RKV_EIO (with sync = batch the groups acknowledged
+ * before it are kept: store_rebuild).
  *
  * Reads use one read-only transaction handle that is reset after each read
  * and renewed for the next, which avoids a malloc per read and never pins
@@ -67,6 +70,7 @@
  */
 #include "store.h"
 
+#include "commitlog.h"
 #include "logging.h"
 #include "status.h"
 
@@ -83,6 +87,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -111,6 +116,17 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 
 /* getrandom() attempts before giving up on a non-zero node id. */
 #define STORE_ID_TRIES 8
+
+/* sync = batch: the writer commits its long transaction (a checkpoint,
+ * see "the commit log" below) once it is this old or the commit log holds
+ * this many bytes, whichever comes first. They bound the work a
+ * checkpoint flushes, the memory its dirty pages and the recent table
+ * hold, and what a restart replays. */
+#define STORE_CHECKPOINT_MS    250 /* store_options.checkpoint_ms */
+#define STORE_CHECKPOINT_BYTES ((uint64_t)8 << 20)
+/* The recent table's first size (buckets, a power of two); it doubles
+ * when it holds more entries than buckets. */
+#define STORE_RECENT_BUCKETS 4096
 
 /* Objects live in a named database too: LMDB keeps the names of named
  * databases as keys of the unnamed one, which would otherwise mix "meta"
@@ -146,8 +162,31 @@ struct store_op {
 	const char *target; /* hint ops: the primary's name, after the key */
 	struct store_hint_target *t; /* hint ops: its entry */
 	int hint_delta; /* hint ops: change of t->pending if committed */
+	struct store_recent_entry *recent; /* sync = batch: what it wrote */
 	size_t dklen;
 	uint8_t dkey[]; /* the database key [++ user key] [++ target] */
+};
+
+/* sync = batch: a record written by an acknowledged group that the long
+ * transaction has not committed yet, or the deletion of one (see "the
+ * commit log" below). Made by the writer, owned by the loop from the
+ * batch's callbacks on. */
+struct store_recent_entry {
+	struct store_recent_entry *next; /* in its bucket */
+	uint64_t gen;  /* the writer's generation that wrote it */
+	uint64_t hash; /* XXH3-64 of db and key */
+	enum clog_db db;
+	bool deleted; /* a hint deleted: no record */
+	size_t dklen;
+	size_t rlen;
+	uint8_t bytes[]; /* the database key ++ the record */
+};
+
+/* The loop's table of recent entries, chained by hash. */
+struct store_recent {
+	struct store_recent_entry **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t n;
 };
 
 /* One node this store holds hints for. Entries are only appended, so
@@ -206,10 +245,22 @@ struct store {
 	size_t hint_ops_queued;
 	uint64_t hint_writes;
 	bool hint_corrupt_logged;
+	/* sync = batch: groups not yet checkpointed, and what is known of
+	 * the writer's checkpoints */
+	struct store_recent recent;
+	uint64_t recent_gen; /* entries of generations <= it were dropped */
+	bool unsettled;      /* a batch was handed since the last settle */
 	/* the writer thread */
 	struct codec *w_codec; /* the writer's own: a codec is per thread */
-	MDB_cursor *w_objects; /* on "objects", in store_write's transaction */
-	int done_fd;           /* eventfd the writer signals; -1 if none */
+	MDB_cursor *w_objects; /* on "objects", in the write transaction */
+	/* sync = batch: the commit log and the long write transaction */
+	struct clog clog;
+	MDB_txn *w_txn;              /* open between checkpoints, or NULL */
+	struct timespec w_txn_begun; /* CLOCK_MONOTONIC */
+	uint64_t w_gen;              /* generation of w_txn: 1, 2, ... */
+	unsigned checkpoint_ms;      /* read-only after store_open */
+	bool w_failed; /* the log could not be checkpointed: writes refused */
+	int done_fd;   /* eventfd the writer signals; -1 if none */
 	pthread_t writer;
 	bool writer_started;
 	/* shared, under mu */
@@ -220,6 +271,9 @@ struct store {
 	struct store_op *w_done;  /* applied and committed (or failed) */
 	int w_done_status;        /* 0 or RKV_EIO: the batch's commit */
 	bool w_sync;              /* periodic: the timer asks for a sync */
+	bool w_settle;            /* batch: the loop waits for a checkpoint */
+	uint64_t ckpt_gen;        /* batch: generations <= it are in LMDB */
+	uint64_t checkpoints;     /* batch: long transactions committed */
 	bool w_stop;              /* store_close: exit once idle */
 	bool dirty; /* periodic: commits since the last mdb_env_sync */
 };
@@ -841,8 +895,12 @@ static int store_actor_load(struct store *s, MDB_txn *txn)
 
 /* Open the databases, load (or create, once) the node id, load the actor,
  * mark the store running and count the hints. */
+static int store_replay(struct store *s, MDB_txn *txn,
+                        struct clog_replay_stats *st);
+
 static int store_meta_init(struct store *s)
 {
+	struct clog_replay_stats replayed;
 	MDB_txn *txn = NULL;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 
@@ -858,7 +916,13 @@ static int store_meta_init(struct store *s)
 		rc = store_lmdb_fail(s, "opening the databases", rc);
 		goto fail;
 	}
-	rc = store_node_id_load(s, txn);
+	/* Before anything reads the databases: the groups a crash left in
+	 * the commit log only (see "the commit log" below). */
+	rc = clog_open(&s->clog, s->dir);
+	if (rc == 0)
+		rc = store_replay(s, txn, &replayed);
+	if (rc == 0)
+		rc = store_node_id_load(s, txn);
 	if (rc == 0)
 		rc = store_actor_load(s, txn);
 	if (rc == 0)
@@ -871,15 +935,21 @@ static int store_meta_init(struct store *s)
 		rc = store_lmdb_fail(s, "committing node metadata", rc);
 		goto fail;
 	}
-	/* With MDB_NOSYNC the marker must reach the disk by hand, before a
-	 * write is acknowledged. */
+	/* With MDB_NOSYNC the marker (and what the log held) must reach
+	 * the disk by hand, before a write is acknowledged. */
 	if (!s->sync_batch) {
 		rc = mdb_env_sync(s->env, 1);
 		if (rc != 0)
 			return store_lmdb_fail(s, "syncing node metadata", rc);
 	}
 	s->marked_running = true;
-	return 0;
+	if (replayed.blocks == 0 && s->clog.size == 0)
+		return 0;
+	log_info("store: applied %llu writes of %llu groups from the commit "
+	         "log of %s",
+	         (unsigned long long)replayed.writes,
+	         (unsigned long long)replayed.blocks, s->dir);
+	return clog_reset(&s->clog);
 
 fail:
 	if (txn != NULL)
@@ -938,6 +1008,25 @@ static int store_events_start(struct store *s, unsigned sync_interval_ms)
 	return 0;
 }
 
+/* The writer's wake-up waits with a deadline (the next checkpoint),
+ * measured on the monotonic clock so that setting the wall clock moves
+ * no checkpoint. */
+static int store_work_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+
+	if (rc == 0)
+		rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc == 0)
+		return 0;
+	log_error("store: cannot make a condition variable: %s", strerror(rc));
+	return rc == ENOMEM ? RKV_ENOMEM : RKV_EIO;
+}
+
 static int store_check_options(struct event_base *base,
                                const struct store_options *opts)
 {
@@ -972,9 +1061,17 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		return RKV_ENOMEM;
 	s->lock_fd = -1;
 	s->done_fd = -1;
+	s->clog.fd = -1;
+	s->w_gen = 1;
+	s->checkpoint_ms =
+	    opts->checkpoint_ms ? opts->checkpoint_ms : STORE_CHECKPOINT_MS;
 	s->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-	s->work = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	s->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	rc = store_work_cond_init(&s->work);
+	if (rc != 0) {
+		free(s);
+		return rc;
+	}
 	s->base = base;
 	s->codec = codec;
 	s->sync_batch = opts->sync_batch;
@@ -995,6 +1092,15 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		log_error("store: eventfd: %s", strerror(errno));
 		rc = RKV_EIO;
 		goto fail;
+	}
+	if (s->sync_batch) {
+		s->recent.nbuckets = STORE_RECENT_BUCKETS;
+		s->recent.buckets =
+		    calloc(s->recent.nbuckets, sizeof(*s->recent.buckets));
+		if (s->recent.buckets == NULL) {
+			rc = RKV_ENOMEM;
+			goto fail;
+		}
 	}
 	rc = store_lock(s);
 	if (rc == 0)
@@ -1023,6 +1129,7 @@ fail:
 
 static void store_op_free(struct store_op *op)
 {
+	free(op->recent);
 	dvv_vv_deinit(&op->ctx);
 	dvv_value_deinit(&op->value);
 	dvv_free(op->obj);
@@ -1030,8 +1137,53 @@ static void store_op_free(struct store_op *op)
 	free(op);
 }
 
+static uint64_t store_recent_hash(enum clog_db db, const void *dkey,
+                                  size_t dklen)
+{
+	return XXH3_64bits_withSeed(dkey, dklen, (uint64_t)db);
+}
+
+/* sync = batch: a write just made in the long transaction goes into the
+ * commit log's next block and into a recent entry for the loop (rec NULL:
+ * a delete). The write is already in the transaction, so failing here
+ * fails the transaction as an LMDB error would: the return is an errno
+ * code for the *lmdb_rc of store_apply. */
+static int store_log_write(struct store *s, struct store_op *op,
+                           enum clog_db db, const MDB_val *k, const void *rec,
+                           size_t rlen)
+{
+	struct store_recent_entry *e = NULL;
+	int rc = 0;
+
+	if (!s->sync_batch)
+		return 0;
+	e = malloc(sizeof(*e) + k->mv_size + rlen);
+	if (e == NULL)
+		return ENOMEM;
+	rc = clog_add(&s->clog, db, k->mv_data, k->mv_size, rec, rlen);
+	if (rc != 0) {
+		free(e);
+		return rc == RKV_ETOOBIG ? EFBIG : ENOMEM;
+	}
+	*e = (struct store_recent_entry){
+	    .gen = s->w_gen,
+	    .hash = store_recent_hash(db, k->mv_data, k->mv_size),
+	    .db = db,
+	    .deleted = rec == NULL,
+	    .dklen = k->mv_size,
+	    .rlen = rlen,
+	};
+	memcpy(e->bytes, k->mv_data, k->mv_size);
+	if (rlen > 0)
+		memcpy(e->bytes + k->mv_size, rec, rlen);
+	/* An op writes once; a second write would replace the first. */
+	free(op->recent);
+	op->recent = e;
+	return 0;
+}
+
 /* MDB_RESERVE lets the record be assembled in the page itself. */
-static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
+static int store_put(struct store *s, MDB_txn *txn, struct store_op *op,
                      const uint8_t *avro, size_t len)
 {
 	bool is_long = op->klen > STORE_INLINE_KEY;
@@ -1051,13 +1203,13 @@ static int store_put(struct store *s, MDB_txn *txn, const struct store_op *op,
 	if (!is_long) {
 		p[0] = STORE_FORMAT;
 		store_le64(p + head + len, XXH3_64bits(avro, len));
-		return 0;
+	} else {
+		p[0] = STORE_FORMAT_LONG;
+		store_le32(p + 1, (uint32_t)op->klen);
+		memcpy(p + 1 + STORE_KLEN_BYTES, op->key, op->klen);
+		store_le64(p + head + len, XXH3_64bits(p, head + len));
 	}
-	p[0] = STORE_FORMAT_LONG;
-	store_le32(p + 1, (uint32_t)op->klen);
-	memcpy(p + 1 + STORE_KLEN_BYTES, op->key, op->klen);
-	store_le64(p + head + len, XXH3_64bits(p, head + len));
-	return 0;
+	return store_log_write(s, op, CLOG_DB_OBJECTS, &k, p, v.mv_size);
 }
 
 /* An object past dvv.h's limits cannot be stored; the usual way to get
@@ -1104,9 +1256,8 @@ static int store_load(struct store *s, struct store_op *op, struct dvv **cur,
 
 /* How an object reaches its database: store_put or store_hint_put. Both
  * return LMDB's code. */
-typedef int store_put_fn(struct store *s, MDB_txn *txn,
-                         const struct store_op *op, const uint8_t *avro,
-                         size_t len);
+typedef int store_put_fn(struct store *s, MDB_txn *txn, struct store_op *op,
+                         const uint8_t *avro, size_t len);
 
 /* Encode cur and write it with put, unless the stored record's Avro bytes
  * (old, olen; NULL when there is none) are these already: replication,
@@ -1114,7 +1265,7 @@ typedef int store_put_fn(struct store *s, MDB_txn *txn,
  * which stays valid until the next write of this transaction). Returns
  * the op's status; *lmdb_rc as store_apply. */
 static int store_write_changed(struct store *s, MDB_txn *txn,
-                               const struct store_op *op, const struct dvv *cur,
+                               struct store_op *op, const struct dvv *cur,
                                const uint8_t *old, size_t olen,
                                store_put_fn *put, int *lmdb_rc)
 {
@@ -1171,9 +1322,8 @@ fail:
 }
 
 /* A hint record for op, assembled in the page (MDB_RESERVE). */
-static int store_hint_put(struct store *s, MDB_txn *txn,
-                          const struct store_op *op, const uint8_t *avro,
-                          size_t len)
+static int store_hint_put(struct store *s, MDB_txn *txn, struct store_op *op,
+                          const uint8_t *avro, size_t len)
 {
 	size_t tlen = strlen(op->target);
 	size_t head = 2 + tlen + STORE_KLEN_BYTES + op->klen;
@@ -1192,7 +1342,7 @@ static int store_hint_put(struct store *s, MDB_txn *txn,
 	memcpy(p + 2 + tlen + STORE_KLEN_BYTES, op->key, op->klen);
 	memcpy(p + head, avro, len);
 	store_le64(p + head + len, XXH3_64bits(p, head + len));
-	return 0;
+	return store_log_write(s, op, CLOG_DB_HINTS, &k, p, v.mv_size);
 }
 
 /* The stored hint of op into *cur, NULL when there is none. Errors as
@@ -1247,6 +1397,9 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 			return 0; /* gone already */
 		dvv_free(cur);
 		*lmdb_rc = mdb_del(txn, s->hints_dbi, &k, NULL);
+		if (*lmdb_rc == 0)
+			*lmdb_rc =
+			    store_log_write(s, op, CLOG_DB_HINTS, &k, NULL, 0);
 		if (*lmdb_rc != 0)
 			return RKV_EIO;
 		op->hint_delta = -1;
@@ -1275,6 +1428,132 @@ fail:
 	return rc;
 }
 
+/* --- the recent table (sync = batch, loop thread) ------------------------ */
+
+static struct store_recent_entry **
+store_recent_slot(struct store_recent *r, enum clog_db db, const void *dkey,
+                  size_t dklen, uint64_t hash)
+{
+	struct store_recent_entry **pp = &r->buckets[hash & (r->nbuckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		const struct store_recent_entry *e = *pp;
+		if (e->hash == hash && e->db == db && e->dklen == dklen &&
+		    memcmp(e->bytes, dkey, dklen) == 0)
+			break;
+	}
+	return pp;
+}
+
+static const struct store_recent_entry *store_recent_find(struct store *s,
+                                                          enum clog_db db,
+                                                          const void *dkey,
+                                                          size_t dklen)
+{
+	if (s->recent.n == 0)
+		return NULL;
+	return *store_recent_slot(&s->recent, db, dkey, dklen,
+	                          store_recent_hash(db, dkey, dklen));
+}
+
+/* Twice the buckets; on ENOMEM the chains just grow longer. */
+static void store_recent_grow(struct store_recent *r)
+{
+	size_t n = r->nbuckets * 2;
+	struct store_recent_entry **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		while (r->buckets[i] != NULL) {
+			struct store_recent_entry *e = r->buckets[i];
+			r->buckets[i] = e->next;
+			e->next = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(r->buckets);
+	r->buckets = b;
+	r->nbuckets = n;
+}
+
+/* Take e, replacing the entry of the same key (an older write). */
+static void store_recent_put(struct store_recent *r,
+                             struct store_recent_entry *e)
+{
+	struct store_recent_entry **pp =
+	    store_recent_slot(r, e->db, e->bytes, e->dklen, e->hash);
+
+	if (*pp != NULL) {
+		struct store_recent_entry *old = *pp;
+		e->next = old->next;
+		*pp = e;
+		free(old);
+		return;
+	}
+	e->next = NULL;
+	*pp = e;
+	if (++r->n > r->nbuckets)
+		store_recent_grow(r);
+}
+
+/* Drop the entries of generations <= gen: LMDB has them now. */
+static void store_recent_drop(struct store *s, uint64_t gen)
+{
+	struct store_recent *r = &s->recent;
+
+	if (gen <= s->recent_gen)
+		return;
+	s->recent_gen = gen;
+	for (size_t i = 0; i < r->nbuckets && r->n > 0; i++) {
+		struct store_recent_entry **pp = &r->buckets[i];
+		while (*pp != NULL) {
+			struct store_recent_entry *e = *pp;
+			if (e->gen > gen) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			free(e);
+			r->n--;
+		}
+	}
+}
+
+static void store_recent_free(struct store_recent *r)
+{
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		while (r->buckets[i] != NULL) {
+			struct store_recent_entry *e = r->buckets[i];
+			r->buckets[i] = e->next;
+			free(e);
+		}
+	}
+	free(r->buckets);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A record as the loop reads it: the recent table first, then LMDB in
+ * s->rtxn (begun by the caller). MDB_NOTFOUND for a recently deleted
+ * one. v points into the entry or the snapshot. */
+static int store_lookup(struct store *s, enum clog_db db, MDB_val *k,
+                        MDB_val *v)
+{
+	const struct store_recent_entry *e =
+	    store_recent_find(s, db, k->mv_data, k->mv_size);
+
+	if (e == NULL)
+		return mdb_get(s->rtxn,
+		               db == CLOG_DB_OBJECTS ? s->objects_dbi
+		                                     : s->hints_dbi,
+		               k, v);
+	if (e->deleted)
+		return MDB_NOTFOUND;
+	v->mv_size = e->rlen;
+	v->mv_data = (void *)(e->bytes + e->dklen);
+	return 0;
+}
+
 /* Run the callbacks of a finished batch, in queue order, and free it.
  * batch_status replaces the status of ops that had succeeded (the commit
  * failed after they were applied). */
@@ -1296,6 +1575,13 @@ static void store_finish(struct store *s, struct store_op *batch,
 				s->hint_writes += op->kind == STORE_OP_HINT;
 			}
 		}
+		/* Acknowledged and not yet checkpointed: reads find it in
+		 * the recent table until LMDB has it. */
+		if (status == 0 && op->recent != NULL &&
+		    op->recent->gen > s->recent_gen) {
+			store_recent_put(&s->recent, op->recent);
+			op->recent = NULL;
+		}
 		if (status == 0 && op->t == NULL && s->observer != NULL)
 			s->observer(s->observer_arg, store_get_be32(op->dkey),
 			            op->key, op->klen, op->result);
@@ -1306,15 +1592,15 @@ static void store_finish(struct store *s, struct store_op *batch,
 
 /* --- the writer thread ---------------------------------------------------
  *
- * Why a thread. With sync = batch the commit waits for fdatasync, for
- * milliseconds. Run on the loop thread, that wait stops every socket read,
- * so the next batch only holds what arrived before the sync began. The
- * writer thread applies, commits and syncs batch k while the loop keeps
- * reading requests and queueing batch k+1, which it hands over as soon as
- * batch k is done:
+ * Why a thread. With sync = batch a group waits for fdatasync of the
+ * commit log, and a checkpoint for LMDB's flush of the B-tree. Run on the
+ * loop thread, those waits would stop every socket read, so the next
+ * batch would only hold what arrived before the sync began. The writer
+ * thread applies and logs batch k while the loop keeps reading requests
+ * and queueing batch k+1, which it hands over as soon as batch k is done:
  *
  *   loop:   queue k+1 ....... [k done: hand k+1, callbacks of k] queue k+2
- *   writer: apply k, commit k, fsync k ....... apply k+1, commit, fsync
+ *   writer: apply k, log k, fdatasync ....... apply k+1, log, fdatasync
  *
  * At most one batch is in the writer, and batches are handed over in queue
  * order, so a key's mutations are applied in the order they were queued
@@ -1328,9 +1614,10 @@ static void store_finish(struct store *s, struct store_op *batch,
  * does not keep EVLOOP_ONCE waiting for it; done_ev is a plain read event,
  * pending exactly while a batch is in the writer. */
 
-/* Apply batch in one write transaction and commit it: the writer thread.
- * Returns 0, or RKV_EIO when LMDB failed (the transaction was rolled
- * back, every op fails). */
+/* Apply batch in one write transaction and commit it: sync = periodic, on
+ * the loop (store_commit_here) or, at close, on the writer. Returns 0, or
+ * RKV_EIO when LMDB failed (the transaction was rolled back, every op
+ * fails). */
 static int store_write(struct store *s, struct store_op *batch)
 {
 	MDB_txn *txn = NULL;
@@ -1361,6 +1648,211 @@ static int store_write(struct store *s, struct store_op *batch)
 	return RKV_EIO;
 }
 
+/* --- the commit log (sync = batch) ----------------------------------------
+ *
+ * Flushing a group's B-tree pages costs about ten times what flushing the
+ * same records appended to a file does (commitlog.h). So with sync =
+ * batch the writer keeps one LMDB write transaction open across groups,
+ * the long transaction, and makes each group durable through the commit
+ * log instead:
+ *
+ *   group k:    apply to the long txn; append its writes to the log;
+ *               fdatasync the log; the callbacks run (acknowledged)
+ *   checkpoint: commit the long txn (LMDB flushes the B-tree and its
+ *               meta page); empty the log
+ *
+ * A checkpoint comes every STORE_CHECKPOINT_MS or STORE_CHECKPOINT_BYTES
+ * of log, when the loop asks (store_settle) and at close. A crash loses
+ * the long transaction, never a group: store_open applies the log's
+ * groups to LMDB before anything else, in the order they were written.
+ * The log holds the records as stored, so applying a group whose
+ * checkpoint did reach the disk (a crash between the commit and the log's
+ * truncation) writes the same bytes again; nothing writes LMDB between a
+ * checkpoint and the log's truncation, as the loop's own transactions
+ * wait for store_settle.
+ *
+ * Reading. The loop's read transactions see only what was checkpointed.
+ * So each acknowledged write also goes to the recent table, the loop's
+ * index of records (and hint deletions) newer than LMDB's, which
+ * store_get and store_hint_get look at first; a checkpoint's generation
+ * tells the loop which entries LMDB now has. Scans, statistics and the
+ * loop's own write transactions call store_settle first instead: it asks
+ * the writer for a checkpoint and waits for it.
+ *
+ * Failure. An LMDB error inside the long transaction (map full, I/O) or a
+ * failed log append loses the transaction, but every acknowledged group
+ * in it is in the log: store_rebuild applies the log to a fresh
+ * transaction and checkpoints it. Only the group that failed fails. When
+ * even that is impossible, or the log cannot be emptied, the store
+ * refuses writes (w_failed) and keeps the log for the next start. */
+
+struct store_replay {
+	struct store *s;
+	MDB_txn *txn;
+};
+
+static int store_replay_write(void *arg, enum clog_db db, const uint8_t *key,
+                              size_t klen, const uint8_t *rec, size_t rlen)
+{
+	struct store_replay *r = arg;
+	MDB_dbi dbi =
+	    db == CLOG_DB_OBJECTS ? r->s->objects_dbi : r->s->hints_dbi;
+	MDB_val k = {klen, (void *)key};
+	MDB_val v = {rlen, (void *)rec};
+	int rc = rec != NULL ? mdb_put(r->txn, dbi, &k, &v, 0)
+	                     : mdb_del(r->txn, dbi, &k, NULL);
+
+	if (rc == MDB_NOTFOUND && rec == NULL)
+		return 0;
+	if (rc != 0)
+		return store_lmdb_fail(r->s, "applying the commit log", rc);
+	return 0;
+}
+
+/* Apply the log's groups to txn. */
+static int store_replay(struct store *s, MDB_txn *txn,
+                        struct clog_replay_stats *st)
+{
+	struct store_replay r = {s, txn};
+
+	return clog_replay(&s->clog, store_replay_write, &r, st);
+}
+
+/* The long transaction of generation w_gen is in LMDB: tell the loop. */
+static void store_checkpointed(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->ckpt_gen = s->w_gen;
+	s->checkpoints++;
+	pthread_mutex_unlock(&s->mu);
+	s->w_gen++;
+}
+
+static void store_refuse_writes(struct store *s)
+{
+	s->w_failed = true;
+	log_error("store: %s refuses writes from now on; what it acknowledged "
+	          "is kept in its commit log, applied at the next start",
+	          s->dir);
+}
+
+/* The long transaction is lost: apply the log to a fresh one and
+ * checkpoint it (see above). */
+static void store_rebuild(struct store *s)
+{
+	struct clog_replay_stats st;
+	MDB_txn *txn = NULL;
+	int rc = 0;
+
+	if (s->w_txn != NULL)
+		mdb_txn_abort(s->w_txn);
+	s->w_txn = NULL;
+	s->w_objects = NULL;
+	clog_drop(&s->clog);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0) {
+		store_lmdb_fail(s, "a transaction for the commit log", rc);
+		store_refuse_writes(s);
+		return;
+	}
+	rc = store_replay(s, txn, &st);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (rc != 0)
+			rc =
+			    store_lmdb_fail(s, "committing the commit log", rc);
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc == 0)
+		rc = clog_reset(&s->clog);
+	if (rc != 0) {
+		store_refuse_writes(s);
+		return;
+	}
+	log_warn("store: rebuilt %s from its commit log (%llu writes)", s->dir,
+	         (unsigned long long)st.writes);
+	store_checkpointed(s);
+}
+
+/* Commit the long transaction, if one is open (writer thread, mu not
+ * held). */
+static void store_checkpoint(struct store *s)
+{
+	int rc = 0;
+
+	if (s->w_txn == NULL)
+		return;
+	rc = mdb_txn_commit(s->w_txn);
+	s->w_txn = NULL; /* freed by the commit, even when it fails */
+	s->w_objects = NULL;
+	if (rc != 0) {
+		store_lmdb_fail(s, "a checkpoint", rc);
+		store_rebuild(s);
+		return;
+	}
+	/* LMDB has every group: the table may drop them even if the log
+	 * cannot be emptied, but a log that still holds them must not take
+	 * the next groups. */
+	if (clog_reset(&s->clog) != 0)
+		store_refuse_writes(s);
+	store_checkpointed(s);
+}
+
+static bool store_checkpoint_due(const struct store *s)
+{
+	struct timespec now;
+	int64_t ms = 0;
+
+	if (s->w_txn == NULL)
+		return false;
+	if (s->clog.size >= STORE_CHECKPOINT_BYTES)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - s->w_txn_begun.tv_sec) * 1000 +
+	     (now.tv_nsec - s->w_txn_begun.tv_nsec) / 1000000;
+	return ms >= s->checkpoint_ms;
+}
+
+/* Apply batch to the long transaction and make it durable through the
+ * log: the writer thread, sync = batch. 0, or RKV_EIO when the group
+ * failed as a whole (the transaction was rebuilt from the log without
+ * it). */
+static int store_write_logged(struct store *s, struct store_op *batch)
+{
+	int lmdb_rc = 0;
+
+	if (s->w_failed)
+		return RKV_EIO;
+	if (s->w_txn == NULL) {
+		lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &s->w_txn);
+		if (lmdb_rc == 0)
+			lmdb_rc = mdb_cursor_open(s->w_txn, s->objects_dbi,
+			                          &s->w_objects);
+		if (lmdb_rc != 0) {
+			if (s->w_txn != NULL)
+				mdb_txn_abort(s->w_txn);
+			s->w_txn = NULL;
+			s->w_objects = NULL;
+			return store_lmdb_fail(s, "a write transaction",
+			                       lmdb_rc);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
+	}
+	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
+	     op = op->next)
+		op->status = op->t != NULL
+		                 ? store_hint_apply(s, s->w_txn, op, &lmdb_rc)
+		                 : store_apply(s, s->w_txn, op, &lmdb_rc);
+	if (lmdb_rc == 0 && clog_commit(&s->clog) == 0)
+		return 0;
+	if (lmdb_rc != 0)
+		store_lmdb_fail(s, "a group commit", lmdb_rc);
+	store_rebuild(s);
+	return RKV_EIO;
+}
+
 /* The periodic sync, on the writer thread with mu held (released during
  * the sync). dirty is cleared before syncing: a commit that ends during
  * the sync sets it again for the next tick. */
@@ -1381,6 +1873,40 @@ static void store_writer_sync(struct store *s)
 	log_error("store: sync of %s failed: %s", s->dir, mdb_strerror(rc));
 }
 
+/* A checkpoint between batches (mu held, released during it): one that
+ * is due, one the loop waits for (w_settle), or the last one (w_stop). */
+static void store_writer_checkpoint(struct store *s)
+{
+	bool settle = s->w_settle;
+
+	pthread_mutex_unlock(&s->mu);
+	store_checkpoint(s);
+	pthread_mutex_lock(&s->mu);
+	if (!settle)
+		return;
+	s->w_settle = false;
+	pthread_cond_broadcast(&s->done);
+}
+
+/* Idle (mu held): wait for work, or until the long transaction is due
+ * for its checkpoint. */
+static void store_writer_wait(struct store *s)
+{
+	struct timespec at = s->w_txn_begun;
+
+	if (s->w_txn == NULL) {
+		pthread_cond_wait(&s->work, &s->mu);
+		return;
+	}
+	at.tv_sec += s->checkpoint_ms / 1000;
+	at.tv_nsec += (long)(s->checkpoint_ms % 1000) * 1000000;
+	if (at.tv_nsec >= 1000000000) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->work, &s->mu, &at);
+}
+
 static void *store_writer_main(void *arg)
 {
 	struct store *s = arg;
@@ -1394,20 +1920,26 @@ static void *store_writer_main(void *arg)
 			store_writer_sync(s);
 			continue;
 		}
-		if (batch == NULL && s->w_stop)
-			break;
+		if (batch == NULL &&
+		    (s->w_settle || s->w_stop || store_checkpoint_due(s))) {
+			store_writer_checkpoint(s);
+			if (s->w_stop)
+				break;
+			continue;
+		}
 		if (batch == NULL) {
-			pthread_cond_wait(&s->work, &s->mu);
+			store_writer_wait(s);
 			continue;
 		}
 		s->w_batch = NULL;
 		pthread_mutex_unlock(&s->mu);
-		status = store_write(s, batch);
+		status = s->sync_batch ? store_write_logged(s, batch)
+		                       : store_write(s, batch);
 		pthread_mutex_lock(&s->mu);
 		s->w_done = batch;
 		s->w_done_status = status;
 		s->dirty = s->dirty || (!s->sync_batch && status == 0);
-		pthread_cond_signal(&s->done);
+		pthread_cond_broadcast(&s->done);
 		/* An eventfd counter cannot overflow at one write a batch. */
 		if (write(s->done_fd, &one, sizeof(one)) !=
 		    (ssize_t)sizeof(one))
@@ -1436,6 +1968,7 @@ static void store_hand(struct store *s)
 
 	assert(!s->busy && batch != NULL);
 	s->busy = true;
+	s->unsettled = true;
 	pthread_mutex_lock(&s->mu);
 	s->w_batch = batch;
 	pthread_cond_signal(&s->work);
@@ -1469,6 +2002,7 @@ static void store_done(struct store *s, struct store_op *batch, int status)
 static struct store_op *store_take_done(struct store *s, int *status)
 {
 	struct store_op *batch = NULL;
+	uint64_t gen = 0;
 
 	pthread_mutex_lock(&s->mu);
 	while (s->w_done == NULL)
@@ -1476,7 +2010,9 @@ static struct store_op *store_take_done(struct store *s, int *status)
 	batch = s->w_done;
 	*status = s->w_done_status;
 	s->w_done = NULL;
+	gen = s->ckpt_gen;
 	pthread_mutex_unlock(&s->mu);
+	store_recent_drop(s, gen);
 	return batch;
 }
 
@@ -1690,6 +2226,28 @@ static int store_read_begin(struct store *s)
 	return store_lmdb_fail(s, "read transaction", rc);
 }
 
+/* sync = batch: have the writer checkpoint what it holds, and wait, so
+ * that LMDB itself has every acknowledged group (see "the commit log").
+ * For the functions that read LMDB by ranges or counts, or write it on
+ * this thread. A no-op when nothing was handed since the last one. */
+static void store_settle(struct store *s)
+{
+	uint64_t gen = 0;
+
+	if (!s->sync_batch || !s->writer_started || !s->unsettled)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->w_settle = true;
+	pthread_cond_signal(&s->work);
+	while (s->w_settle)
+		pthread_cond_wait(&s->done, &s->mu);
+	gen = s->ckpt_gen;
+	pthread_mutex_unlock(&s->mu);
+	/* A batch still in the writer was applied before the checkpoint. */
+	s->unsettled = false;
+	store_recent_drop(s, gen);
+}
+
 int store_get(struct store *s, uint32_t partition, const void *key, size_t klen,
               struct dvv **out)
 {
@@ -1725,7 +2283,7 @@ int store_get_digest(struct store *s, uint32_t partition, const void *key,
 	rc = store_read_begin(s);
 	if (rc != 0)
 		return rc;
-	rc = mdb_get(s->rtxn, s->objects_dbi, &k, &v);
+	rc = store_lookup(s, CLOG_DB_OBJECTS, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		rc = RKV_ENOTFOUND;
 	else if (rc != 0)
@@ -1762,7 +2320,11 @@ void store_get_stats(struct store *s, struct store_stats *out)
 {
 	MDB_stat st;
 
+	store_settle(s);
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->mu);
+	out->checkpoints = s->checkpoints;
+	pthread_mutex_unlock(&s->mu);
 	out->commits = s->commits;
 	out->mutations = s->mutations;
 	out->hints = s->hints;
@@ -1872,6 +2434,7 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
 	if (len > STORE_MAX_META_VALUE)
 		return RKV_ETOOBIG;
 	k.mv_size = strlen(name);
+	store_settle(s);
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc == 0)
 		rc = mdb_put(txn, s->meta_dbi, &k, &v, MDB_RESERVE);
@@ -2009,6 +2572,7 @@ int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
 	     (pos->partition != partition || pos->len > STORE_INLINE_KEY)))
 		return RKV_EINVAL;
 	store_be32(prefix, partition);
+	store_settle(s);
 	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (lrc == 0)
 		lrc = mdb_cursor_open(txn, s->objects_dbi, &cur);
@@ -2046,8 +2610,10 @@ int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
 	uint8_t prefix[STORE_PREFIX];
 	MDB_cursor *cur = NULL;
 	MDB_val k = {STORE_PREFIX, prefix}, v = {0, NULL};
-	int rc = store_read_begin(s);
+	int rc = 0;
 
+	store_settle(s);
+	rc = store_read_begin(s);
 	*keys = 0;
 	*bytes = 0;
 	if (rc != 0)
@@ -2087,6 +2653,7 @@ int store_partition_delete(struct store *s, uint32_t partition,
 	if (max_items == 0)
 		return RKV_EINVAL;
 	store_be32(prefix, partition);
+	store_settle(s);
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, s->objects_dbi, &cur);
@@ -2233,7 +2800,7 @@ static int store_hint_read(struct store *s, const struct store_hint_target *t,
 	int rc = 0;
 
 	k.mv_size = store_hint_dkey(t->tag, partition, key, klen, dkey);
-	rc = mdb_get(s->rtxn, s->hints_dbi, &k, &v);
+	rc = store_lookup(s, CLOG_DB_HINTS, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return RKV_ENOTFOUND;
 	if (rc != 0)
@@ -2381,6 +2948,7 @@ int store_hint_scan(struct store *s, const char *target,
 	store_be64(prefix, store_hint_tag(target, strlen(target)));
 	if (pos->started && memcmp(pos->dkey, prefix, STORE_HINT_TAG) != 0)
 		return RKV_EINVAL;
+	store_settle(s);
 	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (lrc == 0)
 		lrc = mdb_cursor_open(txn, s->hints_dbi, &cur);
@@ -2516,6 +3084,8 @@ void store_close(struct store *s)
 		close(s->lock_fd);
 	if (s->done_fd >= 0)
 		close(s->done_fd);
+	clog_close(&s->clog);
+	store_recent_free(&s->recent);
 	codec_free(s->w_codec);
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->work);
@@ -2619,6 +3189,22 @@ static int store_compact_env(MDB_env *src, MDB_env *dst)
  * it copies leaves as they are). The copy replaces data.mdb only once it
  * is on disk, so a crash at any point leaves one complete database, and
  * maybe a stale copy that the next compaction overwrites. */
+/* A commit log with groups in it holds writes the database lacks: a copy
+ * of the database alone would lose them. */
+static int store_log_settled(const char *dir)
+{
+	bool empty = false;
+	int rc = clog_empty(dir, &empty);
+
+	if (rc != 0 || empty)
+		return rc;
+	log_error("store: %s has writes in its commit log that its database "
+	          "does not have yet (the node did not stop cleanly); start "
+	          "the node once and stop it, then compact",
+	          dir);
+	return RKV_EINVAL;
+}
+
 int store_compact(const char *dir, struct store_compaction *out)
 {
 	struct store s = {.dir = (char *)dir, .lock_fd = -1};
@@ -2642,6 +3228,8 @@ int store_compact(const char *dir, struct store_compaction *out)
 		return RKV_EIO;
 	}
 	rc = store_lock(&s);
+	if (rc == 0)
+		rc = store_log_settled(dir);
 	if (rc == 0)
 		rc = store_env_open(&s, &opts);
 	if (rc != 0)

@@ -59,21 +59,25 @@
  * on another target's or key's record is refused, RKV_EINVAL, logged).
  *
  * Writes are asynchronous and group-committed: store_update()/store_merge()
- * queue a mutation; what is queued is committed, as one batch, by an
- * event at the lowest priority of the base (the base must have been given
- * RKV_EV_PRIORITIES priorities before store_open), in one LMDB write
- * transaction. With sync = batch the batch is handed to the store's
- * writer thread, and while it commits and syncs the loop keeps queueing
- * the next batch, handed over once this one is done: one batch at most
- * is in the writer, so a key's mutations are applied in the order they
- * were queued; the transaction is durable (fsync) before any callback
- * runs. With sync = periodic the loop commits the batch itself (no
- * sync: page writes only) and runs its callbacks, and the writer thread
- * syncs every sync_interval_ms. The metadata, scan and partition functions are
- * synchronous: each runs its own transaction on the caller's thread
- * before it returns (read transactions run alongside the writer's
- * commit; store_meta_put and store_partition_delete wait for a commit in
- * progress, LMDB allowing one write transaction at a time).
+ * queue a mutation; what is queued is applied, as one group, by an event
+ * at the lowest priority of the base (the base must have been given
+ * RKV_EV_PRIORITIES priorities before store_open). With sync = batch the
+ * group is handed to the store's writer thread, which applies it to a
+ * long-lived LMDB write transaction, appends what it wrote to the commit
+ * log <dir>/commit.log (commitlog.h) and flushes the log (fdatasync)
+ * before any callback runs; the transaction itself is committed at
+ * checkpoints (every checkpoint_ms, and at close), after which the log is
+ * emptied, and a start applies whatever the log still holds. While the
+ * writer works the loop keeps queueing the next group, handed over once
+ * this one is done: one group at most is in the writer, so a key's
+ * mutations are applied in the order they were queued. With sync =
+ * periodic the loop commits the group itself (no sync: page writes only)
+ * and runs its callbacks, and the writer thread syncs every
+ * sync_interval_ms. Reads see every write whose callback has run. The
+ * metadata, scan and partition functions are synchronous: each runs its
+ * own transaction on the caller's thread before it returns; with sync =
+ * batch those that read ranges or counts, or write, first wait for a
+ * checkpoint of what the writer holds (milliseconds).
  *
  * Threads. Every function here is for the event loop's thread only (the
  * thread that runs base), and every callback (store_done_fn, the
@@ -126,12 +130,16 @@ struct store_options {
 	bool sync_batch;           /* true: sync = batch; false: periodic */
 	unsigned sync_interval_ms; /* periodic only */
 	size_t map_size; /* LMDB map size in bytes; 0 = default 8 GiB */
+	/* sync = batch: the longest a group waits in the commit log for
+	 * its checkpoint, in ms; 0 = STORE_CHECKPOINT_MS (store.c). */
+	unsigned checkpoint_ms;
 };
 
 struct store_stats {
 	uint64_t keys;        /* objects in the "objects" database */
 	uint64_t disk_bytes;  /* pages in use * page size */
-	uint64_t commits;     /* group-commit transactions so far */
+	uint64_t commits;     /* group commits so far */
+	uint64_t checkpoints; /* sync = batch: long transactions committed */
 	uint64_t mutations;   /* mutations applied so far */
 	uint64_t hints;       /* hints held now, every target */
 	uint64_t hint_writes; /* store_hint mutations committed so far */

@@ -2617,6 +2617,201 @@ static void test_actor_kept_without_a_loss(void **state)
 	assert_int_equal(store_actor(f->store), id);
 }
 
+/* --- the commit log (sync = batch) -----------------------------------------
+ */
+
+/* Checkpoints only when asked (store_settle) or at close. */
+static void reopen_without_timed_checkpoints(struct fixture *f)
+{
+	struct store_options o = options(f);
+
+	store_close(f->store);
+	f->store = NULL;
+	o.checkpoint_ms = 600000;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t n = 0;
+
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	close(out);
+}
+
+/* What the disk would hold if the machine stopped now (the page cache
+ * being the disk here): the store's files, copied while it runs, into
+ * <f->dir>/<name>; without the commit log when with_log is false. */
+static void crash_image(struct fixture *f, const char *name, bool with_log,
+                        char *dir, size_t size)
+{
+	char from[4300], to[4300];
+
+	snprintf(dir, size, "%s/%s", f->dir, name);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(from, sizeof(from), "%s/data.mdb", f->dir);
+	snprintf(to, sizeof(to), "%s/data.mdb", dir);
+	copy_file(from, to);
+	if (!with_log)
+		return;
+	snprintf(from, sizeof(from), "%s/commit.log", f->dir);
+	snprintf(to, sizeof(to), "%s/commit.log", dir);
+	copy_file(from, to);
+}
+
+static struct store *open_dir(struct fixture *f, const char *dir)
+{
+	struct store_options o = options(f);
+	struct store *s = NULL;
+
+	o.dir = dir;
+	assert_int_equal(store_open(&s, f->base, f->codec, &o), 0);
+	return s;
+}
+
+static off_t size_of(const char *dir, const char *file)
+{
+	char path[4300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Acknowledged groups live in the commit log until a checkpoint: reads
+ * find them meanwhile, a crash keeps them, and the next open puts them
+ * into the database and empties the log. */
+static void test_acknowledged_groups_survive_a_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(7, "hinted");
+	struct dvv *got = NULL;
+	char with[4200], without[4200];
+	struct store *s = NULL;
+	struct store_stats st;
+
+	reopen_without_timed_checkpoints(f);
+	put(f, 1, "a", "one");
+	put(f, 2, "b", "two");
+	assert_int_equal(hint_put(f, "t", 3, "h", 1, a), 0);
+	assert_holds(f, 1, "a", "one");
+	assert_holds(f, 2, "b", "two");
+	assert_int_equal(store_hint_get(f->store, "t", 3, "h", 1, &got), 0);
+	assert_true(dvv_equal(got, a));
+	dvv_free(got);
+	crash_image(f, "with-log", true, with, sizeof(with));
+	crash_image(f, "without-log", false, without, sizeof(without));
+
+	/* The database alone does not have them yet: the log does. */
+	s = open_dir(f, without);
+	assert_int_equal(store_get(s, 1, "a", 1, &got), RKV_ENOTFOUND);
+	store_close(s);
+
+	s = open_dir(f, with);
+	assert_true(size_of(with, "commit.log") == 0);
+	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
+	assert_obj_holds(got, "one");
+	dvv_free(got);
+	assert_int_equal(store_get(s, 2, "b", 1, &got), 0);
+	assert_obj_holds(got, "two");
+	dvv_free(got);
+	assert_int_equal(store_hint_pending(s, "t"), 1);
+	assert_int_equal(store_hint_get(s, "t", 3, "h", 1, &got), 0);
+	assert_true(dvv_equal(got, a));
+	dvv_free(got);
+	store_get_stats(s, &st);
+	assert_int_equal(st.keys, 2);
+	store_close(s);
+	dvv_free(a);
+}
+
+/* A deleted hint is gone for readers before the checkpoint, and stays
+ * gone after a crash. */
+static void test_hint_deletion_before_a_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct dvv *a = hint_obj(7, "hinted");
+	struct dvv *got = NULL;
+	char with[4200];
+	struct store *s = NULL;
+
+	assert_int_equal(hint_put(f, "t", 3, "h", 1, a), 0);
+	reopen_without_timed_checkpoints(f); /* the hint is in LMDB */
+	assert_true(hint_del(f, "t", 3, "h", a));
+	assert_int_equal(store_hint_get(f->store, "t", 3, "h", 1, &got),
+	                 RKV_ENOTFOUND);
+	assert_int_equal(store_hint_pending(f->store, "t"), 0);
+	crash_image(f, "with-log", true, with, sizeof(with));
+	s = open_dir(f, with);
+	assert_int_equal(store_hint_get(s, "t", 3, "h", 1, &got),
+	                 RKV_ENOTFOUND);
+	assert_int_equal(store_hint_pending(s, "t"), 0);
+	store_close(s);
+	dvv_free(a);
+}
+
+/* Scans, counts and the node's own transactions see every acknowledged
+ * group: they have the writer checkpoint first. */
+static void test_scans_and_counts_see_recent_groups(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+	uint64_t keys = 0, bytes = 0;
+	size_t deleted = 0;
+	bool more = false;
+	struct dvv *got = NULL;
+
+	reopen_without_timed_checkpoints(f);
+	put(f, 4, "x", "ex");
+	put(f, 4, "y", "why");
+	assert_int_equal(store_partition_stats(f->store, 4, &keys, &bytes), 0);
+	assert_int_equal(keys, 2);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 2);
+	assert_true(st.checkpoints >= 1);
+
+	put(f, 4, "z", "zed");
+	assert_int_equal(
+	    store_partition_delete(f->store, 4, 100, &deleted, &more), 0);
+	assert_int_equal(deleted, 3);
+	assert_false(more);
+	assert_int_equal(store_get(f->store, 4, "z", 1, &got), RKV_ENOTFOUND);
+	store_reopen(f);
+	assert_int_equal(store_get(f->store, 4, "z", 1, &got), RKV_ENOTFOUND);
+}
+
+/* A crash image with groups in its log is not compacted: the copy of the
+ * database alone would lose them. Once a start has applied them, it is. */
+static void test_compact_waits_for_the_log(void **state)
+{
+	struct fixture *f = *state;
+	struct store_compaction sc;
+	char with[4200];
+	struct store *s = NULL;
+	struct dvv *got = NULL;
+
+	reopen_without_timed_checkpoints(f);
+	put(f, 1, "a", "one");
+	crash_image(f, "with-log", true, with, sizeof(with));
+	assert_int_equal(store_compact(with, &sc), RKV_EINVAL);
+	s = open_dir(f, with);
+	store_close(s);
+	assert_int_equal(store_compact(with, &sc), 0);
+	s = open_dir(f, with);
+	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
+	assert_obj_holds(got, "one");
+	dvv_free(got);
+	store_close(s);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], OPEN_ELSEWHERE) == 0)
@@ -2705,6 +2900,14 @@ int main(int argc, char **argv)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_without_a_store, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_acknowledged_groups_survive_a_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_hint_deletion_before_a_checkpoint, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_scans_and_counts_see_recent_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_waits_for_the_log,
+	                                    setup, teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the
 	 * info line of every open. */
