@@ -8,6 +8,7 @@
 #include "commitlog.h"
 
 #include "avro_bin.h"
+#include "byteorder.h"
 #include "logging.h"
 #include "status.h"
 
@@ -30,34 +31,6 @@
 /* Avro's union branches of LogWrite.record. */
 #define CLOG_BRANCH_NULL  0
 #define CLOG_BRANCH_BYTES 1
-
-static void clog_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void clog_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t clog_get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t clog_get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int clog_path(const char *dir, char *out, size_t size)
 {
@@ -204,9 +177,9 @@ int clog_commit(struct clog *l)
 	frame = l->buf + CLOG_HEAD_ROOM - csize - CLOG_FRAME;
 	avro_bin_put_long(frame + CLOG_FRAME, l->count);
 	plen = (size_t)(l->buf + l->len - (frame + CLOG_FRAME));
-	clog_le32(frame, (uint32_t)plen);
-	clog_le64(frame + CLOG_LEN_BYTES,
-	          XXH3_64bits(frame + CLOG_FRAME, plen));
+	byte_put_le32(frame, (uint32_t)plen);
+	byte_put_le64(frame + CLOG_LEN_BYTES,
+	              XXH3_64bits(frame + CLOG_FRAME, plen));
 	if (clog_write_all(l->fd, frame, CLOG_FRAME + plen) != 0) {
 		log_error("commitlog: append to %s failed: %s", l->path,
 		          strerror(errno));
@@ -340,11 +313,11 @@ int clog_replay(struct clog *l, clog_replay_fn *fn, void *arg,
 	memset(st, 0, sizeof(*st));
 	while (rc == 0 && len - off >= CLOG_FRAME) {
 		const uint8_t *frame = buf + off;
-		size_t plen = clog_get_le32(frame);
+		size_t plen = byte_get_le32(frame);
 		const uint8_t *payload = frame + CLOG_FRAME;
 		if (plen > len - off - CLOG_FRAME ||
 		    XXH3_64bits(payload, plen) !=
-		        clog_get_le64(frame + CLOG_LEN_BYTES) ||
+		        byte_get_le64(frame + CLOG_LEN_BYTES) ||
 		    clog_block(payload, payload + plen, NULL, NULL, NULL) != 0)
 			break;
 		rc = clog_block(payload, payload + plen, fn, arg, &st->writes);

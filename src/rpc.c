@@ -49,6 +49,7 @@
  */
 #include "rpc.h"
 
+#include "byteorder.h"
 #include "logging.h"
 #include "status.h"
 
@@ -251,33 +252,6 @@ static void rpc_socket_tune(evutil_socket_t fd)
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
-static void rpc_put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static uint32_t rpc_get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static void rpc_put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t rpc_get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* --- tables --------------------------------------------------------------- */
 
 static struct rpc_call **call_slot(struct rpc *rpc, uint64_t id)
@@ -474,9 +448,9 @@ static int conn_send_to(struct rpc_conn *conn, struct evbuffer *out,
 	if (len > RPC_MAX_FRAME - RPC_MIN_FRAME ||
 	    conn_queued(conn) + RPC_HEADER + len > RPC_MAX_OUTPUT)
 		return RKV_EUNAVAIL;
-	rpc_put_be32(hdr, (uint32_t)(RPC_MIN_FRAME + len));
+	byte_put_be32(hdr, (uint32_t)(RPC_MIN_FRAME + len));
 	hdr[4] = type;
-	rpc_put_be64(hdr + 5, id);
+	byte_put_be64(hdr + 5, id);
 	if (evbuffer_expand(out, RPC_HEADER + len) != 0 ||
 	    evbuffer_add(out, hdr, RPC_HEADER) != 0 ||
 	    (len > 0 && evbuffer_add(out, body, len) != 0))
@@ -662,7 +636,7 @@ static bool conn_read_frame(struct rpc_conn *conn)
 		return false;
 	}
 	evbuffer_copyout(in, hdr, RPC_LEN_BYTES);
-	flen = rpc_get_be32(hdr);
+	flen = byte_get_be32(hdr);
 	if (flen < RPC_MIN_FRAME || flen > RPC_MAX_FRAME) {
 		conn->rpc->stats.conns_refused++;
 		conn_close(conn, LOG_WARN,
@@ -685,7 +659,7 @@ static bool conn_read_frame(struct rpc_conn *conn)
 	}
 	conn->rpc->stats.frames_in++;
 	conn->rpc->stats.bytes_in += RPC_LEN_BYTES + flen;
-	conn_on_frame(conn, hdr[4], rpc_get_be64(hdr + 5), body, blen);
+	conn_on_frame(conn, hdr[4], byte_get_be64(hdr + 5), body, blen);
 	if (conn->state == RPC_CONN_CLOSED)
 		return false;
 	evbuffer_drain(in, blen);

@@ -70,6 +70,7 @@
  */
 #include "store.h"
 
+#include "byteorder.h"
 #include "commitlog.h"
 #include "logging.h"
 #include "status.h"
@@ -280,57 +281,6 @@ struct store {
 
 /* --- small helpers -------------------------------------------------------- */
 
-static void store_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t store_get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void store_be64(uint8_t *p, uint64_t v)
-{
-	store_be32(p, (uint32_t)(v >> 32));
-	store_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t store_get_be64(const uint8_t *p)
-{
-	return (uint64_t)store_get_be32(p) << 32 | store_get_be32(p + 4);
-}
-
-static void store_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t store_get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void store_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t store_get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 /* The LMDB key of a user key, partition ++ slot (store.h), into dkey
  * (room for STORE_DKEY_MAX bytes); returns its length. klen is at most
  * STORE_MAX_KEY. */
@@ -339,7 +289,7 @@ static size_t store_dkey(uint32_t partition, const void *key, size_t klen,
 {
 	XXH128_canonical_t sum;
 
-	store_be32(dkey, partition);
+	byte_put_be32(dkey, partition);
 	if (klen <= STORE_INLINE_KEY) {
 		if (klen > 0)
 			memcpy(dkey + STORE_PREFIX, key, klen);
@@ -364,7 +314,7 @@ static void store_key_text(const uint8_t *dkey, size_t dklen, char *buf,
                            size_t cap)
 {
 	size_t o =
-	    (size_t)snprintf(buf, cap, "%u/", (unsigned)store_get_be32(dkey));
+	    (size_t)snprintf(buf, cap, "%u/", (unsigned)byte_get_be32(dkey));
 	size_t klen = dklen - STORE_PREFIX;
 	size_t shown = klen < STORE_LOG_KEY ? klen : STORE_LOG_KEY;
 
@@ -413,16 +363,16 @@ static int store_record_parse(const MDB_val *v, struct store_rec *r)
 	n -= STORE_SUM_BYTES;
 	if (p[0] == STORE_FORMAT) {
 		/* The first release's sum leaves the format byte out. */
-		if (XXH3_64bits(p + 1, n - 1) != store_get_le64(p + n))
+		if (XXH3_64bits(p + 1, n - 1) != byte_get_le64(p + n))
 			return RKV_ECORRUPT;
 		r->avro = p + 1;
 		r->alen = n - 1;
 		return 0;
 	}
 	if (p[0] != STORE_FORMAT_LONG || n < 1 + STORE_KLEN_BYTES ||
-	    XXH3_64bits(p, n) != store_get_le64(p + n))
+	    XXH3_64bits(p, n) != byte_get_le64(p + n))
 		return RKV_ECORRUPT;
-	klen = store_get_le32(p + 1);
+	klen = byte_get_le32(p + 1);
 	if (klen <= STORE_INLINE_KEY || klen > STORE_MAX_KEY ||
 	    klen > n - 1 - STORE_KLEN_BYTES)
 		return RKV_ECORRUPT;
@@ -502,8 +452,8 @@ static size_t store_hint_dkey(uint64_t tag, uint32_t partition, const void *key,
 	XXH128_canonical_t sum;
 	uint8_t *slot = dkey + STORE_HINT_PREFIX;
 
-	store_be64(dkey, tag);
-	store_be32(dkey + STORE_HINT_TAG, partition);
+	byte_put_be64(dkey, tag);
+	byte_put_be32(dkey + STORE_HINT_TAG, partition);
 	if (klen <= STORE_HINT_INLINE_KEY) {
 		if (klen > 0)
 			memcpy(slot, key, klen);
@@ -537,14 +487,14 @@ static int store_hint_parse(const MDB_val *v, struct store_hint_rec *r)
 		return RKV_ECORRUPT;
 	n -= STORE_SUM_BYTES;
 	if (p[0] != STORE_FORMAT_HINT ||
-	    XXH3_64bits(p, n) != store_get_le64(p + n))
+	    XXH3_64bits(p, n) != byte_get_le64(p + n))
 		return RKV_ECORRUPT;
 	r->nlen = p[1];
 	if (r->nlen == 0 || o + r->nlen + STORE_KLEN_BYTES > n)
 		return RKV_ECORRUPT;
 	r->name = (const char *)p + o;
 	o += r->nlen;
-	r->klen = store_get_le32(p + o);
+	r->klen = byte_get_le32(p + o);
 	o += STORE_KLEN_BYTES;
 	if (r->klen == 0 || r->klen > STORE_MAX_KEY || r->klen > n - o)
 		return RKV_ECORRUPT;
@@ -571,10 +521,10 @@ static void store_hint_log_corrupt(struct store *s, const MDB_val *k)
 	          "checksum or decode failed; it is never handed off",
 	          s->dir,
 	          (unsigned long long)(k->mv_size >= STORE_HINT_TAG
-	                                   ? store_get_be64(d)
+	                                   ? byte_get_be64(d)
 	                                   : 0),
 	          k->mv_size >= STORE_HINT_PREFIX
-	              ? (unsigned)store_get_be32(d + STORE_HINT_TAG)
+	              ? (unsigned)byte_get_be32(d + STORE_HINT_TAG)
 	              : 0u);
 }
 
@@ -643,7 +593,7 @@ static int store_hints_load(struct store *s, MDB_txn *txn)
 		struct store_hint_target *t = NULL;
 		if (k.mv_size < STORE_HINT_PREFIX ||
 		    store_hint_parse(&v, &rec) != 0 ||
-		    store_get_be64(k.mv_data) !=
+		    byte_get_be64(k.mv_data) !=
 		        store_hint_tag(rec.name, rec.nlen)) {
 			store_hint_log_corrupt(s, &k);
 		} else if ((t = store_hint_target_get(s, rec.name, rec.nlen,
@@ -781,7 +731,7 @@ static int store_id_get(struct store *s, MDB_txn *txn, const char *name,
 	*id = 0;
 	if (v.mv_size == sizeof(buf)) {
 		memcpy(buf, v.mv_data, sizeof(buf));
-		*id = store_get_be64(buf);
+		*id = byte_get_be64(buf);
 	}
 	if (*id == 0) {
 		log_error("store: the %s stored in %s is corrupt", name,
@@ -804,7 +754,7 @@ static int store_id_new(struct store *s, MDB_txn *txn, const char *name,
 		log_error("store: getrandom failed: %s", strerror(errno));
 		return RKV_EIO;
 	}
-	store_be64(buf, *id);
+	byte_put_be64(buf, *id);
 	rc = mdb_put(txn, s->meta_dbi, &k, &v, 0);
 	return rc == 0 ? 0 : store_lmdb_fail(s, "storing an id", rc);
 }
@@ -1202,12 +1152,12 @@ static int store_put(struct store *s, MDB_txn *txn, struct store_op *op,
 	memcpy(p + head, avro, len);
 	if (!is_long) {
 		p[0] = STORE_FORMAT;
-		store_le64(p + head + len, XXH3_64bits(avro, len));
+		byte_put_le64(p + head + len, XXH3_64bits(avro, len));
 	} else {
 		p[0] = STORE_FORMAT_LONG;
-		store_le32(p + 1, (uint32_t)op->klen);
+		byte_put_le32(p + 1, (uint32_t)op->klen);
 		memcpy(p + 1 + STORE_KLEN_BYTES, op->key, op->klen);
-		store_le64(p + head + len, XXH3_64bits(p, head + len));
+		byte_put_le64(p + head + len, XXH3_64bits(p, head + len));
 	}
 	return store_log_write(s, op, CLOG_DB_OBJECTS, &k, p, v.mv_size);
 }
@@ -1338,10 +1288,10 @@ static int store_hint_put(struct store *s, MDB_txn *txn, struct store_op *op,
 	p[0] = STORE_FORMAT_HINT;
 	p[1] = (uint8_t)tlen;
 	memcpy(p + 2, op->target, tlen);
-	store_le32(p + 2 + tlen, (uint32_t)op->klen);
+	byte_put_le32(p + 2 + tlen, (uint32_t)op->klen);
 	memcpy(p + 2 + tlen + STORE_KLEN_BYTES, op->key, op->klen);
 	memcpy(p + head, avro, len);
-	store_le64(p + head + len, XXH3_64bits(p, head + len));
+	byte_put_le64(p + head + len, XXH3_64bits(p, head + len));
 	return store_log_write(s, op, CLOG_DB_HINTS, &k, p, v.mv_size);
 }
 
@@ -1583,7 +1533,7 @@ static void store_finish(struct store *s, struct store_op *batch,
 			op->recent = NULL;
 		}
 		if (status == 0 && op->t == NULL && s->observer != NULL)
-			s->observer(s->observer_arg, store_get_be32(op->dkey),
+			s->observer(s->observer_arg, byte_get_be32(op->dkey),
 			            op->key, op->klen, op->result);
 		op->cb(status, status == 0 ? op->result : NULL, op->arg);
 		store_op_free(op);
@@ -2259,7 +2209,7 @@ int store_get(struct store *s, uint32_t partition, const void *key, size_t klen,
 static uint64_t store_record_digest(const struct store_rec *r)
 {
 	if (r->key == NULL)
-		return store_get_le64(r->avro + r->alen);
+		return byte_get_le64(r->avro + r->alen);
 	return XXH3_64bits(r->avro, r->alen);
 }
 
@@ -2379,7 +2329,7 @@ static int store_meta_copy(const MDB_val *v, uint8_t **out, size_t *len)
 	if (v->mv_size < 1 + STORE_SUM_BYTES || p[0] != STORE_META_FORMAT)
 		return RKV_ECORRUPT;
 	n = v->mv_size - STORE_SUM_BYTES;
-	if (XXH3_64bits(p, n) != store_get_le64(p + n))
+	if (XXH3_64bits(p, n) != byte_get_le64(p + n))
 		return RKV_ECORRUPT;
 	buf = malloc(n); /* n >= 1: the blob and one spare byte */
 	if (buf == NULL)
@@ -2444,7 +2394,7 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
 	p[0] = STORE_META_FORMAT;
 	if (len > 0)
 		memcpy(p + 1, buf, len);
-	store_le64(p + 1 + len, XXH3_64bits(p, 1 + len));
+	byte_put_le64(p + 1 + len, XXH3_64bits(p, 1 + len));
 	rc = mdb_txn_commit(txn);
 	txn = NULL; /* freed by the commit, even when it fails */
 	/* sync = periodic opened the environment with MDB_NOSYNC. */
@@ -2498,7 +2448,7 @@ static int store_scan_seek(MDB_cursor *cur, uint32_t partition,
 	size_t n = STORE_PREFIX;
 	int rc = 0;
 
-	store_be32(dkey, partition);
+	byte_put_be32(dkey, partition);
 	if (pos->started) {
 		memcpy(dkey + STORE_PREFIX, pos->slot, pos->len);
 		n += pos->len;
@@ -2533,7 +2483,7 @@ static int store_scan_visit(struct store *s, const MDB_val *k, const MDB_val *v,
 	if (rc == 0 && rec.key != NULL) {
 		key = rec.key;
 		klen = rec.klen;
-		if (store_dkey(store_get_be32(dkey), key, klen, slot) !=
+		if (store_dkey(byte_get_be32(dkey), key, klen, slot) !=
 		        k->mv_size ||
 		    memcmp(slot, dkey, k->mv_size) != 0)
 			rc = RKV_ECORRUPT;
@@ -2571,7 +2521,7 @@ int store_scan(struct store *s, uint32_t partition, struct store_scan_pos *pos,
 	    (pos->started &&
 	     (pos->partition != partition || pos->len > STORE_INLINE_KEY)))
 		return RKV_EINVAL;
-	store_be32(prefix, partition);
+	byte_put_be32(prefix, partition);
 	store_settle(s);
 	lrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (lrc == 0)
@@ -2618,7 +2568,7 @@ int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
 	*bytes = 0;
 	if (rc != 0)
 		return rc;
-	store_be32(prefix, partition);
+	byte_put_be32(prefix, partition);
 	rc = mdb_cursor_open(s->rtxn, s->objects_dbi, &cur);
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -2652,7 +2602,7 @@ int store_partition_delete(struct store *s, uint32_t partition,
 		*deleted = 0;
 	if (max_items == 0)
 		return RKV_EINVAL;
-	store_be32(prefix, partition);
+	byte_put_be32(prefix, partition);
 	store_settle(s);
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc == 0)
@@ -2919,7 +2869,7 @@ static int store_hint_visit(struct store *s, const char *target,
 	}
 	if (rc != 0)
 		return rc;
-	rc = fn(store_get_be32((const uint8_t *)k->mv_data + STORE_HINT_TAG),
+	rc = fn(byte_get_be32((const uint8_t *)k->mv_data + STORE_HINT_TAG),
 	        rec.key, rec.klen, obj, arg);
 	dvv_free(obj);
 	if (rc == 0)
@@ -2945,7 +2895,7 @@ int store_hint_scan(struct store *s, const char *target,
 	    (pos->started &&
 	     (pos->len < STORE_HINT_TAG || pos->len > STORE_DKEY_MAX)))
 		return RKV_EINVAL;
-	store_be64(prefix, store_hint_tag(target, strlen(target)));
+	byte_put_be64(prefix, store_hint_tag(target, strlen(target)));
 	if (pos->started && memcmp(pos->dkey, prefix, STORE_HINT_TAG) != 0)
 		return RKV_EINVAL;
 	store_settle(s);
