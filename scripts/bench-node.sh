@@ -34,6 +34,8 @@
 #   LOAD_SYNC=periodic         sync mode of the load node
 #   LOAD_ORDER=ascending       or scattered: the key numbers of the load
 #                              permuted (scripts/wrk/put.lua)
+#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms (sync =
+#                              batch); unset: ringkvd's default
 #   PROFILE=1                  also perf-record one GET and one PUT (batch)
 #                              run on node A (cpu-clock, dwarf call graphs)
 #   OUT=DIR                    keep every raw output (wrk, node logs,
@@ -58,6 +60,7 @@ LOAD_KEYS=${LOAD_KEYS:-1000000}
 LOAD_SYNC=${LOAD_SYNC:-periodic}
 LOAD_ORDER=${LOAD_ORDER:-ascending}
 PROFILE=${PROFILE:-}
+CHECKPOINT_MS=${CHECKPOINT_MS:-}
 OUT=${OUT:-}
 # Keys are a 4-byte prefix and 12 digits (scripts/wrk/common.lua).
 KEY_BYTES=16
@@ -112,6 +115,7 @@ start_node() {
 	set -- $(free_ports 1) "$2"
 	"$bin" --data-dir "$tmp/$name" --http-listen "127.0.0.1:$1" \
 		--rpc-listen "127.0.0.1:$2" --sync "$3" --log-level warn \
+		${CHECKPOINT_MS:+--checkpoint-interval-ms "$CHECKPOINT_MS"} \
 		2>"$out/$name.log" &
 	pid=$!
 	url="http://127.0.0.1:$1"

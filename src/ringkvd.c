@@ -240,6 +240,7 @@ static int node_start(struct node *n)
 	    .dir = n->conf.data_dir,
 	    .sync_batch = n->conf.sync == CONF_SYNC_BATCH,
 	    .sync_interval_ms = (unsigned)n->conf.sync_interval_ms,
+	    .checkpoint_ms = (unsigned)n->conf.checkpoint_interval_ms,
 	};
 	char bound[128];
 	int rc;

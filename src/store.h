@@ -131,7 +131,8 @@ struct store_options {
 	unsigned sync_interval_ms; /* periodic only */
 	size_t map_size; /* LMDB map size in bytes; 0 = default 8 GiB */
 	/* sync = batch: the longest a group waits in the commit log for
-	 * its checkpoint, in ms; 0 = STORE_CHECKPOINT_MS (store.c). */
+	 * its checkpoint, in ms (conf: checkpoint_interval_ms); 0 =
+	 * STORE_CHECKPOINT_MS (store.c). */
 	unsigned checkpoint_ms;
 };
 
