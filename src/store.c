@@ -1895,6 +1895,11 @@ static void *store_writer_main(void *arg)
 		    (ssize_t)sizeof(one))
 			log_error("store: cannot signal a commit in %s: %s",
 			          s->dir, strerror(errno));
+		/* Under steady load the next batch is often handed before
+		 * the writer is back at the top: check here too, or the log
+		 * would grow past its bound. */
+		if (store_checkpoint_due(s))
+			store_writer_checkpoint(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;

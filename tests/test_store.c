@@ -2788,6 +2788,73 @@ static void test_scans_and_counts_see_recent_groups(void **state)
 	assert_int_equal(store_get(f->store, 4, "z", 1, &got), RKV_ENOTFOUND);
 }
 
+/* Writers that never stop: each callback queues the next write, so the
+ * writer is hardly ever idle. Checkpoints must still come on time, or the
+ * log (and the recent table) would grow without bound. */
+struct steady {
+	struct fixture *f;
+	int left;   /* writes still to queue, all chains together */
+	int active; /* chains not finished */
+	char key[16];
+};
+
+static void on_steady(int status, const struct dvv *obj, void *arg)
+{
+	struct steady *st = arg;
+	struct dvv_value v;
+
+	(void)obj;
+	assert_int_equal(status, 0);
+	if (st->left == 0) {
+		st->active--;
+		return;
+	}
+	st->left--;
+	value_set(&v, "steady");
+	snprintf(st->key, sizeof(st->key), "s%d", st->left);
+	assert_int_equal(store_update(st->f->store, 6, st->key, strlen(st->key),
+	                              NULL, &v, on_steady, st),
+	                 0);
+}
+
+static void test_checkpoints_under_steady_load(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = options(f);
+	struct steady st = {.f = f, .left = 3000, .active = 8};
+	struct store_stats stats;
+	struct timespec t0, t1;
+	struct dvv_value v;
+	off_t log_bytes = 0;
+
+	store_close(f->store);
+	f->store = NULL;
+	o.checkpoint_ms = 1;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	value_set(&v, "steady");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(store_update(f->store, 6, "start", 5, NULL, &v,
+		                              on_steady, &st),
+		                 0);
+	while (st.active > 0)
+		assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_bytes = size_of(f->dir, "commit.log");
+	store_get_stats(f->store, &stats); /* one checkpoint of its own */
+	/* 3,000 writes of about 64 bytes went through the log (192 KB); it
+	 * holds what came since the last checkpoint, a few ms at most. */
+	print_message("steady load: %lld ms, %llu checkpoints, log %lld "
+	              "bytes at the end\n",
+	              (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	                          (t1.tv_nsec - t0.tv_nsec) / 1000000),
+	              (unsigned long long)stats.checkpoints,
+	              (long long)log_bytes);
+	assert_true(stats.checkpoints >= 3);
+	assert_true(log_bytes < 3000 * 64 / 4);
+	assert_holds(f, 6, "s0", "steady");
+}
+
 /* A crash image with groups in its log is not compacted: the copy of the
  * database alone would lose them. Once a start has applied them, it is. */
 static void test_compact_waits_for_the_log(void **state)
@@ -2907,6 +2974,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(
 	        test_scans_and_counts_see_recent_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_waits_for_the_log,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoints_under_steady_load,
 	                                    setup, teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the
