@@ -122,8 +122,11 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
  * see "the commit log" below) once it is this old or the commit log holds
  * this many bytes, whichever comes first. They bound the work a
  * checkpoint flushes, the memory its dirty pages and the recent table
- * hold, and what a restart replays. */
-#define STORE_CHECKPOINT_MS    250 /* store_options.checkpoint_ms */
+ * hold, what a restart replays, and how far the file grows past the live
+ * pages: a checkpoint's copies of the pages it changed can only take the
+ * place of pages freed before it (docs/benchmarks.md, "The checkpoint
+ * interval"). */
+#define STORE_CHECKPOINT_MS    100 /* store_options.checkpoint_ms */
 #define STORE_CHECKPOINT_BYTES ((uint64_t)8 << 20)
 /* The recent table's first size (buckets, a power of two); it doubles
  * when it holds more entries than buckets. */
