@@ -846,11 +846,11 @@ static int store_actor_load(struct store *s, MDB_txn *txn)
 	               : store_lmdb_fail(s, "storing the running marker", rc);
 }
 
-/* Open the databases, load (or create, once) the node id, load the actor,
- * mark the store running and count the hints. */
 static int store_replay(struct store *s, MDB_txn *txn,
                         struct clog_replay_stats *st);
 
+/* Open the databases, apply the commit log, load (or create, once) the
+ * node id, load the actor, mark the store running and count the hints. */
 static int store_meta_init(struct store *s)
 {
 	struct clog_replay_stats replayed;
