@@ -48,6 +48,8 @@
 #                              cpu-clock, dwarf call graphs) and attribute
 #                              the samples to components
 #   PERF_FREQ=999              perf sampling frequency
+#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms (sync =
+#                              batch); unset: ringkvd's default
 #   CALLGRIND=1                also count instructions per operation
 #                              (valgrind --tool=callgrind on all three
 #                              nodes, 6 connections, sync = batch): ping,
@@ -73,6 +75,7 @@ PUT_RECORDS=${PUT_RECORDS:-20000}
 PROFILE=${PROFILE:-}
 PERF_FREQ=${PERF_FREQ:-999}
 CALLGRIND=${CALLGRIND:-}
+CHECKPOINT_MS=${CHECKPOINT_MS:-}
 OUT=${OUT:-}
 
 [ "$DURATION" -ge 4 ] || { echo "bench-cluster: DURATION must be >= 4" >&2; exit 2; }
@@ -416,7 +419,8 @@ PY
 start_cluster() {
 	cdir=$tmp/$1
 	RINGKVD=${3:-$bin} "$root/scripts/cluster-start.sh" -n 3 -d "$cdir" -- \
-		--sync "$2" --log-level warn >/dev/null
+		--sync "$2" --log-level warn \
+		${CHECKPOINT_MS:+--checkpoint-interval-ms "$CHECKPOINT_MS"} >/dev/null
 	pids=$(paste -sd' ' "$cdir/pids")
 	pidcsv=$(paste -sd, "$cdir/pids")
 	nodes=$(paste -sd, "$cdir/http")

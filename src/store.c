@@ -126,7 +126,7 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
  * pages: a checkpoint's copies of the pages it changed can only take the
  * place of pages freed before it (docs/benchmarks.md, "The checkpoint
  * interval"). */
-#define STORE_CHECKPOINT_MS    100 /* store_options.checkpoint_ms */
+#define STORE_CHECKPOINT_MS    250 /* store_options.checkpoint_ms */
 #define STORE_CHECKPOINT_BYTES ((uint64_t)8 << 20)
 /* The recent table's first size (buckets, a power of two); it doubles
  * when it holds more entries than buckets. */

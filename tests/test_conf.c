@@ -26,7 +26,7 @@ static void test_defaults_match_design(void **state)
 	assert_int_equal(c.n_val, 3);
 	assert_int_equal(c.sync, CONF_SYNC_BATCH);
 	assert_int_equal(c.sync_interval_ms, 100);
-	assert_int_equal(c.checkpoint_interval_ms, 100);
+	assert_int_equal(c.checkpoint_interval_ms, 250);
 	assert_int_equal(c.max_key_bytes, 1024);
 	assert_int_equal(c.max_value_bytes, 1048576);
 	assert_int_equal(c.gossip_interval_ms, 1000);
