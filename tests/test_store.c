@@ -2788,6 +2788,65 @@ static void test_scans_and_counts_see_recent_groups(void **state)
 	assert_int_equal(store_get(f->store, 4, "z", 1, &got), RKV_ENOTFOUND);
 }
 
+/* A group that fails inside the long transaction (here the map is full)
+ * loses the transaction, not the groups acknowledged before it: they are
+ * applied again from the log and checkpointed, and writes go on. */
+static void test_failed_group_keeps_the_acknowledged_ones(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = options(f);
+	struct done d = {0};
+	struct dvv_value big;
+	struct store_stats st;
+	char with[4200];
+	struct store *s = NULL;
+	struct dvv *got = NULL;
+	const size_t big_len = 2u << 20;
+
+	store_close(f->store);
+	f->store = NULL;
+	remove_tree(f->dir);
+	o.map_size = 1u << 20;
+	o.checkpoint_ms = 600000;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	put(f, 1, "a", "before");
+	value_set(&big, "big");
+	big.data = calloc(1, big_len);
+	assert_non_null(big.data);
+	big.len = big_len;
+	assert_int_equal(
+	    store_update(f->store, 1, "big", 3, NULL, &big, on_done, &d), 0);
+	free(big.data);
+	run_until_done(f, &d, 1);
+	assert_int_equal(d.status, RKV_EIO);
+	done_clear(&d, 1);
+
+	assert_holds(f, 1, "a", "before");
+	put(f, 1, "b", "after");
+	assert_holds(f, 1, "b", "after");
+	/* The rebuild was a checkpoint: the database has "a" by itself, and
+	 * "b" is in the log. */
+	crash_image(f, "without-log", false, with, sizeof(with));
+	s = open_dir(f, with);
+	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
+	assert_obj_holds(got, "before");
+	dvv_free(got);
+	assert_int_equal(store_get(s, 1, "b", 1, &got), RKV_ENOTFOUND);
+	store_close(s);
+	crash_image(f, "with-log", true, with, sizeof(with));
+	s = open_dir(f, with);
+	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
+	assert_obj_holds(got, "before");
+	dvv_free(got);
+	assert_int_equal(store_get(s, 1, "b", 1, &got), 0);
+	assert_obj_holds(got, "after");
+	dvv_free(got);
+	assert_int_equal(store_get(s, 1, "big", 3, &got), RKV_ENOTFOUND);
+	store_close(s);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 2);
+}
+
 /* Writers that never stop: each callback queues the next write, so the
  * writer is hardly ever idle. Checkpoints must still come on time, or the
  * log (and the recent table) would grow without bound. */
@@ -2977,6 +3036,8 @@ int main(int argc, char **argv)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoints_under_steady_load,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_failed_group_keeps_the_acknowledged_ones, setup, teardown),
 	};
 	/* Keep the expected error lines (corruption, refusals), not the
 	 * info line of every open. */
