@@ -7,7 +7,10 @@ at once (three nodes of a local cluster share one disk):
   pages:  PAGES random 4 KiB pages of a 300 MB file, as an LMDB commit of a
           group of PUTs to scattered keys writes them (one leaf each);
   append: one BYTES-long append to a log file, as a commit log would write
-          the same group's records.
+          the same group's records;
+  inplace: the same BYTES written at the same offsets of a log file filled
+          with zeros and flushed beforehand: the file's size never changes,
+          so the flush has no inode to write (a preallocated log).
 
   scripts/fsync-probe.py [--procs 3] [--pages 35] [--bytes 6144]
                          [--commits 300] [--dir DIR]
@@ -34,6 +37,11 @@ def probe(path, mode, args, seed):
         rec = b"x" * args.bytes
         if mode == "pages":
             os.ftruncate(fd, FILE_PAGES * PAGE)
+        if mode == "inplace":
+            zeros = b"\0" * args.bytes
+            for i in range(args.commits):
+                os.pwrite(fd, zeros, i * args.bytes)
+            os.fsync(fd)
         rng = random.Random(seed)
         off = 0
         lat = []
@@ -63,7 +71,7 @@ def main():
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
     d = tempfile.mkdtemp(prefix="fsync-probe-", dir=args.dir)
-    for mode in ("pages", "append"):
+    for mode in ("pages", "append", "inplace"):
         pids = []
         for p in range(args.procs):
             r, w = os.pipe()
