@@ -213,14 +213,20 @@ static void assert_obj_holds(const struct dvv *obj, const char *text)
 	assert_string_equal(v->content_type, "text/plain");
 }
 
-static void assert_holds_key(struct fixture *f, uint32_t part, const void *key,
-                             size_t klen, const char *text)
+static void assert_store_holds(struct store *s, uint32_t part, const void *key,
+                               size_t klen, const char *text)
 {
 	struct dvv *obj = NULL;
 
-	assert_int_equal(store_get(f->store, part, key, klen, &obj), 0);
+	assert_int_equal(store_get(s, part, key, klen, &obj), 0);
 	assert_obj_holds(obj, text);
 	dvv_free(obj);
+}
+
+static void assert_holds_key(struct fixture *f, uint32_t part, const void *key,
+                             size_t klen, const char *text)
+{
+	assert_store_holds(f->store, part, key, klen, text);
 }
 
 static void assert_holds(struct fixture *f, uint32_t part, const char *key,
@@ -957,25 +963,38 @@ static void test_corrupt_node_id(void **state)
 
 /* An LMDB failure (here: the map is full) dooms the transaction, so every
  * mutation of that batch fails with RKV_EIO; the next batch works. */
-static void test_map_full_fails_the_batch(void **state)
+/* A fresh store whose map (1 MiB) cannot take big_value(). */
+static void reopen_with_small_map(struct fixture *f, unsigned checkpoint_ms)
 {
-	struct fixture *f = *state;
 	struct store_options o = options(f);
-	struct done d[2] = {{0}};
-	struct dvv_value big, small;
-	struct dvv *obj = NULL;
-	const size_t big_len = 2u << 20;
 
 	store_close(f->store);
 	f->store = NULL;
 	remove_tree(f->dir);
 	o.map_size = 1u << 20;
+	o.checkpoint_ms = checkpoint_ms;
 	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+}
+
+/* A 2 MiB value; the caller frees its data. */
+static void big_value(struct dvv_value *v)
+{
+	value_set(v, "big");
+	v->len = 2u << 20;
+	v->data = calloc(1, v->len);
+	assert_non_null(v->data);
+}
+
+static void test_map_full_fails_the_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct done d[2] = {{0}};
+	struct dvv_value big, small;
+	struct dvv *obj = NULL;
+
+	reopen_with_small_map(f, 0);
 	value_set(&small, "small");
-	big = small;
-	big.data = calloc(1, big_len);
-	assert_non_null(big.data);
-	big.len = big_len;
+	big_value(&big);
 	assert_int_equal(
 	    store_update(f->store, 0, "big", 3, NULL, &big, on_done, &d[0]), 0);
 	assert_int_equal(
@@ -2717,12 +2736,8 @@ static void test_acknowledged_groups_survive_a_crash(void **state)
 
 	s = open_dir(f, with);
 	assert_true(size_of(with, "commit.log") == 0);
-	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
-	assert_obj_holds(got, "one");
-	dvv_free(got);
-	assert_int_equal(store_get(s, 2, "b", 1, &got), 0);
-	assert_obj_holds(got, "two");
-	dvv_free(got);
+	assert_store_holds(s, 1, "a", 1, "one");
+	assert_store_holds(s, 2, "b", 1, "two");
 	assert_int_equal(store_hint_pending(s, "t"), 1);
 	assert_int_equal(store_hint_get(s, "t", 3, "h", 1, &got), 0);
 	assert_true(dvv_equal(got, a));
@@ -2794,26 +2809,16 @@ static void test_scans_and_counts_see_recent_groups(void **state)
 static void test_failed_group_keeps_the_acknowledged_ones(void **state)
 {
 	struct fixture *f = *state;
-	struct store_options o = options(f);
 	struct done d = {0};
 	struct dvv_value big;
 	struct store_stats st;
 	char with[4200];
 	struct store *s = NULL;
 	struct dvv *got = NULL;
-	const size_t big_len = 2u << 20;
 
-	store_close(f->store);
-	f->store = NULL;
-	remove_tree(f->dir);
-	o.map_size = 1u << 20;
-	o.checkpoint_ms = 600000;
-	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	reopen_with_small_map(f, 600000);
 	put(f, 1, "a", "before");
-	value_set(&big, "big");
-	big.data = calloc(1, big_len);
-	assert_non_null(big.data);
-	big.len = big_len;
+	big_value(&big);
 	assert_int_equal(
 	    store_update(f->store, 1, "big", 3, NULL, &big, on_done, &d), 0);
 	free(big.data);
@@ -2828,19 +2833,13 @@ static void test_failed_group_keeps_the_acknowledged_ones(void **state)
 	 * "b" is in the log. */
 	crash_image(f, "without-log", false, with, sizeof(with));
 	s = open_dir(f, with);
-	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
-	assert_obj_holds(got, "before");
-	dvv_free(got);
+	assert_store_holds(s, 1, "a", 1, "before");
 	assert_int_equal(store_get(s, 1, "b", 1, &got), RKV_ENOTFOUND);
 	store_close(s);
 	crash_image(f, "with-log", true, with, sizeof(with));
 	s = open_dir(f, with);
-	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
-	assert_obj_holds(got, "before");
-	dvv_free(got);
-	assert_int_equal(store_get(s, 1, "b", 1, &got), 0);
-	assert_obj_holds(got, "after");
-	dvv_free(got);
+	assert_store_holds(s, 1, "a", 1, "before");
+	assert_store_holds(s, 1, "b", 1, "after");
 	assert_int_equal(store_get(s, 1, "big", 3, &got), RKV_ENOTFOUND);
 	store_close(s);
 	store_get_stats(f->store, &st);
@@ -2922,7 +2921,6 @@ static void test_compact_waits_for_the_log(void **state)
 	struct store_compaction sc;
 	char with[4200];
 	struct store *s = NULL;
-	struct dvv *got = NULL;
 
 	reopen_without_timed_checkpoints(f);
 	put(f, 1, "a", "one");
@@ -2932,9 +2930,7 @@ static void test_compact_waits_for_the_log(void **state)
 	store_close(s);
 	assert_int_equal(store_compact(with, &sc), 0);
 	s = open_dir(f, with);
-	assert_int_equal(store_get(s, 1, "a", 1, &got), 0);
-	assert_obj_holds(got, "one");
-	dvv_free(got);
+	assert_store_holds(s, 1, "a", 1, "one");
 	store_close(s);
 }
 
