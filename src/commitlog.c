@@ -18,19 +18,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
-#define CLOG_FILE      "commit.log"
-#define CLOG_LEN_BYTES 4
-#define CLOG_SUM_BYTES 8
-#define CLOG_FRAME     (CLOG_LEN_BYTES + CLOG_SUM_BYTES)
+#define CLOG_FILE       "commit.log"
+#define CLOG_LEN_BYTES  4
+#define CLOG_PASS_BYTES 8
+#define CLOG_SUM_BYTES  8
+#define CLOG_FRAME      (CLOG_LEN_BYTES + CLOG_PASS_BYTES + CLOG_SUM_BYTES)
 /* The frame and the largest item count fit in front of the items. */
 #define CLOG_HEAD_ROOM (CLOG_FRAME + AVRO_BIN_MAX_LONG)
 /* Avro's union branches of LogWrite.record. */
 #define CLOG_BRANCH_NULL  0
 #define CLOG_BRANCH_BYTES 1
+/* Zeros written at a time when the file is preallocated. */
+#define CLOG_ZERO_CHUNK 65536
 
 static int clog_path(const char *dir, char *out, size_t size)
 {
@@ -39,7 +44,64 @@ static int clog_path(const char *dir, char *out, size_t size)
 	return 0;
 }
 
-int clog_open(struct clog *l, const char *dir)
+/* A pass number no earlier pass of this file is likely to have had: 64
+ * random bits, or the clocks' bits hashed if the kernel has none to give. */
+static uint64_t clog_new_pass(void)
+{
+	uint64_t pass = 0;
+	struct timespec t[2];
+
+	if (getrandom(&pass, sizeof(pass), 0) == (ssize_t)sizeof(pass))
+		return pass;
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t[1]);
+	return XXH3_64bits(t, sizeof(t));
+}
+
+static int clog_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Zeros from the file's end up to prealloc bytes, flushed, and the
+ * directory flushed too: a file just created must still be there after a
+ * crash for the blocks it will hold to be. */
+static int clog_preallocate(struct clog *l, const char *dir, uint64_t from,
+                            uint64_t prealloc)
+{
+	static const uint8_t zeros[CLOG_ZERO_CHUNK];
+	int dfd = -1;
+
+	for (uint64_t off = from; off < prealloc; off += CLOG_ZERO_CHUNK) {
+		size_t n = prealloc - off < CLOG_ZERO_CHUNK
+		               ? (size_t)(prealloc - off)
+		               : CLOG_ZERO_CHUNK;
+		if (clog_pwrite_all(l->fd, zeros, n, off) != 0)
+			return -1;
+	}
+	if (fsync(l->fd) != 0)
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	if (fsync(dfd) != 0) {
+		close(dfd);
+		return -1;
+	}
+	return close(dfd);
+}
+
+int clog_open(struct clog *l, const char *dir, uint64_t prealloc)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -54,14 +116,15 @@ int clog_open(struct clog *l, const char *dir)
 	l->path = strdup(path);
 	if (l->path == NULL)
 		return RKV_ENOMEM;
-	l->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (l->fd < 0 || fstat(l->fd, &st) != 0) {
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (l->fd < 0 || fstat(l->fd, &st) != 0 ||
+	    clog_preallocate(l, dir, (uint64_t)st.st_size, prealloc) != 0) {
 		log_error("commitlog: cannot open %s: %s", path,
 		          strerror(errno));
 		clog_close(l);
 		return RKV_EIO;
 	}
-	l->size = (uint64_t)st.st_size;
+	l->pass = clog_new_pass();
 	return 0;
 }
 
@@ -132,31 +195,6 @@ void clog_drop(struct clog *l)
 	l->count = 0;
 }
 
-/* Cut the file back to its good blocks after a failed append. */
-static void clog_cut(struct clog *l)
-{
-	if (ftruncate(l->fd, (off_t)l->size) == 0)
-		return;
-	log_error("commitlog: cannot cut a failed append off %s: %s; no more "
-	          "appends until the next checkpoint",
-	          l->path, strerror(errno));
-	l->broken = true;
-}
-
-static int clog_write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int clog_commit(struct clog *l)
 {
 	uint8_t *frame = NULL;
@@ -165,12 +203,6 @@ int clog_commit(struct clog *l)
 
 	if (l->count == 0)
 		return 0;
-	if (l->broken) {
-		clog_drop(l);
-		log_error("commitlog: %s is broken since a failed append",
-		          l->path);
-		return RKV_EIO;
-	}
 	/* clog_reserve left room for the terminator. */
 	l->buf[l->len++] = 0;
 	csize = avro_bin_long_size(l->count);
@@ -178,42 +210,47 @@ int clog_commit(struct clog *l)
 	avro_bin_put_long(frame + CLOG_FRAME, l->count);
 	plen = (size_t)(l->buf + l->len - (frame + CLOG_FRAME));
 	byte_put_le32(frame, (uint32_t)plen);
-	byte_put_le64(frame + CLOG_LEN_BYTES,
-	              XXH3_64bits(frame + CLOG_FRAME, plen));
-	if (clog_write_all(l->fd, frame, CLOG_FRAME + plen) != 0) {
-		log_error("commitlog: append to %s failed: %s", l->path,
+	byte_put_le64(frame + CLOG_LEN_BYTES, l->pass);
+	byte_put_le64(frame + CLOG_LEN_BYTES + CLOG_PASS_BYTES,
+	              XXH3_64bits_withSeed(frame + CLOG_FRAME, plen, l->pass));
+	if (clog_pwrite_all(l->fd, frame, CLOG_FRAME + plen, l->size) != 0) {
+		log_error("commitlog: write to %s failed: %s", l->path,
 		          strerror(errno));
-		clog_cut(l);
 		rc = RKV_EIO;
 	} else if (fdatasync(l->fd) != 0) {
-		/* What reached the disk is unknown: take the block back, it
-		 * is not acknowledged. */
 		log_error("commitlog: fdatasync of %s failed: %s", l->path,
 		          strerror(errno));
-		clog_cut(l);
 		rc = RKV_EIO;
 	} else {
 		l->size += CLOG_FRAME + plen;
 	}
+	/* The block is not acknowledged: the next one goes in its place,
+	 * and until then a replay (store_rebuild) must not take it. */
+	if (rc != 0)
+		(void)clog_pwrite_all(l->fd, (const uint8_t[CLOG_FRAME]){0},
+		                      CLOG_FRAME, l->size);
 	clog_drop(l);
 	return rc;
 }
 
 int clog_reset(struct clog *l)
 {
+	static const uint8_t zeros[CLOG_FRAME];
+
 	clog_drop(l);
-	if (ftruncate(l->fd, 0) != 0 || fsync(l->fd) != 0) {
+	if (clog_pwrite_all(l->fd, zeros, sizeof(zeros), 0) != 0 ||
+	    fdatasync(l->fd) != 0) {
 		log_error("commitlog: cannot empty %s: %s", l->path,
 		          strerror(errno));
 		return RKV_EIO;
 	}
 	l->size = 0;
-	l->broken = false;
+	l->pass = clog_new_pass();
 	return 0;
 }
 
-/* The whole file, malloc'ed (NULL when it is empty). */
-static int clog_read_all(struct clog *l, uint8_t **out, size_t *len)
+/* The whole file behind fd, malloc'ed (NULL when it is empty). */
+static int clog_read_all(int fd, const char *path, uint8_t **out, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -221,7 +258,7 @@ static int clog_read_all(struct clog *l, uint8_t **out, size_t *len)
 
 	*out = NULL;
 	*len = 0;
-	if (fstat(l->fd, &st) != 0)
+	if (fstat(fd, &st) != 0)
 		goto fail;
 	if (st.st_size == 0)
 		return 0;
@@ -230,7 +267,7 @@ static int clog_read_all(struct clog *l, uint8_t **out, size_t *len)
 		return RKV_ENOMEM;
 	while (n < (size_t)st.st_size) {
 		ssize_t r =
-		    pread(l->fd, buf + n, (size_t)st.st_size - n, (off_t)n);
+		    pread(fd, buf + n, (size_t)st.st_size - n, (off_t)n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -242,7 +279,7 @@ static int clog_read_all(struct clog *l, uint8_t **out, size_t *len)
 	return 0;
 
 fail:
-	log_error("commitlog: cannot read %s: %s", l->path,
+	log_error("commitlog: cannot read %s: %s", path,
 	          errno ? strerror(errno) : "short read");
 	free(buf);
 	return RKV_EIO;
@@ -303,65 +340,100 @@ static int clog_block(const uint8_t *p, const uint8_t *end, clog_replay_fn *fn,
 	return p == end ? 0 : RKV_ECORRUPT;
 }
 
+/* Whether a whole, intact block (of any pass) starts at off: its payload
+ * length and pass. */
+static bool clog_frame_ok(const uint8_t *buf, size_t len, size_t off,
+                          size_t *plen, uint64_t *pass)
+{
+	const uint8_t *frame = buf + off;
+	const uint8_t *payload = frame + CLOG_FRAME;
+
+	*plen = 0;
+	*pass = 0;
+	if (len - off < CLOG_FRAME)
+		return false;
+	*plen = byte_get_le32(frame);
+	*pass = byte_get_le64(frame + CLOG_LEN_BYTES);
+	return *plen <= len - off - CLOG_FRAME &&
+	       XXH3_64bits_withSeed(payload, *plen, *pass) ==
+	           byte_get_le64(frame + CLOG_LEN_BYTES + CLOG_PASS_BYTES) &&
+	       clog_block(payload, payload + *plen, NULL, NULL, NULL) == 0;
+}
+
+/* Where a replay stopped: a header that is not zeros and says it is of
+ * the pass (or starts one) is a block cut short. */
+static bool clog_torn(const uint8_t *buf, size_t len, size_t off,
+                      uint64_t blocks, uint64_t pass)
+{
+	static const uint8_t zeros[CLOG_LEN_BYTES + CLOG_PASS_BYTES];
+
+	if (len - off < sizeof(zeros) ||
+	    memcmp(buf + off, zeros, sizeof(zeros)) == 0)
+		return false;
+	return blocks == 0 || byte_get_le64(buf + off + CLOG_LEN_BYTES) == pass;
+}
+
 int clog_replay(struct clog *l, clog_replay_fn *fn, void *arg,
                 struct clog_replay_stats *st)
 {
 	uint8_t *buf = NULL;
-	size_t len = 0, off = 0;
-	int rc = clog_read_all(l, &buf, &len);
+	size_t len = 0, off = 0, plen = 0;
+	uint64_t pass = 0, cur = 0;
+	int rc = clog_read_all(l->fd, l->path, &buf, &len);
 
 	memset(st, 0, sizeof(*st));
-	while (rc == 0 && len - off >= CLOG_FRAME) {
-		const uint8_t *frame = buf + off;
-		size_t plen = byte_get_le32(frame);
-		const uint8_t *payload = frame + CLOG_FRAME;
-		if (plen > len - off - CLOG_FRAME ||
-		    XXH3_64bits(payload, plen) !=
-		        byte_get_le64(frame + CLOG_LEN_BYTES) ||
-		    clog_block(payload, payload + plen, NULL, NULL, NULL) != 0)
-			break;
+	while (rc == 0 && clog_frame_ok(buf, len, off, &plen, &pass) &&
+	       (st->blocks == 0 || pass == cur)) {
+		const uint8_t *payload = buf + off + CLOG_FRAME;
 		rc = clog_block(payload, payload + plen, fn, arg, &st->writes);
 		if (rc != 0)
 			break;
+		cur = pass;
 		st->blocks++;
 		off += CLOG_FRAME + plen;
 	}
+	if (rc == 0)
+		st->torn = clog_torn(buf, len, off, st->blocks, cur);
 	free(buf);
 	if (rc != 0)
 		return rc;
-	st->dropped = len - off;
+	if (st->blocks > 0)
+		l->pass = cur;
 	l->size = off;
-	if (st->dropped == 0)
-		return 0;
-	/* The usual cause is a crash during an append, whose group was
-	 * never acknowledged. */
-	log_warn("commitlog: dropped the last %llu bytes of %s: not a whole, "
-	         "intact block",
-	         (unsigned long long)st->dropped, l->path);
-	if (ftruncate(l->fd, (off_t)off) != 0) {
-		log_error("commitlog: cannot cut %s: %s", l->path,
-		          strerror(errno));
-		return RKV_EIO;
-	}
+	/* The usual cause is a crash during a write, whose group was never
+	 * acknowledged. */
+	if (st->torn)
+		log_warn("commitlog: %s ends in a block cut short, at byte "
+		         "%zu; dropped",
+		         l->path, off);
 	return 0;
 }
 
 int clog_empty(const char *dir, bool *empty)
 {
 	char path[PATH_MAX];
-	struct stat st;
+	uint8_t *buf = NULL;
+	size_t len = 0, plen = 0;
+	uint64_t pass = 0;
+	int fd = -1, rc = 0;
 
 	*empty = false;
 	if (clog_path(dir, path, sizeof(path)) != 0)
 		return RKV_EIO;
-	if (stat(path, &st) == 0) {
-		*empty = st.st_size == 0;
-		return 0;
-	}
-	if (errno == ENOENT) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
 		*empty = true;
 		return 0;
 	}
-	log_error("commitlog: cannot stat %s: %s", path, strerror(errno));
-	return RKV_EIO;
+	if (fd < 0) {
+		log_error("commitlog: cannot open %s: %s", path,
+		          strerror(errno));
+		return RKV_EIO;
+	}
+	rc = clog_read_all(fd, path, &buf, &len);
+	close(fd);
+	if (rc == 0)
+		*empty = !clog_frame_ok(buf, len, 0, &plen, &pass);
+	free(buf);
+	return rc;
 }

@@ -10,9 +10,11 @@
  * log, flushes the log (fdatasync) and only then answers. The B-tree is
  * committed, and flushed, at checkpoints; the log is then emptied.
  *
- * File. <dir>/commit.log is a sequence of blocks, one per group:
+ * File. <dir>/commit.log is a sequence of blocks, one per group, from
+ * its first byte:
  *
- *   u32 payload length (LE) ++ u64 XXH3-64 of the payload (LE) ++ payload
+ *   u32 payload length (LE) ++ u64 pass (LE)
+ *     ++ u64 XXH3-64 of the payload seeded with the pass (LE) ++ payload
  *
  * where the payload is a LogBlock in Avro's binary encoding
  * (src/schemas/log_block.avsc): the LMDB writes of the group in the order
@@ -21,13 +23,21 @@
  * store records, store.h), so applying a log again is harmless: it
  * writes what is already there.
  *
+ * Reuse. The file is written over again from its start after each
+ * checkpoint (clog_reset) rather than emptied, and is preallocated with
+ * zeros: a flush of bytes inside the file writes no inode, which halves
+ * its cost on this machine's disk (docs/benchmarks.md, "What would move
+ * sync = batch next"). The pass, a random number drawn at each reset,
+ * tells this pass's blocks from the older ones still further in the
+ * file, and clog_reset zeroes the first header so that an empty pass
+ * reads as empty.
+ *
  * Tearing. A group's block is written only after the block before it
  * was flushed, so a crash can damage only the last block, and that one
  * was never acknowledged. clog_replay stops at the first block that is
- * short, fails its checksum or does not decode, and reports what it
- * dropped. A failed append is cut off again (ftruncate) so that the next
- * block follows the last good one; if that fails too, the log refuses
- * appends until clog_reset.
+ * short, fails its checksum, belongs to another pass or does not decode.
+ * A failed append leaves the write position where it was: the next block
+ * is written over it.
  *
  * Threads. A struct clog belongs to one thread at a time (store.c: the
  * loop while it opens and closes the store, the writer in between).
@@ -56,13 +66,16 @@ struct clog {
 	size_t len;    /* bytes used in buf */
 	size_t cap;    /* bytes allocated in buf */
 	size_t count;  /* writes in buf */
-	uint64_t size; /* bytes of good blocks in the file */
-	bool broken;   /* a failed append could not be cut off */
+	uint64_t size; /* bytes of this pass's blocks: where the next goes */
+	uint64_t pass; /* this pass's number (see top) */
 };
 
-/* clog_open -- open <dir>/commit.log, creating it empty if missing. l is
- * initialised in place. 0, RKV_EIO (logged) or RKV_ENOMEM. */
-int clog_open(struct clog *l, const char *dir);
+/* clog_open -- open <dir>/commit.log, creating it if missing, and make it
+ * at least prealloc bytes long (zeros, flushed) without touching what it
+ * holds. l is initialised in place; a new pass begins at the file's
+ * start unless clog_replay finds one. 0, RKV_EIO (logged) or
+ * RKV_ENOMEM. */
+int clog_open(struct clog *l, const char *dir, uint64_t prealloc);
 
 /* clog_close -- close the file (its blocks stay) and free the block being
  * built. Safe on a zeroed or closed clog. */
@@ -74,18 +87,18 @@ void clog_close(struct clog *l);
 int clog_add(struct clog *l, enum clog_db db, const void *key, size_t klen,
              const void *rec, size_t rlen);
 
-/* clog_commit -- append the block being built and flush it (fdatasync):
- * when it returns 0 the block survives a machine crash. The block is
- * emptied whatever happens. An empty block writes nothing. 0 or RKV_EIO
- * (logged; nothing of the block is left in the file, or the log is
- * broken, see top). */
+/* clog_commit -- write the block being built after this pass's blocks and
+ * flush it (fdatasync): when it returns 0 the block survives a machine
+ * crash. The block is emptied whatever happens. An empty block writes
+ * nothing. 0 or RKV_EIO (logged; the next block goes where this one
+ * was to go). */
 int clog_commit(struct clog *l);
 
 /* clog_drop -- empty the block being built without writing it. */
 void clog_drop(struct clog *l);
 
-/* clog_reset -- empty the file, durably (ftruncate, fsync): what it held
- * is in LMDB. Clears `broken`. 0 or RKV_EIO (logged). */
+/* clog_reset -- begin a new pass, durably (the first header zeroed and
+ * flushed): what the log held is in LMDB. 0 or RKV_EIO (logged). */
 int clog_reset(struct clog *l);
 
 /* What clog_replay hands over: one write, pointing into the read file. */
@@ -93,22 +106,22 @@ typedef int clog_replay_fn(void *arg, enum clog_db db, const uint8_t *key,
                            size_t klen, const uint8_t *rec, size_t rlen);
 
 struct clog_replay_stats {
-	uint64_t blocks;  /* good blocks read */
-	uint64_t writes;  /* writes handed to fn */
-	uint64_t dropped; /* bytes after the last good block */
+	uint64_t blocks; /* good blocks read */
+	uint64_t writes; /* writes handed to fn */
+	bool torn;       /* the pass ends in a block cut short (logged) */
 };
 
-/* clog_replay -- hand every write of the file's good blocks to fn, in
- * order; rec is NULL for a delete. Stops at the first damaged block (see
- * top) and cuts the file there, so later appends follow the good blocks.
- * A non-zero return from fn stops the replay and is returned. 0,
- * RKV_EIO (logged), RKV_ENOMEM or fn's code. */
+/* clog_replay -- hand every write of the pass at the file's start to fn,
+ * block by block, in order; rec is NULL for a delete. Stops at the first
+ * block that is not the pass's (see top); appends go on after the last
+ * good one. A non-zero return from fn stops the replay and is returned.
+ * 0, RKV_EIO (logged), RKV_ENOMEM or fn's code. */
 int clog_replay(struct clog *l, clog_replay_fn *fn, void *arg,
                 struct clog_replay_stats *st);
 
-/* clog_empty -- whether <dir>/commit.log is missing or empty: a store
- * that was closed cleanly leaves it so. 0 (*empty set) or RKV_EIO
- * (logged). */
+/* clog_empty -- whether <dir>/commit.log is missing or holds no block
+ * at its start: a store that was closed cleanly leaves it so. 0 (*empty
+ * set) or RKV_EIO (logged). */
 int clog_empty(const char *dir, bool *empty);
 
 #endif

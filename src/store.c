@@ -871,7 +871,8 @@ static int store_meta_init(struct store *s)
 	}
 	/* Before anything reads the databases: the groups a crash left in
 	 * the commit log only (see "the commit log" below). */
-	rc = clog_open(&s->clog, s->dir);
+	rc = clog_open(&s->clog, s->dir,
+	               s->sync_batch ? STORE_CHECKPOINT_BYTES : 0);
 	if (rc == 0)
 		rc = store_replay(s, txn, &replayed);
 	if (rc == 0)

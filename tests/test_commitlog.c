@@ -1,7 +1,7 @@
 /* test_commitlog.c -- the commit log of sync = batch (src/commitlog.h):
- * what is flushed comes back in order, a torn or damaged end is dropped
- * and cut off, and the blocks are the Avro of src/schemas/log_block.avsc
- * as Avro C reads it. */
+ * what is flushed comes back in order, a torn or damaged end is dropped,
+ * a new pass over the file hides the older one, and the blocks are the
+ * Avro of src/schemas/log_block.avsc as Avro C reads it. */
 #include "commitlog.h"
 #include "schemas.h"
 #include "status.h"
@@ -20,7 +20,8 @@
 
 #include <cmocka.h>
 
-#define FRAME 12 /* u32 length ++ u64 checksum */
+#define FRAME    20          /* u32 length ++ u64 pass ++ u64 checksum */
+#define PREALLOC (64u << 10) /* bytes the tests' logs are made of */
 
 struct fixture {
 	char dir[4096];
@@ -74,7 +75,7 @@ static int setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/commit.log", f->dir);
-	if (clog_open(&f->log, f->dir) != 0)
+	if (clog_open(&f->log, f->dir, PREALLOC) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -124,7 +125,7 @@ static int replay_fresh(struct fixture *f, struct collect *c,
 	struct clog again;
 	int rc = 0;
 
-	assert_int_equal(clog_open(&again, f->dir), 0);
+	assert_int_equal(clog_open(&again, f->dir, PREALLOC), 0);
 	rc = clog_replay(&again, collect_fn, c, st);
 	clog_close(&again);
 	return rc;
@@ -140,7 +141,7 @@ static void test_groups_come_back_in_order(void **state)
 	assert_int_equal(replay_fresh(f, &c, &st), 0);
 	assert_int_equal(st.blocks, 2);
 	assert_int_equal(st.writes, 4);
-	assert_int_equal(st.dropped, 0);
+	assert_false(st.torn);
 	assert_int_equal(c.n, 4);
 	assert_int_equal(c.w[0].db, CLOG_DB_OBJECTS);
 	assert_string_equal(c.w[0].key, "k1");
@@ -155,50 +156,90 @@ static void test_groups_come_back_in_order(void **state)
 	assert_string_equal(c.w[3].key, "k2");
 }
 
+/* The file is made once, full size, and blocks are written inside it. */
+static void test_preallocated_and_written_in_place(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(file_size(f), PREALLOC);
+	write_two_blocks(f);
+	assert_int_equal(file_size(f), PREALLOC);
+}
+
 static void test_nothing_to_commit_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
+	struct collect c = {0};
+	struct clog_replay_stats st;
+	bool empty = false;
 
 	assert_int_equal(clog_commit(&f->log), 0);
 	add(f, CLOG_DB_OBJECTS, "k1", "dropped");
 	clog_drop(&f->log);
 	assert_int_equal(clog_commit(&f->log), 0);
-	assert_int_equal(file_size(f), 0);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
+	assert_int_equal(st.blocks, 0);
+	assert_int_equal(clog_empty(f->dir, &empty), 0);
+	assert_true(empty);
 }
 
-static void append_bytes(struct fixture *f, const void *buf, size_t len)
+static void write_at(struct fixture *f, const void *buf, size_t len, off_t at)
 {
-	int fd = open(f->path, O_WRONLY | O_APPEND);
+	int fd = open(f->path, O_WRONLY);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	assert_int_equal(pwrite(fd, buf, len, at), (ssize_t)len);
 	close(fd);
 }
 
-/* A crash in the middle of an append leaves part of a block: it was never
- * acknowledged, so it goes, and the next group follows the good ones. */
-static void test_torn_end_is_dropped_and_cut(void **state)
+/* A crash in the middle of a write leaves part of a block: it was never
+ * acknowledged, so it goes, and the next group goes in its place. */
+static void test_torn_end_is_dropped(void **state)
 {
 	struct fixture *f = *state;
-	const uint8_t torn[] = {200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+	uint8_t torn[13] = {200, 0, 0, 0};
 	struct collect c = {0};
 	struct clog_replay_stats st;
-	off_t good = 0;
 
 	write_two_blocks(f);
-	good = file_size(f);
-	append_bytes(f, torn, sizeof(torn));
-	assert_int_equal(clog_replay(&f->log, collect_fn, &c, &st), 0);
+	/* The header of a block of this pass, and a few bytes of it. */
+	for (int i = 0; i < 8; i++)
+		torn[4 + i] = (uint8_t)(f->log.pass >> (8 * i));
+	write_at(f, torn, sizeof(torn), (off_t)f->log.size);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
 	assert_int_equal(st.blocks, 2);
-	assert_int_equal(st.dropped, sizeof(torn));
-	assert_int_equal(file_size(f), good);
+	assert_true(st.torn);
 
 	add(f, CLOG_DB_OBJECTS, "k3", "three");
 	assert_int_equal(clog_commit(&f->log), 0);
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(replay_fresh(f, &c, &st), 0);
 	assert_int_equal(st.blocks, 3);
-	assert_int_equal(st.dropped, 0);
+	assert_false(st.torn);
 	assert_string_equal(c.w[4].key, "k3");
+}
+
+/* After a checkpoint the file is written over from its start: the blocks
+ * of the pass before, still further in, are not the new pass's. */
+static void test_a_new_pass_hides_the_old_blocks(void **state)
+{
+	struct fixture *f = *state;
+	struct collect c = {0};
+	struct clog_replay_stats st;
+
+	write_two_blocks(f);
+	add(f, CLOG_DB_OBJECTS, "k3", "three");
+	assert_int_equal(clog_commit(&f->log), 0);
+	assert_int_equal(clog_reset(&f->log), 0);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
+	assert_int_equal(st.blocks, 0);
+
+	add(f, CLOG_DB_OBJECTS, "new", "pass");
+	assert_int_equal(clog_commit(&f->log), 0);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
+	assert_int_equal(st.blocks, 1);
+	assert_false(st.torn);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.w[0].key, "new");
 }
 
 /* A block that fails its checksum ends the replay: nothing of it, nor of
@@ -208,19 +249,18 @@ static void test_damaged_block_ends_the_replay(void **state)
 	struct fixture *f = *state;
 	struct collect c = {0};
 	struct clog_replay_stats st;
-	off_t first = 0, total = 0;
+	off_t first = 0;
 	int fd = -1;
 	uint8_t b = 0;
 
 	add(f, CLOG_DB_OBJECTS, "k1", "record one");
 	assert_int_equal(clog_commit(&f->log), 0);
-	first = file_size(f);
+	first = (off_t)f->log.size;
 	add(f, CLOG_DB_OBJECTS, "k2", "record two");
 	assert_int_equal(clog_commit(&f->log), 0);
 	add(f, CLOG_DB_OBJECTS, "k3", "record three");
 	assert_int_equal(clog_commit(&f->log), 0);
 
-	total = file_size(f);
 	fd = open(f->path, O_RDWR);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, &b, 1, first + FRAME + 3), 1);
@@ -232,8 +272,7 @@ static void test_damaged_block_ends_the_replay(void **state)
 	assert_int_equal(st.blocks, 1);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.w[0].key, "k1");
-	assert_int_equal(st.dropped, total - first);
-	assert_int_equal(file_size(f), first);
+	assert_true(st.torn);
 }
 
 static void test_reset_empties_the_file(void **state)
@@ -247,7 +286,6 @@ static void test_reset_empties_the_file(void **state)
 	assert_int_equal(clog_empty(f->dir, &empty), 0);
 	assert_false(empty);
 	assert_int_equal(clog_reset(&f->log), 0);
-	assert_int_equal(file_size(f), 0);
 	assert_int_equal(clog_empty(f->dir, &empty), 0);
 	assert_true(empty);
 	assert_int_equal(replay_fresh(f, &c, &st), 0);
@@ -264,7 +302,7 @@ static void test_missing_file_is_empty(void **state)
 	unlink(f->path);
 	assert_int_equal(clog_empty(f->dir, &empty), 0);
 	assert_true(empty);
-	assert_int_equal(clog_open(&f->log, f->dir), 0);
+	assert_int_equal(clog_open(&f->log, f->dir, PREALLOC), 0);
 }
 
 static void test_callback_error_stops_the_replay(void **state)
@@ -351,9 +389,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_groups_come_back_in_order,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
+	        test_preallocated_and_written_in_place, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
 	        test_nothing_to_commit_writes_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_torn_end_is_dropped_and_cut,
-	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_end_is_dropped, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_new_pass_hides_the_old_blocks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_block_ends_the_replay,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_empties_the_file, setup,
