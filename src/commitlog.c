@@ -3,7 +3,8 @@
  * The block being built keeps CLOG_HEAD_ROOM bytes free at its front, so
  * that clog_commit can put the frame header and the array's item count
  * (known only then) right before the items and hand the kernel one
- * contiguous buffer: one write(2) and one fdatasync(2) per group.
+ * contiguous buffer: one pwrite(2) and one fdatasync(2) per group, inside
+ * the preallocated file.
  */
 #include "commitlog.h"
 
