@@ -1568,6 +1568,41 @@ static void store_finish(struct store *s, struct store_op *batch,
  * does not keep EVLOOP_ONCE waiting for it; done_ev is a plain read event,
  * pending exactly while a batch is in the writer. */
 
+/* A write transaction, and the batch's cursor on "objects" that store_load
+ * and store_put use (freed by LMDB with the transaction). LMDB's code;
+ * on failure *txn is NULL. */
+static int store_write_begin(struct store *s, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+
+	if (rc != 0) {
+		*txn = NULL;
+		return rc;
+	}
+	rc = mdb_cursor_open(*txn, s->objects_dbi, &s->w_objects);
+	if (rc == 0)
+		return 0;
+	mdb_txn_abort(*txn);
+	*txn = NULL;
+	return rc;
+}
+
+/* Apply every op of batch inside txn, in order. Returns 0, or LMDB's code
+ * when it failed: that leaves txn unusable, and the ops after it are not
+ * applied. */
+static int store_apply_batch(struct store *s, MDB_txn *txn,
+                             struct store_op *batch)
+{
+	int lmdb_rc = 0;
+
+	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
+	     op = op->next)
+		op->status = op->t != NULL
+		                 ? store_hint_apply(s, txn, op, &lmdb_rc)
+		                 : store_apply(s, txn, op, &lmdb_rc);
+	return lmdb_rc;
+}
+
 /* Apply batch in one write transaction and commit it: sync = periodic, on
  * the loop (store_commit_here) or, at close, on the writer. Returns 0, or
  * RKV_EIO when LMDB failed (the transaction was rolled back, every op
@@ -1576,17 +1611,10 @@ static int store_write(struct store *s, struct store_op *batch)
 {
 	MDB_txn *txn = NULL;
 	size_t n = 0;
-	int lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	int lmdb_rc = store_write_begin(s, &txn);
 
-	/* Freed by LMDB with the transaction, committed or aborted. */
 	if (lmdb_rc == 0)
-		lmdb_rc = mdb_cursor_open(txn, s->objects_dbi, &s->w_objects);
-
-	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
-	     op = op->next)
-		op->status = op->t != NULL
-		                 ? store_hint_apply(s, txn, op, &lmdb_rc)
-		                 : store_apply(s, txn, op, &lmdb_rc);
+		lmdb_rc = store_apply_batch(s, txn, batch);
 	if (lmdb_rc == 0) {
 		lmdb_rc = mdb_txn_commit(txn);
 		txn = NULL; /* freed by the commit, even when it fails */
@@ -1780,25 +1808,15 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 	if (s->w_failed)
 		return RKV_EIO;
 	if (s->w_txn == NULL) {
-		lmdb_rc = mdb_txn_begin(s->env, NULL, 0, &s->w_txn);
-		if (lmdb_rc == 0)
-			lmdb_rc = mdb_cursor_open(s->w_txn, s->objects_dbi,
-			                          &s->w_objects);
+		lmdb_rc = store_write_begin(s, &s->w_txn);
 		if (lmdb_rc != 0) {
-			if (s->w_txn != NULL)
-				mdb_txn_abort(s->w_txn);
-			s->w_txn = NULL;
 			s->w_objects = NULL;
 			return store_lmdb_fail(s, "a write transaction",
 			                       lmdb_rc);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
 	}
-	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
-	     op = op->next)
-		op->status = op->t != NULL
-		                 ? store_hint_apply(s, s->w_txn, op, &lmdb_rc)
-		                 : store_apply(s, s->w_txn, op, &lmdb_rc);
+	lmdb_rc = store_apply_batch(s, s->w_txn, batch);
 	if (lmdb_rc == 0 && clog_commit(&s->clog) == 0)
 		return 0;
 	if (lmdb_rc != 0)
