@@ -250,42 +250,6 @@ int clog_reset(struct clog *l)
 	return 0;
 }
 
-/* The whole file behind fd, malloc'ed (NULL when it is empty). */
-static int clog_read_all(int fd, const char *path, uint8_t **out, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (fstat(fd, &st) != 0)
-		goto fail;
-	if (st.st_size == 0)
-		return 0;
-	buf = malloc((size_t)st.st_size);
-	if (buf == NULL)
-		return RKV_ENOMEM;
-	while (n < (size_t)st.st_size) {
-		ssize_t r =
-		    pread(fd, buf + n, (size_t)st.st_size - n, (off_t)n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			goto fail;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-
-fail:
-	log_error("commitlog: cannot read %s: %s", path,
-	          errno ? strerror(errno) : "short read");
-	free(buf);
-	return RKV_EIO;
-}
-
 /* One LogWrite at *p. */
 static int clog_get_write(const uint8_t **p, const uint8_t *end,
                           enum clog_db *db, const uint8_t **key, size_t *klen,
@@ -341,61 +305,127 @@ static int clog_block(const uint8_t *p, const uint8_t *end, clog_replay_fn *fn,
 	return p == end ? 0 : RKV_ECORRUPT;
 }
 
-/* Whether a whole, intact block (of any pass) starts at off: its payload
- * length and pass. */
-static bool clog_frame_ok(const uint8_t *buf, size_t len, size_t off,
-                          size_t *plen, uint64_t *pass)
-{
-	const uint8_t *frame = buf + off;
-	const uint8_t *payload = frame + CLOG_FRAME;
+/* A reader of the file a block at a time: only what a replay takes is
+ * read, not the zeros and older passes after it. */
+struct clog_reader {
+	int fd;
+	const char *path; /* for log lines */
+	uint64_t size;    /* of the file */
+	uint8_t head[CLOG_FRAME];
+	uint8_t *payload; /* the last block read's */
+	size_t cap;       /* bytes allocated in payload */
+	size_t plen;
+	uint64_t pass;
+};
 
-	*plen = 0;
-	*pass = 0;
-	if (len - off < CLOG_FRAME)
-		return false;
-	*plen = byte_get_le32(frame);
-	*pass = byte_get_le64(frame + CLOG_LEN_BYTES);
-	return *plen <= len - off - CLOG_FRAME &&
-	       XXH3_64bits_withSeed(payload, *plen, *pass) ==
-	           byte_get_le64(frame + CLOG_LEN_BYTES + CLOG_PASS_BYTES) &&
-	       clog_block(payload, payload + *plen, NULL, NULL, NULL) == 0;
+static int clog_pread_all(struct clog_reader *r, void *buf, size_t n,
+                          uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (n > 0) {
+		ssize_t got = pread(r->fd, p, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			log_error("commitlog: cannot read %s: %s", r->path,
+			          got < 0 ? strerror(errno) : "short read");
+			return RKV_EIO;
+		}
+		p += got;
+		n -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
 }
 
-/* Where a replay stopped: a header that is not zeros and says it is of
- * the pass (or starts one) is a block cut short. */
-static bool clog_torn(const uint8_t *buf, size_t len, size_t off,
-                      uint64_t blocks, uint64_t pass)
+/* Read the block at off: *ok tells whether a whole, intact block of any
+ * pass is there (its payload in r->payload, r->plen and r->pass set).
+ * RKV_EIO (logged) or RKV_ENOMEM otherwise. */
+static int clog_read_block(struct clog_reader *r, uint64_t off, bool *ok)
+{
+	int rc = 0;
+
+	*ok = false;
+	r->plen = 0;
+	r->pass = 0;
+	memset(r->head, 0, sizeof(r->head));
+	if (r->size - off < CLOG_FRAME)
+		return 0;
+	rc = clog_pread_all(r, r->head, CLOG_FRAME, off);
+	if (rc != 0)
+		return rc;
+	r->plen = byte_get_le32(r->head);
+	r->pass = byte_get_le64(r->head + CLOG_LEN_BYTES);
+	if (r->plen > r->size - off - CLOG_FRAME)
+		return 0;
+	if (r->plen > r->cap) {
+		uint8_t *grown = realloc(r->payload, r->plen);
+		if (grown == NULL)
+			return RKV_ENOMEM;
+		r->payload = grown;
+		r->cap = r->plen;
+	}
+	rc = clog_pread_all(r, r->payload, r->plen, off + CLOG_FRAME);
+	*ok =
+	    rc == 0 &&
+	    XXH3_64bits_withSeed(r->payload, r->plen, r->pass) ==
+	        byte_get_le64(r->head + CLOG_LEN_BYTES + CLOG_PASS_BYTES) &&
+	    clog_block(r->payload, r->payload + r->plen, NULL, NULL, NULL) == 0;
+	return rc;
+}
+
+static int clog_reader_open(struct clog_reader *r, int fd, const char *path)
+{
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->path = path;
+	if (fstat(fd, &st) != 0) {
+		log_error("commitlog: cannot read %s: %s", path,
+		          strerror(errno));
+		return RKV_EIO;
+	}
+	r->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Where a replay stopped (r holds what was read there): a header that is
+ * not zeros and says it is of the pass (or starts one) is a block cut
+ * short. */
+static bool clog_torn(const struct clog_reader *r, uint64_t blocks,
+                      uint64_t pass)
 {
 	static const uint8_t zeros[CLOG_LEN_BYTES + CLOG_PASS_BYTES];
 
-	if (len - off < sizeof(zeros) ||
-	    memcmp(buf + off, zeros, sizeof(zeros)) == 0)
+	if (memcmp(r->head, zeros, sizeof(zeros)) == 0)
 		return false;
-	return blocks == 0 || byte_get_le64(buf + off + CLOG_LEN_BYTES) == pass;
+	return blocks == 0 || r->pass == pass;
 }
 
 int clog_replay(struct clog *l, clog_replay_fn *fn, void *arg,
                 struct clog_replay_stats *st)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0, off = 0, plen = 0;
-	uint64_t pass = 0, cur = 0;
-	int rc = clog_read_all(l->fd, l->path, &buf, &len);
+	struct clog_reader r;
+	uint64_t off = 0, cur = 0;
+	bool ok = false;
+	int rc = clog_reader_open(&r, l->fd, l->path);
 
 	memset(st, 0, sizeof(*st));
-	while (rc == 0 && clog_frame_ok(buf, len, off, &plen, &pass) &&
-	       (st->blocks == 0 || pass == cur)) {
-		const uint8_t *payload = buf + off + CLOG_FRAME;
-		rc = clog_block(payload, payload + plen, fn, arg, &st->writes);
+	while (rc == 0 && (rc = clog_read_block(&r, off, &ok)) == 0 && ok &&
+	       (st->blocks == 0 || r.pass == cur)) {
+		rc = clog_block(r.payload, r.payload + r.plen, fn, arg,
+		                &st->writes);
 		if (rc != 0)
 			break;
-		cur = pass;
+		cur = r.pass;
 		st->blocks++;
-		off += CLOG_FRAME + plen;
+		off += CLOG_FRAME + r.plen;
 	}
 	if (rc == 0)
-		st->torn = clog_torn(buf, len, off, st->blocks, cur);
-	free(buf);
+		st->torn = clog_torn(&r, st->blocks, cur);
+	free(r.payload);
 	if (rc != 0)
 		return rc;
 	if (st->blocks > 0)
@@ -405,17 +435,16 @@ int clog_replay(struct clog *l, clog_replay_fn *fn, void *arg,
 	 * acknowledged. */
 	if (st->torn)
 		log_warn("commitlog: %s ends in a block cut short, at byte "
-		         "%zu; dropped",
-		         l->path, off);
+		         "%llu; dropped",
+		         l->path, (unsigned long long)off);
 	return 0;
 }
 
 int clog_empty(const char *dir, bool *empty)
 {
 	char path[PATH_MAX];
-	uint8_t *buf = NULL;
-	size_t len = 0, plen = 0;
-	uint64_t pass = 0;
+	struct clog_reader r;
+	bool ok = false;
 	int fd = -1, rc = 0;
 
 	*empty = false;
@@ -431,10 +460,11 @@ int clog_empty(const char *dir, bool *empty)
 		          strerror(errno));
 		return RKV_EIO;
 	}
-	rc = clog_read_all(fd, path, &buf, &len);
-	close(fd);
+	rc = clog_reader_open(&r, fd, path);
 	if (rc == 0)
-		*empty = !clog_frame_ok(buf, len, 0, &plen, &pass);
-	free(buf);
+		rc = clog_read_block(&r, 0, &ok);
+	free(r.payload);
+	close(fd);
+	*empty = rc == 0 && !ok;
 	return rc;
 }
