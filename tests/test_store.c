@@ -174,6 +174,17 @@ static void run_until_done(struct fixture *f, struct done *d, size_t n)
 	fail_msg("callbacks did not run within %d loop turns", MAX_TURNS);
 }
 
+/* Run the n mutations of a malloc'ed d to completion, each a success, and
+ * free d. */
+static void all_done_ok(struct fixture *f, struct done *d, size_t n)
+{
+	run_until_done(f, d, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(d[i].status, 0);
+	done_clear(d, n);
+	free(d);
+}
+
 static void value_set(struct dvv_value *v, const char *text)
 {
 	memset(v, 0, sizeof(*v));
@@ -1308,11 +1319,7 @@ static void put_items(struct fixture *f, uint32_t part,
 		                              &d[i]),
 		                 0);
 	}
-	run_until_done(f, d, n);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(d[i].status, 0);
-	done_clear(d, n);
-	free(d);
+	all_done_ok(f, d, n);
 }
 
 static void assert_items_equal(const struct item *a, const struct item *b,
@@ -2478,11 +2485,7 @@ static void test_compact(void **state)
 		                              &d[i]),
 		                 0);
 	}
-	run_until_done(f, d, N);
-	for (int i = 0; i < N; i++)
-		assert_int_equal(d[i].status, 0);
-	done_clear(d, N);
-	free(d);
+	all_done_ok(f, d, N);
 	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "k", 1, hint), 0);
 
 	/* An open store is not compacted, and keeps serving. */
