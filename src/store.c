@@ -278,6 +278,9 @@ struct store {
 	bool w_settle;            /* batch: the loop waits for a checkpoint */
 	uint64_t ckpt_gen;        /* batch: generations <= it are in LMDB */
 	uint64_t checkpoints;     /* batch: long transactions committed */
+	uint64_t w_keys;          /* batch: objects after the last group */
+	bool w_keys_known;        /* batch: w_keys counts every group since
+	                           * the loop last settled */
 	bool w_stop;              /* store_close: exit once idle */
 	bool dirty; /* periodic: commits since the last mdb_env_sync */
 };
@@ -1825,6 +1828,20 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 	return RKV_EIO;
 }
 
+/* The objects in the long transaction (writer thread, between groups):
+ * every acknowledged group's, which the loop's read transactions do not
+ * see before a checkpoint. false when there is no such transaction (a
+ * failed group rebuilt it and checkpointed). */
+static bool store_txn_keys(struct store *s, uint64_t *keys)
+{
+	MDB_stat st;
+
+	if (s->w_txn == NULL || mdb_stat(s->w_txn, s->objects_dbi, &st) != 0)
+		return false;
+	*keys = st.ms_entries;
+	return true;
+}
+
 /* The periodic sync, on the writer thread with mu held (released during
  * the sync). dirty is cleared before syncing: a commit that ends during
  * the sync sets it again for the next tick. */
@@ -1888,6 +1905,8 @@ static void *store_writer_main(void *arg)
 	for (;;) {
 		struct store_op *batch = s->w_batch;
 		int status = 0;
+		uint64_t keys = 0;
+		bool keys_known = false;
 		if (batch == NULL && s->w_sync) {
 			store_writer_sync(s);
 			continue;
@@ -1907,7 +1926,10 @@ static void *store_writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		status = s->sync_batch ? store_write_logged(s, batch)
 		                       : store_write(s, batch);
+		keys_known = s->sync_batch && store_txn_keys(s, &keys);
 		pthread_mutex_lock(&s->mu);
+		s->w_keys = keys;
+		s->w_keys_known = keys_known;
 		s->w_done = batch;
 		s->w_done_status = status;
 		s->dirty = s->dirty || (!s->sync_batch && status == 0);
@@ -2219,6 +2241,9 @@ static void store_settle(struct store *s)
 	while (s->w_settle)
 		pthread_cond_wait(&s->done, &s->mu);
 	gen = s->ckpt_gen;
+	/* The loop may now write LMDB itself, which the writer's count
+	 * would not show until its next group. */
+	s->w_keys_known = false;
 	pthread_mutex_unlock(&s->mu);
 	/* A batch still in the writer was applied before the checkpoint. */
 	s->unsettled = false;
@@ -2293,12 +2318,25 @@ static uint64_t store_env_bytes(MDB_env *env)
 	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
 }
 
+/* Statistics are polled (every few seconds by monitoring), so under
+ * sync = batch they take the key count from the writer rather than ask
+ * it for a checkpoint, which would stall its groups at each poll; only
+ * when the writer has no count that covers the loop's own writes (just
+ * after store_settle, or after a failed group) is a checkpoint needed. */
 void store_get_stats(struct store *s, struct store_stats *out)
 {
 	MDB_stat st;
+	bool counted = false;
 
-	store_settle(s);
 	memset(out, 0, sizeof(*out));
+	if (s->sync_batch && s->unsettled) {
+		pthread_mutex_lock(&s->mu);
+		counted = s->w_keys_known;
+		out->keys = s->w_keys;
+		pthread_mutex_unlock(&s->mu);
+		if (!counted)
+			store_settle(s);
+	}
 	pthread_mutex_lock(&s->mu);
 	out->checkpoints = s->checkpoints;
 	pthread_mutex_unlock(&s->mu);
@@ -2307,7 +2345,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;
 	out->disk_bytes = store_env_bytes(s->env);
-	if (store_read_begin(s) != 0)
+	if (counted || store_read_begin(s) != 0)
 		return;
 	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
 		out->keys = st.ms_entries;

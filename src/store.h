@@ -138,7 +138,8 @@ struct store_options {
 
 struct store_stats {
 	uint64_t keys;        /* objects in the "objects" database */
-	uint64_t disk_bytes;  /* pages in use * page size */
+	uint64_t disk_bytes;  /* pages in use * page size (sync = batch: as
+	                       * of the last checkpoint) */
 	uint64_t commits;     /* group commits so far */
 	uint64_t checkpoints; /* sync = batch: long transactions committed */
 	uint64_t mutations;   /* mutations applied so far */
@@ -256,7 +257,9 @@ typedef void store_observer_fn(void *arg, uint32_t partition, const void *key,
 /* store_set_observer -- install the one observer (fn NULL removes it). */
 void store_set_observer(struct store *s, store_observer_fn *fn, void *arg);
 
-/* store_get_stats -- counters for /stats. */
+/* store_get_stats -- counters for /stats. Under sync = batch the key
+ * count is the writer's (every acknowledged write counted) and no
+ * checkpoint is asked for, except right after the loop's own writes. */
 void store_get_stats(struct store *s, struct store_stats *out);
 
 /* --- node metadata -------------------------------------------------------- */

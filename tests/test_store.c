@@ -2818,6 +2818,41 @@ static void test_scans_and_counts_see_recent_groups(void **state)
 	assert_int_equal(store_get(f->store, 4, "z", 1, &got), RKV_ENOTFOUND);
 }
 
+/* Statistics are polled while writes go on: under sync = batch they
+ * count every acknowledged key without making the writer checkpoint, and
+ * still count right after the loop's own writes (a partition delete). */
+static void test_stats_count_without_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+	uint64_t keys = 0, bytes = 0;
+	size_t deleted = 0;
+	bool more = false;
+
+	reopen_without_timed_checkpoints(f);
+	put(f, 4, "x", "ex");
+	put(f, 4, "y", "why");
+	put(f, 5, "z", "zed");
+	put(f, 5, "z", "zed again");
+	for (int i = 0; i < 3; i++) {
+		store_get_stats(f->store, &st);
+		assert_int_equal(st.keys, 3);
+		assert_int_equal(st.checkpoints, 0);
+	}
+
+	assert_int_equal(
+	    store_partition_delete(f->store, 4, 100, &deleted, &more), 0);
+	assert_int_equal(deleted, 2);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 1);
+	put(f, 6, "w", "double-u");
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 2);
+	assert_int_equal(st.checkpoints, 1); /* the delete's */
+	assert_int_equal(store_partition_stats(f->store, 6, &keys, &bytes), 0);
+	assert_int_equal(keys, 1);
+}
+
 /* A group that fails inside the long transaction (here the map is full)
  * loses the transaction, not the groups acknowledged before it: they are
  * applied again from the log and checkpointed, and writes go on. */
@@ -2914,7 +2949,7 @@ static void test_checkpoints_under_steady_load(void **state)
 		assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	logged = log_writes(f->dir);
-	store_get_stats(f->store, &stats); /* one checkpoint of its own */
+	store_get_stats(f->store, &stats);
 	/* 3,000 writes went through the log; it holds what came since the
 	 * last checkpoint, a few ms at most. */
 	print_message("steady load: %lld ms, %llu checkpoints, %llu writes "
@@ -3043,6 +3078,8 @@ int main(int argc, char **argv)
 	        test_hint_deletion_before_a_checkpoint, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_scans_and_counts_see_recent_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stats_count_without_checkpoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_waits_for_the_log,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoints_under_steady_load,
