@@ -724,12 +724,27 @@ static void api_hot_partitions_json(const struct http_api *api,
 	evbuffer_add_printf(b, "],");
 }
 
+/* "name":{"count":..,"p50":..,"p95":..,"p99":..,"max":..} */
+static void api_histogram_json(struct evbuffer *b, const char *name,
+                               const struct histogram *h)
+{
+	evbuffer_add_printf(
+	    b,
+	    "\"%s\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64 ",\"p95\":%" PRIu64
+	    ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}",
+	    name, histogram_count(h), histogram_percentile(h, 50),
+	    histogram_percentile(h, 95), histogram_percentile(h, 99),
+	    histogram_max(h));
+}
+
 static void api_stats_json(struct http_api *api, struct evbuffer *b)
 {
 	struct store_stats ss;
 	struct coord_stats cs;
 	struct rpc_stats rs;
+	struct histogram ckpt;
 	store_get_stats(api->d.store, &ss);
+	store_checkpoint_times(api->d.store, &ckpt);
 	coord_get_stats(api->d.coord, &cs);
 	rpc_get_stats(api->d.rpc, &rs);
 
@@ -746,15 +761,9 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	evbuffer_add_printf(b, "\"other\":%" PRIu64 "},\"latency_us\":{",
 	                    api->stats.by_status[API_NSTATUS]);
 	for (int i = 0; i < API_OP_COUNT; i++) {
-		const struct histogram *h = &api->stats.latency_us[i];
-		evbuffer_add_printf(
-		    b,
-		    "%s\"%s\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64
-		    ",\"p95\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
-		    "}",
-		    i ? "," : "", api_op_names[i], histogram_count(h),
-		    histogram_percentile(h, 50), histogram_percentile(h, 95),
-		    histogram_percentile(h, 99), histogram_max(h));
+		evbuffer_add_printf(b, "%s", i ? "," : "");
+		api_histogram_json(b, api_op_names[i],
+		                   &api->stats.latency_us[i]);
 	}
 	evbuffer_add_printf(b, "},");
 	api_hot_partitions_json(api, b);
@@ -767,6 +776,8 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	                    ss.keys, ss.disk_bytes, ss.commits, ss.checkpoints,
 	                    ss.mutations, store_node_id(api->d.store),
 	                    store_actor(api->d.store), api->in_flight);
+	api_histogram_json(b, "checkpoint_us", &ckpt);
+	evbuffer_add_printf(b, ",");
 	/* "coordinated" and "replica_ops" are what ringkv-bench's skew report
 	 * reads: how the load lands on each node. */
 	evbuffer_add_printf(

@@ -278,6 +278,7 @@ struct store {
 	bool w_settle;            /* batch: the loop waits for a checkpoint */
 	uint64_t ckpt_gen;        /* batch: generations <= it are in LMDB */
 	uint64_t checkpoints;     /* batch: long transactions committed */
+	struct histogram ckpt_us; /* batch: how long each one held the writer */
 	uint64_t w_keys;          /* batch: objects after the last group */
 	bool w_keys_known;        /* batch: w_keys counts every group since
 	                           * the loop last settled */
@@ -1023,6 +1024,7 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->checkpoint_ms =
 	    opts->checkpoint_ms ? opts->checkpoint_ms : STORE_CHECKPOINT_MS;
 	s->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	histogram_init(&s->ckpt_us);
 	s->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	rc = store_work_cond_init(&s->work);
 	if (rc != 0) {
@@ -1703,12 +1705,20 @@ static int store_replay(struct store *s, MDB_txn *txn,
 	return clog_replay(&s->clog, store_replay_write, &r, st);
 }
 
-/* The long transaction of generation w_gen is in LMDB: tell the loop. */
-static void store_checkpointed(struct store *s)
+/* The long transaction of generation w_gen is in LMDB, the checkpoint
+ * having begun at began: tell the loop. */
+static void store_checkpointed(struct store *s, const struct timespec *began)
 {
+	struct timespec now;
+	int64_t us = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(now.tv_sec - began->tv_sec) * 1000000 +
+	     (now.tv_nsec - began->tv_nsec) / 1000;
 	pthread_mutex_lock(&s->mu);
 	s->ckpt_gen = s->w_gen;
 	s->checkpoints++;
+	histogram_record(&s->ckpt_us, us > 0 ? (uint64_t)us : 0);
 	pthread_mutex_unlock(&s->mu);
 	s->w_gen++;
 }
@@ -1726,9 +1736,11 @@ static void store_refuse_writes(struct store *s)
 static void store_rebuild(struct store *s)
 {
 	struct clog_replay_stats st;
+	struct timespec began;
 	MDB_txn *txn = NULL;
 	int rc = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &began);
 	if (s->w_txn != NULL)
 		mdb_txn_abort(s->w_txn);
 	s->w_txn = NULL;
@@ -1758,17 +1770,19 @@ static void store_rebuild(struct store *s)
 	}
 	log_warn("store: rebuilt %s from its commit log (%llu writes)", s->dir,
 	         (unsigned long long)st.writes);
-	store_checkpointed(s);
+	store_checkpointed(s, &began);
 }
 
 /* Commit the long transaction, if one is open (writer thread, mu not
  * held). */
 static void store_checkpoint(struct store *s)
 {
+	struct timespec began;
 	int rc = 0;
 
 	if (s->w_txn == NULL)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &began);
 	rc = mdb_txn_commit(s->w_txn);
 	s->w_txn = NULL; /* freed by the commit, even when it fails */
 	s->w_objects = NULL;
@@ -1782,7 +1796,7 @@ static void store_checkpoint(struct store *s)
 	 * the next groups. */
 	if (clog_reset(&s->clog) != 0)
 		store_refuse_writes(s);
-	store_checkpointed(s);
+	store_checkpointed(s, &began);
 }
 
 static bool store_checkpoint_due(const struct store *s)
@@ -2350,6 +2364,13 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
 		out->keys = st.ms_entries;
 	mdb_txn_reset(s->rtxn);
+}
+
+void store_checkpoint_times(struct store *s, struct histogram *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->ckpt_us;
+	pthread_mutex_unlock(&s->mu);
 }
 
 uint64_t store_node_id(const struct store *s)

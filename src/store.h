@@ -94,6 +94,7 @@
 
 #include "codec.h"
 #include "dvv.h"
+#include "histogram.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
@@ -261,6 +262,11 @@ void store_set_observer(struct store *s, store_observer_fn *fn, void *arg);
  * count is the writer's (every acknowledged write counted) and no
  * checkpoint is asked for, except right after the loop's own writes. */
 void store_get_stats(struct store *s, struct store_stats *out);
+
+/* store_checkpoint_times -- how long each checkpoint so far (sync =
+ * batch) held the writer, in microseconds: groups handed meanwhile wait,
+ * so these are what write latency shows at its tail. */
+void store_checkpoint_times(struct store *s, struct histogram *out);
 
 /* --- node metadata -------------------------------------------------------- */
 

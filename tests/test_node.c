@@ -346,6 +346,7 @@ static void test_stats(void **state)
 	assert_non_null(strstr(r.body, "\"204\":1,"));
 	assert_non_null(strstr(r.body, "\"disk_bytes\":"));
 	assert_non_null(strstr(r.body, "\"p99\":"));
+	assert_non_null(strstr(r.body, "\"checkpoint_us\":{\"count\":"));
 	/* both requests were for the partition of s1 */
 	char hot[96];
 	snprintf(hot, sizeof(hot),

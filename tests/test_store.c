@@ -2825,6 +2825,7 @@ static void test_stats_count_without_checkpoints(void **state)
 {
 	struct fixture *f = *state;
 	struct store_stats st;
+	struct histogram times;
 	uint64_t keys = 0, bytes = 0;
 	size_t deleted = 0;
 	bool more = false;
@@ -2851,6 +2852,11 @@ static void test_stats_count_without_checkpoints(void **state)
 	assert_int_equal(st.checkpoints, 1); /* the delete's */
 	assert_int_equal(store_partition_stats(f->store, 6, &keys, &bytes), 0);
 	assert_int_equal(keys, 1);
+	/* Each checkpoint's duration is kept (the partition stats made the
+	 * second): it is a flush, never instantaneous. */
+	store_checkpoint_times(f->store, &times);
+	assert_int_equal(histogram_count(&times), 2);
+	assert_true(histogram_percentile(&times, 0) > 0);
 }
 
 /* A group that fails inside the long transaction (here the map is full)
