@@ -1,10 +1,10 @@
-/* commitlog.c -- the commit log of sync = batch (see commitlog.h).
+/* commitlog.c -- the commit log of the store (see commitlog.h).
  *
  * The block being built keeps CLOG_HEAD_ROOM bytes free at its front, so
  * that clog_commit can put the frame header and the array's item count
  * (known only then) right before the items and hand the kernel one
- * contiguous buffer: one pwrite(2) and one fdatasync(2) per group, inside
- * the preallocated file.
+ * contiguous buffer: one pwrite(2), and with sync = batch one fdatasync(2),
+ * per group, inside the preallocated file.
  */
 #include "commitlog.h"
 
@@ -196,7 +196,9 @@ void clog_drop(struct clog *l)
 	l->count = 0;
 }
 
-int clog_commit(struct clog *l)
+/* Write the block being built after this pass's blocks, and flush it
+ * when asked to: clog_commit and clog_write. */
+static int clog_put_block(struct clog *l, bool flush)
 {
 	uint8_t *frame = NULL;
 	size_t csize = 0, plen = 0;
@@ -218,7 +220,7 @@ int clog_commit(struct clog *l)
 		log_error("commitlog: write to %s failed: %s", l->path,
 		          strerror(errno));
 		rc = RKV_EIO;
-	} else if (fdatasync(l->fd) != 0) {
+	} else if (flush && fdatasync(l->fd) != 0) {
 		log_error("commitlog: fdatasync of %s failed: %s", l->path,
 		          strerror(errno));
 		rc = RKV_EIO;
@@ -232,6 +234,25 @@ int clog_commit(struct clog *l)
 		                      CLOG_FRAME, l->size);
 	clog_drop(l);
 	return rc;
+}
+
+int clog_commit(struct clog *l)
+{
+	return clog_put_block(l, true);
+}
+
+int clog_write(struct clog *l)
+{
+	return clog_put_block(l, false);
+}
+
+int clog_flush(struct clog *l)
+{
+	if (fdatasync(l->fd) == 0)
+		return 0;
+	log_error("commitlog: fdatasync of %s failed: %s", l->path,
+	          strerror(errno));
+	return RKV_EIO;
 }
 
 int clog_reset(struct clog *l)

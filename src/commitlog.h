@@ -1,14 +1,17 @@
-/* commitlog.h -- the commit log of sync = batch: what makes a group commit
+/* commitlog.h -- the store's commit log: what makes a group commit
  * durable without flushing LMDB's B-tree.
  *
  * Why. A group commit of about thirty PUTs dirties about thirty-five
  * scattered 4 KiB pages of the B-tree, and flushing them costs ten times
  * what flushing the same records appended to one file does
- * (docs/benchmarks.md, "What a commit costs on this disk"). So with
- * sync = batch the store (store.c) applies each group to a long-lived
- * LMDB write transaction, appends the records the group wrote to this
- * log, flushes the log (fdatasync) and only then answers. The B-tree is
- * committed, and flushed, at checkpoints; the log is then emptied.
+ * (docs/benchmarks.md, "What a commit costs on this disk"). So the store
+ * (store.c) applies each group to a long-lived LMDB write transaction,
+ * appends the records the group wrote to this log and only then answers:
+ * with sync = batch after flushing the log (clog_commit), with sync =
+ * periodic without (clog_write: the kernel has the block, so only a
+ * machine crash can lose it), the log being flushed every
+ * sync_interval_ms (clog_flush). The B-tree is committed, and flushed, at
+ * checkpoints; the log is then emptied.
  *
  * File. <dir>/commit.log is a sequence of blocks, one per group, from
  * its first byte:
@@ -32,12 +35,15 @@
  * file, and clog_reset zeroes the first header so that an empty pass
  * reads as empty.
  *
- * Tearing. A group's block is written only after the block before it
- * was flushed, so a crash can damage only the last block, and that one
- * was never acknowledged. clog_replay stops at the first block that is
- * short, fails its checksum, belongs to another pass or does not decode.
- * A failed append leaves the write position where it was: the next block
- * is written over it.
+ * Tearing. With clog_commit a group's block is written only after the
+ * block before it was flushed, so a crash can damage only the last block,
+ * and that one was never acknowledged. Blocks written by clog_write reach
+ * the disk in any order until clog_flush, so a machine crash can leave
+ * any of them out; they are what sync = periodic may lose. clog_replay
+ * stops at the first block that is short, fails its checksum, belongs to
+ * another pass or does not decode, so whatever follows a lost block is
+ * dropped with it. A failed append leaves the write position where it
+ * was: the next block is written over it.
  *
  * Threads. A struct clog belongs to one thread at a time (store.c: the
  * loop while it opens and closes the store, the writer in between).
@@ -93,6 +99,15 @@ int clog_add(struct clog *l, enum clog_db db, const void *key, size_t klen,
  * nothing. 0 or RKV_EIO (logged; the next block goes where this one
  * was to go). */
 int clog_commit(struct clog *l);
+
+/* clog_write -- clog_commit without the flush: when it returns 0 the
+ * block survives the process, and a machine crash once clog_flush has
+ * returned 0. */
+int clog_write(struct clog *l);
+
+/* clog_flush -- flush (fdatasync) the blocks clog_write wrote. 0 or
+ * RKV_EIO (logged). */
+int clog_flush(struct clog *l);
 
 /* clog_drop -- empty the block being built without writing it. */
 void clog_drop(struct clog *l);

@@ -68,7 +68,7 @@ static const struct conf_row conf_rows[] = {
     NUM(CONF_UINT, sync_interval_ms, "100", 1, 60000,
         "fsync period for sync = periodic"),
     NUM(CONF_UINT, checkpoint_interval_ms, "250", 1, 60000,
-        "sync = batch: commit log to B-tree at least this often"),
+        "commit log to B-tree at least this often"),
     NUM(CONF_UINT, max_key_bytes, "1024", 1, 65536,
         "longer keys are refused with 400"),
     NUM(CONF_UINT, max_value_bytes, "1048576", 1, 268435456,

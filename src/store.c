@@ -8,28 +8,27 @@
  * libevent runs it only in a loop turn where no higher-priority callback
  * (socket reads, timers) was ready: by then every request that the turn's
  * I/O delivered has been queued, and one transaction carries them all.
- * With sync = batch the group runs on a writer thread (see "the writer
- * thread" below) while the loop queues the next group, and it is made
- * durable by the commit log rather than by flushing the B-tree (see "the
- * commit log"); with sync = periodic it runs on the loop
- * (store_commit_here says why):
+ * The group runs on a writer thread (see "the writer thread" below) while
+ * the loop queues the next group, and it is made durable by the commit
+ * log rather than by flushing the B-tree (see "the commit log"):
  *
  *   store_update --+                        writer thread, the long write
  *   store_merge  --+--> [op][op][op]... --> txn: read, dvv_update/sync,
- *   store_update --+    (bounded)           write per op; log append and
- *                                           fdatasync; then, on the loop,
- *                                           every op's callback, in order
+ *   store_update --+    (bounded)           write per op; log append (and
+ *                                           with sync = batch, fdatasync);
+ *                                           then, on the loop, every op's
+ *                                           callback, in order
  *
- * Callbacks run after the flush, so with sync = batch a callback's
- * status 0 means the object is durable. A callback may queue new
- * mutations; they form a later group.
+ * Callbacks run after the append, so a callback's status 0 means the
+ * object survives the process; with sync = batch, the machine too. A
+ * callback may queue new mutations; they form a later group.
  *
  * Failures are per mutation where they can be: a stored record that fails
  * its checksum, or an update the DVV code cannot apply, fails only its own
  * op (nothing is written for it) while the rest commit. An LMDB error
  * (map full, I/O) leaves the write transaction unusable, so it fails the
- * whole group with RKV_EIO (with sync = batch the groups acknowledged
- * before it are kept: store_rebuild).
+ * whole group with RKV_EIO (the groups acknowledged before it are kept:
+ * store_rebuild).
  *
  * Reads use one read-only transaction handle that is reset after each read
  * and renewed for the next, which avoids a malloc per read and never pins
@@ -118,7 +117,7 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 /* getrandom() attempts before giving up on a non-zero node id. */
 #define STORE_ID_TRIES 8
 
-/* sync = batch: the writer commits its long transaction (a checkpoint,
+/* The writer commits its long transaction (a checkpoint,
  * see "the commit log" below) once it is this old or the commit log holds
  * this many bytes, whichever comes first. They bound the work a
  * checkpoint flushes, the memory its dirty pages and the recent table
@@ -166,12 +165,12 @@ struct store_op {
 	const char *target; /* hint ops: the primary's name, after the key */
 	struct store_hint_target *t; /* hint ops: its entry */
 	int hint_delta; /* hint ops: change of t->pending if committed */
-	struct store_recent_entry *recent; /* sync = batch: what it wrote */
+	struct store_recent_entry *recent; /* what it wrote */
 	size_t dklen;
 	uint8_t dkey[]; /* the database key [++ user key] [++ target] */
 };
 
-/* sync = batch: a record written by an acknowledged group that the long
+/* A record written by an acknowledged group that the long
  * transaction has not committed yet, or the deletion of one (see "the
  * commit log" below). Made by the writer, owned by the loop from the
  * batch's callbacks on. */
@@ -238,7 +237,7 @@ struct store {
 	bool busy;    /* a batch is in the writer (handed, not yet finished) */
 	struct event *commit_ev;
 	struct event *done_ev; /* done_fd readable: the writer finished */
-	struct event *sync_ev; /* periodic only */
+	struct event *sync_ev; /* periodic only: flushes the log */
 	struct store_queue queue;
 	uint64_t commits;
 	uint64_t mutations;
@@ -249,15 +248,15 @@ struct store {
 	size_t hint_ops_queued;
 	uint64_t hint_writes;
 	bool hint_corrupt_logged;
-	/* sync = batch: groups not yet checkpointed, and what is known of
-	 * the writer's checkpoints */
+	/* groups not yet checkpointed, and what is known of the writer's
+	 * checkpoints */
 	struct store_recent recent;
 	uint64_t recent_gen; /* entries of generations <= it were dropped */
 	bool unsettled;      /* a batch was handed since the last settle */
 	/* the writer thread */
 	struct codec *w_codec; /* the writer's own: a codec is per thread */
 	MDB_cursor *w_objects; /* on "objects", in the write transaction */
-	/* sync = batch: the commit log and the long write transaction */
+	/* the commit log and the long write transaction */
 	struct clog clog;
 	MDB_txn *w_txn;              /* open between checkpoints, or NULL */
 	struct timespec w_txn_begun; /* CLOCK_MONOTONIC */
@@ -274,16 +273,16 @@ struct store {
 	struct store_op *w_batch; /* handed to the writer, not yet taken */
 	struct store_op *w_done;  /* applied and committed (or failed) */
 	int w_done_status;        /* 0 or RKV_EIO: the batch's commit */
-	bool w_sync;              /* periodic: the timer asks for a sync */
-	bool w_settle;            /* batch: the loop waits for a checkpoint */
-	uint64_t ckpt_gen;        /* batch: generations <= it are in LMDB */
-	uint64_t checkpoints;     /* batch: long transactions committed */
-	struct histogram ckpt_us; /* batch: how long each one held the writer */
-	uint64_t w_keys;          /* batch: objects after the last group */
-	bool w_keys_known;        /* batch: w_keys counts every group since
+	bool w_sync;              /* periodic: the timer asks for a flush */
+	bool w_settle;            /* the loop waits for a checkpoint */
+	uint64_t ckpt_gen;        /* generations <= it are in LMDB */
+	uint64_t checkpoints;     /* long transactions committed */
+	struct histogram ckpt_us; /* how long each one held the writer */
+	uint64_t w_keys;          /* objects after the last group */
+	bool w_keys_known;        /* w_keys counts every group since
 	                           * the loop last settled */
 	bool w_stop;              /* store_close: exit once idle */
-	bool dirty; /* periodic: commits since the last mdb_env_sync */
+	bool dirty; /* periodic: log blocks written since the last flush */
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -679,7 +678,7 @@ static int store_lmdb_fail(struct store *s, const char *what, int rc)
 
 static int store_env_open(struct store *s, const struct store_options *opts)
 {
-	unsigned flags = MDB_NOTLS | (opts->sync_batch ? 0 : MDB_NOSYNC);
+	unsigned flags = MDB_NOTLS;
 	size_t map = opts->map_size ? opts->map_size : STORE_DEFAULT_MAP_SIZE;
 	int dead = 0;
 	int rc = mdb_env_create(&s->env);
@@ -802,8 +801,8 @@ static void store_boot_id(char out[STORE_BOOT_ID_LEN + 1])
  * disk, and replicas hold them under their dots; minting those dots again
  * for other values would make the replicas keep the old values in place
  * of the new ones (Riak's KV679 again). A new actor's dots are all new.
- * A process that dies without the machine leaves its commits to the page
- * cache, so the same boot keeps the actor; with sync = batch every
+ * A process that dies without the machine leaves its log blocks to the
+ * page cache, so the same boot keeps the actor; with sync = batch every
  * acknowledged write was on disk. The "running" marker, written here and
  * removed by store_close, tells which run ended how. */
 static int store_actor_load(struct store *s, MDB_txn *txn)
@@ -875,8 +874,7 @@ static int store_meta_init(struct store *s)
 	}
 	/* Before anything reads the databases: the groups a crash left in
 	 * the commit log only (see "the commit log" below). */
-	rc = clog_open(&s->clog, s->dir,
-	               s->sync_batch ? STORE_CHECKPOINT_BYTES : 0);
+	rc = clog_open(&s->clog, s->dir, STORE_CHECKPOINT_BYTES);
 	if (rc == 0)
 		rc = store_replay(s, txn, &replayed);
 	if (rc == 0)
@@ -892,13 +890,6 @@ static int store_meta_init(struct store *s)
 	if (rc != 0) {
 		rc = store_lmdb_fail(s, "committing node metadata", rc);
 		goto fail;
-	}
-	/* With MDB_NOSYNC the marker (and what the log held) must reach
-	 * the disk by hand, before a write is acknowledged. */
-	if (!s->sync_batch) {
-		rc = mdb_env_sync(s->env, 1);
-		if (rc != 0)
-			return store_lmdb_fail(s, "syncing node metadata", rc);
 	}
 	s->marked_running = true;
 	if (replayed.blocks == 0 && s->clog.size == 0)
@@ -1052,14 +1043,12 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		rc = RKV_EIO;
 		goto fail;
 	}
-	if (s->sync_batch) {
-		s->recent.nbuckets = STORE_RECENT_BUCKETS;
-		s->recent.buckets =
-		    calloc(s->recent.nbuckets, sizeof(*s->recent.buckets));
-		if (s->recent.buckets == NULL) {
-			rc = RKV_ENOMEM;
-			goto fail;
-		}
+	s->recent.nbuckets = STORE_RECENT_BUCKETS;
+	s->recent.buckets =
+	    calloc(s->recent.nbuckets, sizeof(*s->recent.buckets));
+	if (s->recent.buckets == NULL) {
+		rc = RKV_ENOMEM;
+		goto fail;
 	}
 	rc = store_lock(s);
 	if (rc == 0)
@@ -1102,7 +1091,7 @@ static uint64_t store_recent_hash(enum clog_db db, const void *dkey,
 	return XXH3_64bits_withSeed(dkey, dklen, (uint64_t)db);
 }
 
-/* sync = batch: a write just made in the long transaction goes into the
+/* A write just made in the long transaction goes into the
  * commit log's next block and into a recent entry for the loop (rec NULL:
  * a delete). The write is already in the transaction, so failing here
  * fails the transaction as an LMDB error would: the return is an errno
@@ -1114,8 +1103,6 @@ static int store_log_write(struct store *s, struct store_op *op,
 	struct store_recent_entry *e = NULL;
 	int rc = 0;
 
-	if (!s->sync_batch)
-		return 0;
 	e = malloc(sizeof(*e) + k->mv_size + rlen);
 	if (e == NULL)
 		return ENOMEM;
@@ -1387,7 +1374,7 @@ fail:
 	return rc;
 }
 
-/* --- the recent table (sync = batch, loop thread) ------------------------ */
+/* --- the recent table (loop thread) -------------------------------------- */
 
 static struct store_recent_entry **
 store_recent_slot(struct store_recent *r, enum clog_db db, const void *dkey,
@@ -1552,7 +1539,8 @@ static void store_finish(struct store *s, struct store_op *batch,
 /* --- the writer thread ---------------------------------------------------
  *
  * Why a thread. With sync = batch a group waits for fdatasync of the
- * commit log, and a checkpoint for LMDB's flush of the B-tree. Run on the
+ * commit log, and with both modes a checkpoint waits for LMDB's flush of
+ * the B-tree. Run on the
  * loop thread, those waits would stop every socket read, so the next
  * batch would only hold what arrived before the sync began. The writer
  * thread applies and logs batch k while the loop keeps reading requests
@@ -1608,45 +1596,26 @@ static int store_apply_batch(struct store *s, MDB_txn *txn,
 	return lmdb_rc;
 }
 
-/* Apply batch in one write transaction and commit it: sync = periodic, on
- * the loop (store_commit_here) or, at close, on the writer. Returns 0, or
- * RKV_EIO when LMDB failed (the transaction was rolled back, every op
- * fails). */
-static int store_write(struct store *s, struct store_op *batch)
-{
-	MDB_txn *txn = NULL;
-	size_t n = 0;
-	int lmdb_rc = store_write_begin(s, &txn);
-
-	if (lmdb_rc == 0)
-		lmdb_rc = store_apply_batch(s, txn, batch);
-	if (lmdb_rc == 0) {
-		lmdb_rc = mdb_txn_commit(txn);
-		txn = NULL; /* freed by the commit, even when it fails */
-	}
-	if (lmdb_rc == 0)
-		return 0;
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	for (struct store_op *op = batch; op != NULL; op = op->next)
-		n++;
-	log_error("store: commit of %zu mutations in %s failed: %s", n, s->dir,
-	          mdb_strerror(lmdb_rc));
-	return RKV_EIO;
-}
-
-/* --- the commit log (sync = batch) ----------------------------------------
+/* --- the commit log --------------------------------------------------------
  *
  * Flushing a group's B-tree pages costs about ten times what flushing the
- * same records appended to a file does (commitlog.h). So with sync =
- * batch the writer keeps one LMDB write transaction open across groups,
- * the long transaction, and makes each group durable through the commit
- * log instead:
+ * same records appended to a file does (commitlog.h). So the writer
+ * keeps one LMDB write transaction open across groups, the long
+ * transaction, and makes each group durable through the commit log
+ * instead:
  *
  *   group k:    apply to the long txn; append its writes to the log;
- *               fdatasync the log; the callbacks run (acknowledged)
+ *               with sync = batch, fdatasync the log; the callbacks run
+ *               (acknowledged)
  *   checkpoint: commit the long txn (LMDB flushes the B-tree and its
  *               meta page); empty the log
+ *
+ * With sync = periodic the log is flushed every sync_interval_ms
+ * instead, so a crash of the machine loses at most the groups appended
+ * since, a crash of the process none (the kernel holds them). Either way
+ * LMDB itself only ever commits with its flushes, in its order (pages,
+ * then meta page): no crash leaves the B-tree damaged, which a commit
+ * without them (MDB_NOSYNC) could when the machine stops.
  *
  * A checkpoint comes every STORE_CHECKPOINT_MS or STORE_CHECKPOINT_BYTES
  * of log, when the loop asks (store_settle) and at close. A crash loses
@@ -1815,8 +1784,8 @@ static bool store_checkpoint_due(const struct store *s)
 }
 
 /* Apply batch to the long transaction and make it durable through the
- * log: the writer thread, sync = batch. 0, or RKV_EIO when the group
- * failed as a whole (the transaction was rebuilt from the log without
+ * log (flushed with sync = batch): the writer thread. 0, or RKV_EIO when the
+ * group failed as a whole (the transaction was rebuilt from the log without
  * it). */
 static int store_write_logged(struct store *s, struct store_op *batch)
 {
@@ -1834,7 +1803,8 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 		clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
 	}
 	lmdb_rc = store_apply_batch(s, s->w_txn, batch);
-	if (lmdb_rc == 0 && clog_commit(&s->clog) == 0)
+	if (lmdb_rc == 0 &&
+	    (s->sync_batch ? clog_commit(&s->clog) : clog_write(&s->clog)) == 0)
 		return 0;
 	if (lmdb_rc != 0)
 		store_lmdb_fail(s, "a group commit", lmdb_rc);
@@ -1856,24 +1826,21 @@ static bool store_txn_keys(struct store *s, uint64_t *keys)
 	return true;
 }
 
-/* The periodic sync, on the writer thread with mu held (released during
- * the sync). dirty is cleared before syncing: a commit that ends during
- * the sync sets it again for the next tick. */
+/* The periodic flush of the log, on the writer thread between groups
+ * (mu held, released during the flush). */
 static void store_writer_sync(struct store *s)
 {
-	int rc = 0;
-
 	s->w_sync = false;
 	if (!s->dirty)
 		return;
 	s->dirty = false;
 	pthread_mutex_unlock(&s->mu);
-	rc = mdb_env_sync(s->env, 1);
-	pthread_mutex_lock(&s->mu);
-	if (rc == 0)
+	if (clog_flush(&s->clog) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->dirty = true;
 		return;
-	s->dirty = true;
-	log_error("store: sync of %s failed: %s", s->dir, mdb_strerror(rc));
+	}
+	pthread_mutex_lock(&s->mu);
 }
 
 /* A checkpoint between batches (mu held, released during it): one that
@@ -1938,9 +1905,8 @@ static void *store_writer_main(void *arg)
 		}
 		s->w_batch = NULL;
 		pthread_mutex_unlock(&s->mu);
-		status = s->sync_batch ? store_write_logged(s, batch)
-		                       : store_write(s, batch);
-		keys_known = s->sync_batch && store_txn_keys(s, &keys);
+		status = store_write_logged(s, batch);
+		keys_known = store_txn_keys(s, &keys);
 		pthread_mutex_lock(&s->mu);
 		s->w_keys = keys;
 		s->w_keys_known = keys_known;
@@ -2046,27 +2012,6 @@ static void store_done_cb(evutil_socket_t fd, short what, void *arg)
 	store_done(s, batch, status);
 }
 
-/* sync = periodic: apply and commit the batch here, on the loop. Without
- * a sync a commit is only page writes into the page cache, tens of
- * microseconds a batch, which costs less than the hand-over to the
- * writer and back (a futex wake, an eventfd write and read, the
- * writer's cache misses): measured, ~8% less CPU per quorum PUT over
- * three nodes. The writer still runs the periodic mdb_env_sync, which
- * LMDB allows alongside a write transaction. w_codec is the writer's,
- * but the writer only touches it while it holds a batch, and here none
- * is handed (busy is false), so using it here is safe. */
-static void store_commit_here(struct store *s)
-{
-	struct store_op *batch = store_take_queue(s);
-	int status = store_write(s, batch);
-
-	pthread_mutex_lock(&s->mu);
-	s->dirty = s->dirty || status == 0;
-	pthread_mutex_unlock(&s->mu);
-	s->commits += status == 0;
-	store_finish(s, batch, status);
-}
-
 /* The lowest-priority event: the turn's I/O is queued; commit it now
  * unless a batch is in the writer (store_done hands it then). */
 static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
@@ -2077,10 +2022,7 @@ static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->busy || s->queue.head == NULL)
 		return;
-	if (s->sync_batch)
-		store_hand(s);
-	else
-		store_commit_here(s);
+	store_hand(s);
 }
 
 /* Periodic: ask the writer for a sync; it runs it between batches. */
@@ -2239,7 +2181,7 @@ static int store_read_begin(struct store *s)
 	return store_lmdb_fail(s, "read transaction", rc);
 }
 
-/* sync = batch: have the writer checkpoint what it holds, and wait, so
+/* Have the writer checkpoint what it holds, and wait, so
  * that LMDB itself has every acknowledged group (see "the commit log").
  * For the functions that read LMDB by ranges or counts, or write it on
  * this thread. A no-op when nothing was handed since the last one. */
@@ -2247,7 +2189,7 @@ static void store_settle(struct store *s)
 {
 	uint64_t gen = 0;
 
-	if (!s->sync_batch || !s->writer_started || !s->unsettled)
+	if (!s->writer_started || !s->unsettled)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->w_settle = true;
@@ -2333,7 +2275,7 @@ static uint64_t store_env_bytes(MDB_env *env)
 }
 
 /* Statistics are polled (every few seconds by monitoring), so under
- * sync = batch they take the key count from the writer rather than ask
+ * they take the key count from the writer rather than ask
  * it for a checkpoint, which would stall its groups at each poll; only
  * when the writer has no count that covers the loop's own writes (just
  * after store_settle, or after a failed group) is a checkpoint needed. */
@@ -2343,7 +2285,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	bool counted = false;
 
 	memset(out, 0, sizeof(*out));
-	if (s->sync_batch && s->unsettled) {
+	if (s->unsettled) {
 		pthread_mutex_lock(&s->mu);
 		counted = s->w_keys_known;
 		out->keys = s->w_keys;
@@ -2483,11 +2425,6 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
 	byte_put_le64(p + 1 + len, XXH3_64bits(p, 1 + len));
 	rc = mdb_txn_commit(txn);
 	txn = NULL; /* freed by the commit, even when it fails */
-	/* sync = periodic opened the environment with MDB_NOSYNC. */
-	if (rc == 0 && !s->sync_batch)
-		rc = mdb_env_sync(s->env, 1);
-	/* dirty stays as it is: the writer may have committed since this
-	 * sync began, and one spare sync by the timer costs little. */
 	if (rc != 0)
 		goto fail;
 	return 0;
@@ -2718,11 +2655,6 @@ int store_partition_delete(struct store *s, uint32_t partition,
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
-	if (!s->sync_batch && n > 0) {
-		pthread_mutex_lock(&s->mu);
-		s->dirty = true;
-		pthread_mutex_unlock(&s->mu);
-	}
 	if (deleted != NULL)
 		*deleted = n;
 	return 0;

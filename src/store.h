@@ -61,23 +61,22 @@
  * Writes are asynchronous and group-committed: store_update()/store_merge()
  * queue a mutation; what is queued is applied, as one group, by an event
  * at the lowest priority of the base (the base must have been given
- * RKV_EV_PRIORITIES priorities before store_open). With sync = batch the
- * group is handed to the store's writer thread, which applies it to a
- * long-lived LMDB write transaction, appends what it wrote to the commit
- * log <dir>/commit.log (commitlog.h) and flushes the log (fdatasync)
- * before any callback runs; the transaction itself is committed at
- * checkpoints (every checkpoint_ms, and at close), after which the log is
- * emptied, and a start applies whatever the log still holds. While the
- * writer works the loop keeps queueing the next group, handed over once
- * this one is done: one group at most is in the writer, so a key's
- * mutations are applied in the order they were queued. With sync =
- * periodic the loop commits the group itself (no sync: page writes only)
- * and runs its callbacks, and the writer thread syncs every
- * sync_interval_ms. Reads see every write whose callback has run. The
- * metadata, scan and partition functions are synchronous: each runs its
- * own transaction on the caller's thread before it returns; with sync =
- * batch those that read ranges or counts, or write, first wait for a
- * checkpoint of what the writer holds (milliseconds).
+ * RKV_EV_PRIORITIES priorities before store_open). The group is handed
+ * to the store's writer thread, which applies it to a long-lived LMDB
+ * write transaction and appends what it wrote to the commit log
+ * <dir>/commit.log (commitlog.h) before any callback runs: with sync =
+ * batch it flushes the log (fdatasync) first, with sync = periodic the
+ * log is flushed every sync_interval_ms. The transaction itself is
+ * committed at checkpoints (every checkpoint_ms, and at close), after
+ * which the log is emptied, and a start applies whatever the log still
+ * holds. While the writer works the loop keeps queueing the next group,
+ * handed over once this one is done: one group at most is in the writer,
+ * so a key's mutations are applied in the order they were queued. Reads
+ * see every write whose callback has run. The metadata, scan and
+ * partition functions are synchronous: each runs its own transaction on
+ * the caller's thread before it returns; those that read ranges or
+ * counts, or write, first wait for a checkpoint of what the writer holds
+ * (milliseconds).
  *
  * Threads. Every function here is for the event loop's thread only (the
  * thread that runs base), and every callback (store_done_fn, the
@@ -131,18 +130,18 @@ struct store_options {
 	bool sync_batch;           /* true: sync = batch; false: periodic */
 	unsigned sync_interval_ms; /* periodic only */
 	size_t map_size; /* LMDB map size in bytes; 0 = default 8 GiB */
-	/* sync = batch: the longest a group waits in the commit log for
-	 * its checkpoint, in ms (conf: checkpoint_interval_ms); 0 =
+	/* the longest a group waits in the commit log for its
+	 * checkpoint, in ms (conf: checkpoint_interval_ms); 0 =
 	 * STORE_CHECKPOINT_MS (store.c). */
 	unsigned checkpoint_ms;
 };
 
 struct store_stats {
 	uint64_t keys;        /* objects in the "objects" database */
-	uint64_t disk_bytes;  /* pages in use * page size (sync = batch: as
-	                       * of the last checkpoint) */
+	uint64_t disk_bytes;  /* pages in use * page size, as of the last
+	                       * checkpoint */
 	uint64_t commits;     /* group commits so far */
-	uint64_t checkpoints; /* sync = batch: long transactions committed */
+	uint64_t checkpoints; /* long transactions committed */
 	uint64_t mutations;   /* mutations applied so far */
 	uint64_t hints;       /* hints held now, every target */
 	uint64_t hint_writes; /* store_hint mutations committed so far */
@@ -219,7 +218,8 @@ int store_get_digest(struct store *s, uint32_t partition, const void *key,
  * the key's slot holds another key's record, see top; nothing written,
  * logged) or RKV_ENOMEM.
  * obj is the object as committed, valid only during the call (NULL unless
- * status is 0). With sync = batch, status 0 means it is durable. */
+ * status is 0). Status 0 means it survives a crash of the process, and
+ * with sync = batch one of the machine. */
 typedef void store_done_fn(int status, const struct dvv *obj, void *arg);
 
 /* store_update -- queue a client write coordinated by this node:
@@ -258,14 +258,14 @@ typedef void store_observer_fn(void *arg, uint32_t partition, const void *key,
 /* store_set_observer -- install the one observer (fn NULL removes it). */
 void store_set_observer(struct store *s, store_observer_fn *fn, void *arg);
 
-/* store_get_stats -- counters for /stats. Under sync = batch the key
- * count is the writer's (every acknowledged write counted) and no
- * checkpoint is asked for, except right after the loop's own writes. */
+/* store_get_stats -- counters for /stats. The key count is the writer's
+ * (every acknowledged write counted) and no checkpoint is asked for,
+ * except right after the loop's own writes. */
 void store_get_stats(struct store *s, struct store_stats *out);
 
-/* store_checkpoint_times -- how long each checkpoint so far (sync =
- * batch) held the writer, in microseconds: groups handed meanwhile wait,
- * so these are what write latency shows at its tail. */
+/* store_checkpoint_times -- how long each checkpoint so far held the
+ * writer, in microseconds: groups handed meanwhile wait, so these are
+ * what write latency shows at its tail. */
 void store_checkpoint_times(struct store *s, struct histogram *out);
 
 /* --- node metadata -------------------------------------------------------- */
@@ -377,8 +377,8 @@ int store_partition_stats(struct store *s, uint32_t partition, uint64_t *keys,
 /* store_partition_delete -- remove up to max_items records of a partition
  * (the first ones in slot order, corrupt or not) in one write transaction;
  * call it again while *more is true to drop a handed-off partition without
- * stalling the loop. Durable as a group commit is (synced with sync =
- * batch, by the timer with sync = periodic); a crash may bring back
+ * stalling the loop. Durable when it returns (an LMDB commit with its
+ * flush); a crash may bring back
  * records that a later call removes again. Mutations of the partition that
  * are queued, or queued later, still write: stop routing them first.
  * *deleted (may be NULL) is how many were removed. 0, RKV_EINVAL

@@ -2643,15 +2643,23 @@ static void test_actor_kept_without_a_loss(void **state)
 /* --- the commit log (sync = batch) -----------------------------------------
  */
 
-/* Checkpoints only when asked (store_settle) or at close. */
-static void reopen_without_timed_checkpoints(struct fixture *f)
+/* Checkpoints only when asked (store_settle) or at close; with batch
+ * false, sync = periodic with no flush of the log during a test. */
+static void reopen_checkpointing_on_demand(struct fixture *f, bool batch)
 {
 	struct store_options o = options(f);
 
 	store_close(f->store);
 	f->store = NULL;
 	o.checkpoint_ms = 600000;
+	o.sync_batch = batch;
+	o.sync_interval_ms = 3600 * 1000;
 	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+}
+
+static void reopen_without_timed_checkpoints(struct fixture *f)
+{
+	reopen_checkpointing_on_demand(f, true);
 }
 
 static void copy_file(const char *from, const char *to)
@@ -2722,17 +2730,18 @@ static uint64_t log_writes(const char *dir)
 
 /* Acknowledged groups live in the commit log until a checkpoint: reads
  * find them meanwhile, a crash keeps them, and the next open puts them
- * into the database and empties the log. */
-static void test_acknowledged_groups_survive_a_crash(void **state)
+ * into the database and empties the log. With sync = periodic the log
+ * is not flushed yet, and the copy (read through the page cache) is
+ * what a crash of the process leaves. */
+static void acknowledged_groups_survive_a_crash(struct fixture *f, bool batch)
 {
-	struct fixture *f = *state;
 	struct dvv *a = hint_obj(7, "hinted");
 	struct dvv *got = NULL;
 	char with[4200], without[4200];
 	struct store *s = NULL;
 	struct store_stats st;
 
-	reopen_without_timed_checkpoints(f);
+	reopen_checkpointing_on_demand(f, batch);
 	put(f, 1, "a", "one");
 	put(f, 2, "b", "two");
 	assert_int_equal(hint_put(f, "t", 3, "h", 1, a), 0);
@@ -2761,6 +2770,16 @@ static void test_acknowledged_groups_survive_a_crash(void **state)
 	assert_int_equal(st.keys, 2);
 	store_close(s);
 	dvv_free(a);
+}
+
+static void test_acknowledged_groups_survive_a_crash(void **state)
+{
+	acknowledged_groups_survive_a_crash(*state, true);
+}
+
+static void test_periodic_groups_survive_a_process_crash(void **state)
+{
+	acknowledged_groups_survive_a_crash(*state, false);
 }
 
 /* A deleted hint is gone for readers before the checkpoint, and stays
@@ -3080,6 +3099,8 @@ int main(int argc, char **argv)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_acknowledged_groups_survive_a_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_periodic_groups_survive_a_process_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_hint_deletion_before_a_checkpoint, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
