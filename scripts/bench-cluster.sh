@@ -48,8 +48,8 @@
 #                              cpu-clock, dwarf call graphs) and attribute
 #                              the samples to components
 #   PERF_FREQ=999              perf sampling frequency
-#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms (sync =
-#                              batch); unset: ringkvd's default
+#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms; unset:
+#                              ringkvd's default
 #   CALLGRIND=1                also count instructions per operation
 #                              (valgrind --tool=callgrind on all three
 #                              nodes, 6 connections, sync = batch): ping,

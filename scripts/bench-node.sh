@@ -34,8 +34,8 @@
 #   LOAD_SYNC=periodic         sync mode of the load node
 #   LOAD_ORDER=ascending       or scattered: the key numbers of the load
 #                              permuted (scripts/wrk/put.lua)
-#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms (sync =
-#                              batch); unset: ringkvd's default
+#   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms; unset:
+#                              ringkvd's default
 #   PROFILE=1                  also perf-record one GET and one PUT (batch)
 #                              run on node A (cpu-clock, dwarf call graphs)
 #   OUT=DIR                    keep every raw output (wrk, node logs,
