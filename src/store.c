@@ -117,9 +117,9 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 /* getrandom() attempts before giving up on a non-zero node id. */
 #define STORE_ID_TRIES 8
 
-/* The writer commits its long transaction (a checkpoint,
- * see "the commit log" below) once it is this old or the commit log holds
- * this many bytes, whichever comes first. They bound the work a
+/* The writer commits its long transaction (a checkpoint, see "the
+ * commit log" below) once it is this old or the commit log holds this
+ * many bytes, whichever comes first. They bound the work a
  * checkpoint flushes, the memory its dirty pages and the recent table
  * hold, what a restart replays, and how far the file grows past the live
  * pages: a checkpoint's copies of the pages it changed can only take the
@@ -170,9 +170,9 @@ struct store_op {
 	uint8_t dkey[]; /* the database key [++ user key] [++ target] */
 };
 
-/* A record written by an acknowledged group that the long
- * transaction has not committed yet, or the deletion of one (see "the
- * commit log" below). Made by the writer, owned by the loop from the
+/* A record written by an acknowledged group that the long transaction
+ * has not committed yet, or the deletion of one (see "the commit log"
+ * below). Made by the writer, owned by the loop from the
  * batch's callbacks on. */
 struct store_recent_entry {
 	struct store_recent_entry *next; /* in its bucket */
@@ -1091,11 +1091,11 @@ static uint64_t store_recent_hash(enum clog_db db, const void *dkey,
 	return XXH3_64bits_withSeed(dkey, dklen, (uint64_t)db);
 }
 
-/* A write just made in the long transaction goes into the
- * commit log's next block and into a recent entry for the loop (rec NULL:
- * a delete). The write is already in the transaction, so failing here
- * fails the transaction as an LMDB error would: the return is an errno
- * code for the *lmdb_rc of store_apply. */
+/* A write just made in the long transaction goes into the commit log's
+ * next block and into a recent entry for the loop (rec NULL: a delete).
+ * The write is already in the transaction, so failing here fails the
+ * transaction as an LMDB error would: the return is an errno code for the
+ * *lmdb_rc of store_apply. */
 static int store_log_write(struct store *s, struct store_op *op,
                            enum clog_db db, const MDB_val *k, const void *rec,
                            size_t rlen)
@@ -1539,10 +1539,10 @@ static void store_finish(struct store *s, struct store_op *batch,
 /* --- the writer thread ---------------------------------------------------
  *
  * Why a thread. With sync = batch a group waits for fdatasync of the
- * commit log, and with both modes a checkpoint waits for LMDB's flush of
- * the B-tree. Run on the
- * loop thread, those waits would stop every socket read, so the next
- * batch would only hold what arrived before the sync began. The writer
+ * commit log, and in both modes a checkpoint waits for LMDB's flush of
+ * the B-tree. Run on the loop thread, those waits would stop every socket
+ * read, so the next batch would only hold what arrived before the sync
+ * began. The writer
  * thread applies and logs batch k while the loop keeps reading requests
  * and queueing batch k+1, which it hands over as soon as batch k is done:
  *
@@ -1784,9 +1784,9 @@ static bool store_checkpoint_due(const struct store *s)
 }
 
 /* Apply batch to the long transaction and make it durable through the
- * log (flushed with sync = batch): the writer thread. 0, or RKV_EIO when the
- * group failed as a whole (the transaction was rebuilt from the log without
- * it). */
+ * log (flushed with sync = batch): the writer thread. 0, or RKV_EIO when
+ * the group failed as a whole (the transaction was rebuilt from the log
+ * without it). */
 static int store_write_logged(struct store *s, struct store_op *batch)
 {
 	int lmdb_rc = 0;
@@ -1827,20 +1827,20 @@ static bool store_txn_keys(struct store *s, uint64_t *keys)
 }
 
 /* The periodic flush of the log, on the writer thread between groups
- * (mu held, released during the flush). */
+ * (mu held, released during the flush). A failed flush is tried again
+ * at the next tick. */
 static void store_writer_sync(struct store *s)
 {
+	int rc = 0;
+
 	s->w_sync = false;
 	if (!s->dirty)
 		return;
 	s->dirty = false;
 	pthread_mutex_unlock(&s->mu);
-	if (clog_flush(&s->clog) != 0) {
-		pthread_mutex_lock(&s->mu);
-		s->dirty = true;
-		return;
-	}
+	rc = clog_flush(&s->clog);
 	pthread_mutex_lock(&s->mu);
+	s->dirty = s->dirty || rc != 0;
 }
 
 /* A checkpoint between batches (mu held, released during it): one that
@@ -2025,7 +2025,8 @@ static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 	store_hand(s);
 }
 
-/* Periodic: ask the writer for a sync; it runs it between batches. */
+/* Periodic: ask the writer to flush the log; it does so between
+ * batches. */
 static void store_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
@@ -2181,8 +2182,8 @@ static int store_read_begin(struct store *s)
 	return store_lmdb_fail(s, "read transaction", rc);
 }
 
-/* Have the writer checkpoint what it holds, and wait, so
- * that LMDB itself has every acknowledged group (see "the commit log").
+/* Have the writer checkpoint what it holds, and wait, so that LMDB
+ * itself has every acknowledged group (see "the commit log").
  * For the functions that read LMDB by ranges or counts, or write it on
  * this thread. A no-op when nothing was handed since the last one. */
 static void store_settle(struct store *s)
@@ -2274,11 +2275,11 @@ static uint64_t store_env_bytes(MDB_env *env)
 	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
 }
 
-/* Statistics are polled (every few seconds by monitoring), so under
- * they take the key count from the writer rather than ask
- * it for a checkpoint, which would stall its groups at each poll; only
- * when the writer has no count that covers the loop's own writes (just
- * after store_settle, or after a failed group) is a checkpoint needed. */
+/* Statistics are polled (every few seconds by monitoring), so they take
+ * the key count from the writer rather than ask it for a checkpoint,
+ * which would stall its groups at each poll; only when the writer has no
+ * count that covers the loop's own writes (just after store_settle, or
+ * after a failed group) is a checkpoint needed. */
 void store_get_stats(struct store *s, struct store_stats *out)
 {
 	MDB_stat st;
