@@ -10,6 +10,7 @@
 
 #include "avro_bin.h"
 #include "byteorder.h"
+#include "dirsync.h"
 #include "logging.h"
 #include "status.h"
 
@@ -81,7 +82,6 @@ static int clog_preallocate(struct clog *l, const char *dir, uint64_t from,
                             uint64_t prealloc)
 {
 	static const uint8_t zeros[CLOG_ZERO_CHUNK];
-	int dfd = -1;
 
 	for (uint64_t off = from; off < prealloc; off += CLOG_ZERO_CHUNK) {
 		size_t n = prealloc - off < CLOG_ZERO_CHUNK
@@ -92,14 +92,7 @@ static int clog_preallocate(struct clog *l, const char *dir, uint64_t from,
 	}
 	if (fsync(l->fd) != 0)
 		return -1;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	if (fsync(dfd) != 0) {
-		close(dfd);
-		return -1;
-	}
-	return close(dfd);
+	return dir_sync(dir);
 }
 
 int clog_open(struct clog *l, const char *dir, uint64_t prealloc)
@@ -196,6 +189,15 @@ void clog_drop(struct clog *l)
 	l->count = 0;
 }
 
+int clog_flush(struct clog *l)
+{
+	if (fdatasync(l->fd) == 0)
+		return 0;
+	log_error("commitlog: fdatasync of %s failed: %s", l->path,
+	          strerror(errno));
+	return RKV_EIO;
+}
+
 /* Write the block being built after this pass's blocks, and flush it
  * when asked to: clog_commit and clog_write. */
 static int clog_put_block(struct clog *l, bool flush)
@@ -220,9 +222,7 @@ static int clog_put_block(struct clog *l, bool flush)
 		log_error("commitlog: write to %s failed: %s", l->path,
 		          strerror(errno));
 		rc = RKV_EIO;
-	} else if (flush && fdatasync(l->fd) != 0) {
-		log_error("commitlog: fdatasync of %s failed: %s", l->path,
-		          strerror(errno));
+	} else if (flush && clog_flush(l) != 0) {
 		rc = RKV_EIO;
 	} else {
 		l->size += CLOG_FRAME + plen;
@@ -244,15 +244,6 @@ int clog_commit(struct clog *l)
 int clog_write(struct clog *l)
 {
 	return clog_put_block(l, false);
-}
-
-int clog_flush(struct clog *l)
-{
-	if (fdatasync(l->fd) == 0)
-		return 0;
-	log_error("commitlog: fdatasync of %s failed: %s", l->path,
-	          strerror(errno));
-	return RKV_EIO;
 }
 
 int clog_reset(struct clog *l)

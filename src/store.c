@@ -71,6 +71,7 @@
 
 #include "byteorder.h"
 #include "commitlog.h"
+#include "dirsync.h"
 #include "logging.h"
 #include "status.h"
 
@@ -3243,13 +3244,10 @@ int store_compact(const char *dir, struct store_compaction *out)
 	out->after = (uint64_t)st.st_size;
 	made = false;
 	/* The rename is durable once the directory is. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
+	if (dir_sync(dir) != 0) {
 		log_error("store: cannot sync %s: %s", dir, strerror(errno));
 		rc = RKV_EIO;
 	}
-	if (dfd >= 0)
-		close(dfd);
 done:
 	if (dst != NULL)
 		mdb_env_close(dst);
