@@ -120,12 +120,11 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 
 /* The writer commits its long transaction (a checkpoint, see "the
  * commit log" below) once it is this old or the commit log holds this
- * many bytes, whichever comes first. They bound the work a
- * checkpoint flushes, the memory its dirty pages and the recent table
- * hold, what a restart replays, and how far the file grows past the live
- * pages: a checkpoint's copies of the pages it changed can only take the
- * place of pages freed before it (docs/benchmarks.md, "The checkpoint
- * interval"). */
+ * many bytes, whichever comes first. They bound the work a checkpoint
+ * flushes, the memory its dirty pages and the recent table hold, what a
+ * restart replays, and how far the file grows past the live pages: a
+ * checkpoint's copies of the pages it changed can only take the place of
+ * pages freed before it (docs/benchmarks.md, "The checkpoint interval"). */
 #define STORE_CHECKPOINT_MS    250 /* store_options.checkpoint_ms */
 #define STORE_CHECKPOINT_BYTES ((uint64_t)8 << 20)
 /* The recent table's first size (buckets, a power of two); it doubles
@@ -173,8 +172,8 @@ struct store_op {
 
 /* A record written by an acknowledged group that the long transaction
  * has not committed yet, or the deletion of one (see "the commit log"
- * below). Made by the writer, owned by the loop from the
- * batch's callbacks on. */
+ * below). Made by the writer, owned by the loop from the batch's
+ * callbacks on. */
 struct store_recent_entry {
 	struct store_recent_entry *next; /* in its bucket */
 	uint64_t gen;  /* the writer's generation that wrote it */
@@ -1543,9 +1542,9 @@ static void store_finish(struct store *s, struct store_op *batch,
  * commit log, and in both modes a checkpoint waits for LMDB's flush of
  * the B-tree. Run on the loop thread, those waits would stop every socket
  * read, so the next batch would only hold what arrived before the sync
- * began. The writer
- * thread applies and logs batch k while the loop keeps reading requests
- * and queueing batch k+1, which it hands over as soon as batch k is done:
+ * began. The writer thread applies and logs batch k while the loop keeps
+ * reading requests and queueing batch k+1, which it hands over as soon as
+ * batch k is done:
  *
  *   loop:   queue k+1 ....... [k done: hand k+1, callbacks of k] queue k+2
  *   writer: apply k, log k, fdatasync ....... apply k+1, log, fdatasync
@@ -1675,20 +1674,28 @@ static int store_replay(struct store *s, MDB_txn *txn,
 	return clog_replay(&s->clog, store_replay_write, &r, st);
 }
 
-/* The long transaction of generation w_gen is in LMDB, the checkpoint
- * having begun at began: tell the loop. */
-static void store_checkpointed(struct store *s, const struct timespec *began)
+/* Microseconds since t, a CLOCK_MONOTONIC reading. */
+static uint64_t store_us_since(const struct timespec *t)
 {
 	struct timespec now;
 	int64_t us = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	us = (int64_t)(now.tv_sec - began->tv_sec) * 1000000 +
-	     (now.tv_nsec - began->tv_nsec) / 1000;
+	us = (int64_t)(now.tv_sec - t->tv_sec) * 1000000 +
+	     (now.tv_nsec - t->tv_nsec) / 1000;
+	return us > 0 ? (uint64_t)us : 0;
+}
+
+/* The long transaction of generation w_gen is in LMDB, the checkpoint
+ * having begun at began: tell the loop. */
+static void store_checkpointed(struct store *s, const struct timespec *began)
+{
+	uint64_t us = store_us_since(began);
+
 	pthread_mutex_lock(&s->mu);
 	s->ckpt_gen = s->w_gen;
 	s->checkpoints++;
-	histogram_record(&s->ckpt_us, us > 0 ? (uint64_t)us : 0);
+	histogram_record(&s->ckpt_us, us);
 	pthread_mutex_unlock(&s->mu);
 	s->w_gen++;
 }
@@ -1771,17 +1778,12 @@ static void store_checkpoint(struct store *s)
 
 static bool store_checkpoint_due(const struct store *s)
 {
-	struct timespec now;
-	int64_t ms = 0;
-
 	if (s->w_txn == NULL)
 		return false;
 	if (s->clog.size >= STORE_CHECKPOINT_BYTES)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - s->w_txn_begun.tv_sec) * 1000 +
-	     (now.tv_nsec - s->w_txn_begun.tv_nsec) / 1000000;
-	return ms >= s->checkpoint_ms;
+	return store_us_since(&s->w_txn_begun) >=
+	       (uint64_t)s->checkpoint_ms * 1000;
 }
 
 /* Apply batch to the long transaction and make it durable through the
@@ -2184,9 +2186,9 @@ static int store_read_begin(struct store *s)
 }
 
 /* Have the writer checkpoint what it holds, and wait, so that LMDB
- * itself has every acknowledged group (see "the commit log").
- * For the functions that read LMDB by ranges or counts, or write it on
- * this thread. A no-op when nothing was handed since the last one. */
+ * itself has every acknowledged group (see "the commit log"). For the
+ * functions that read LMDB by ranges or counts, or write it on this
+ * thread. A no-op when nothing was handed since the last one. */
 static void store_settle(struct store *s)
 {
 	uint64_t gen = 0;
