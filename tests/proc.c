@@ -1,6 +1,8 @@
 /* proc.c -- running and talking to real ringkvd processes (see proc.h). */
 #include "proc.h"
 
+#include "tests/tmpdir.h"
+
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -55,10 +57,7 @@ const char *proc_tmpdir(void)
 {
 	if (proc_dir[0] != '\0')
 		return proc_dir;
-	const char *base = getenv("TMPDIR");
-	snprintf(proc_dir, sizeof(proc_dir), "%s/ringkv-test-XXXXXX",
-	         base ? base : "/tmp");
-	if (mkdtemp(proc_dir) == NULL) {
+	if (test_mkdtemp(proc_dir, sizeof(proc_dir), "ringkv-test") == NULL) {
 		perror("mkdtemp");
 		exit(1);
 	}

@@ -1,10 +1,11 @@
-/* test_commitlog.c -- the commit log of sync = batch (src/commitlog.h):
+/* test_commitlog.c -- the store's commit log (src/commitlog.h):
  * what is flushed comes back in order, a torn or damaged end is dropped,
  * a new pass over the file hides the older one, and the blocks are the
  * Avro of src/schemas/log_block.avsc as Avro C reads it. */
 #include "commitlog.h"
 #include "schemas.h"
 #include "status.h"
+#include "tests/tmpdir.h"
 
 #include <avro.h>
 #include <fcntl.h>
@@ -66,13 +67,9 @@ static int collect_fn(void *arg, enum clog_db db, const uint8_t *key,
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/rkv-clog-XXXXXX",
-	         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL)
+	if (f == NULL ||
+	    test_mkdtemp(f->dir, sizeof(f->dir), "rkv-clog") == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/commit.log", f->dir);
 	if (clog_open(&f->log, f->dir, PREALLOC) != 0)
@@ -295,11 +292,11 @@ static void test_unflushed_blocks(void **state)
 	third = (off_t)f->log.size;
 	add(f, CLOG_DB_OBJECTS, "k3", "record three");
 	assert_int_equal(clog_write(&f->log), 0);
-	assert_int_equal(clog_flush(&f->log), 0);
 	assert_int_equal(replay_fresh(f, &c, &st), 0);
 	assert_int_equal(st.blocks, 3);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.w[2].key, "k3");
+	assert_int_equal(clog_flush(&f->log), 0);
 
 	/* The second block never reached the disk: its bytes are the
 	 * preallocated zeros. */

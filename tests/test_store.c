@@ -18,6 +18,7 @@
 #include "logging.h"
 #include "status.h"
 #include "store.h"
+#include "tests/tmpdir.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -114,14 +115,10 @@ static void store_reopen(struct fixture *f)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 	struct store_options o;
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/rkv-store-XXXXXX",
-	         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL)
+	if (f == NULL ||
+	    test_mkdtemp(f->dir, sizeof(f->dir), "rkv-store") == NULL)
 		return -1;
 	f->base = base_new();
 	f->codec = codec_new();
@@ -446,11 +443,9 @@ static void test_new_dir_new_node_id(void **state)
 	struct fixture *f = *state;
 	struct fixture other = {0};
 	struct store_options o;
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(other.dir, sizeof(other.dir), "%s/rkv-store-XXXXXX",
-	         tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(other.dir));
+	assert_non_null(
+	    test_mkdtemp(other.dir, sizeof(other.dir), "rkv-store"));
 	/* A directory that does not exist yet is created, parents too. */
 	strcat(other.dir, "/sub/dir");
 	o = options(&other);
