@@ -1559,21 +1559,7 @@ static void store_finish(struct store *s, struct store_op *batch,
  * needs evthread_use_pthreads(), which puts a lock around every operation
  * of the base for the sake of this one signal, and an active-only event
  * does not keep EVLOOP_ONCE waiting for it; done_ev is a plain read event,
- * pending exactly while a batch is in the writer.
- *
- * Two cohorts. Under sync = periodic a batch costs the writer a few
- * microseconds a mutation and one write(2), against about five times
- * that of loop work for the requests behind it. When the loop hands
- * everything at once, every client waits on the same batch, and the loop
- * has nothing to read while the writer holds it: the two take turns, and
- * the clients stay in step. So store_commit_cb hands an idle writer only
- * the first half of what the turn queued, and store_done hands the rest:
- * while the writer applies one half, the loop answers and reads the
- * other, and the halves stay apart from then on (one node, 32
- * connections: the loop at 95% of a core instead of 85%, about a tenth
- * more PUTs; docs/benchmarks.md). Under batch a batch is one fdatasync,
- * long beside the loop's work, during which the next batch fills anyway;
- * halving a turn there would only double its flushes. */
+ * pending exactly while a batch is in the writer. */
 
 /* A write transaction, and the batch's cursor on "objects" that store_load
  * and store_put use (freed by LMDB with the transaction). LMDB's code;
@@ -1946,29 +1932,21 @@ static void *store_writer_main(void *arg)
 	return NULL;
 }
 
-/* The first half of the queue (rounded up) or all of it, as one batch;
- * the rest stays queued, in order. */
-static struct store_op *store_take_queue(struct store *s, bool half)
+/* Everything queued, as one batch; the queue is left empty. */
+static struct store_op *store_take_queue(struct store *s)
 {
-	size_t take = half ? (s->queue.n + 1) / 2 : s->queue.n;
 	struct store_op *batch = s->queue.head;
-	struct store_op **cut = &s->queue.head;
 
-	for (size_t i = 0; i < take; i++)
-		cut = &(*cut)->next;
-	s->queue.head = *cut;
-	*cut = NULL;
-	if (s->queue.head == NULL)
-		s->queue.tail = &s->queue.head;
-	s->queue.n -= take;
+	s->queue.head = NULL;
+	s->queue.tail = &s->queue.head;
+	s->queue.n = 0;
 	return batch;
 }
 
-/* Hand what is queued, or its first half, to the idle writer (loop
- * thread). */
-static void store_hand(struct store *s, bool half)
+/* Hand everything queued to the idle writer (loop thread). */
+static void store_hand(struct store *s)
 {
-	struct store_op *batch = store_take_queue(s, half);
+	struct store_op *batch = store_take_queue(s);
 
 	assert(!s->busy && batch != NULL);
 	s->busy = true;
@@ -1996,7 +1974,7 @@ static void store_done(struct store *s, struct store_op *batch, int status)
 	s->busy = false;
 	s->commits += status == 0;
 	if (s->queue.head != NULL)
-		store_hand(s, false);
+		store_hand(s);
 	store_finish(s, batch, status);
 }
 
@@ -2038,9 +2016,7 @@ static void store_done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The lowest-priority event: the turn's I/O is queued; commit it now
- * unless a batch is in the writer (store_done hands it then). Under
- * periodic only the first half goes now, the rest when it is done: see
- * "Two cohorts" above. */
+ * unless a batch is in the writer (store_done hands it then). */
 static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
@@ -2049,7 +2025,7 @@ static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->busy || s->queue.head == NULL)
 		return;
-	store_hand(s, !s->sync_batch);
+	store_hand(s);
 }
 
 /* Periodic: ask the writer to flush the log; it does so between
@@ -3009,7 +2985,7 @@ static void store_drain(struct store *s)
 		struct store_op *batch = NULL;
 		int status = 0;
 		if (!s->busy)
-			store_hand(s, false);
+			store_hand(s);
 		batch = store_take_done(s, &status);
 		store_done(s, batch, status);
 	}

@@ -182,36 +182,6 @@ static void all_done_ok(struct fixture *f, struct done *d, size_t n)
 	free(d);
 }
 
-/* Close the fixture's store and open it again with sync = periodic,
- * flushing the log every 5 ms. */
-static void reopen_periodic(struct fixture *f)
-{
-	struct store_options o = options(f);
-
-	store_close(f->store);
-	f->store = NULL;
-	o.sync_batch = false;
-	o.sync_interval_ms = 5;
-	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
-}
-
-/* Each of the n mutations of d succeeded, once and in queue order, in
- * `commits` batches. */
-static void assert_done_in_order(struct fixture *f, const struct done *d, int n,
-                                 uint64_t commits)
-{
-	struct store_stats st;
-
-	store_get_stats(f->store, &st);
-	assert_int_equal(st.commits, commits);
-	assert_int_equal(st.mutations, n);
-	for (int i = 0; i < n; i++) {
-		assert_int_equal(d[i].calls, 1);
-		assert_int_equal(d[i].status, 0);
-		assert_int_equal(d[i].order, i);
-	}
-}
-
 static void value_set(struct dvv_value *v, const char *text)
 {
 	memset(v, 0, sizeof(*v));
@@ -509,7 +479,14 @@ static void test_group_commit(void **state)
 	for (int i = 0; i < N; i++)
 		assert_int_equal(d[i].calls, 0);
 	run_until_done(f, d, N);
-	assert_done_in_order(f, d, N, 1);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.commits, 1);
+	assert_int_equal(st.mutations, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(d[i].order, i); /* queue order */
+	}
 	/* Later writes to one key in the batch saw the earlier ones: blind
 	 * writes of the same actor are siblings. The 9th went to partition
 	 * 2, the 10th to partition 0 where key-0 also lives. */
@@ -916,11 +893,16 @@ static void test_close_flushes(void **state)
 static void test_periodic_sync(void **state)
 {
 	struct fixture *f = *state;
+	struct store_options o = options(f);
 	struct done d = {0};
 	struct dvv_value v;
 	struct timespec start, now;
 
-	reopen_periodic(f);
+	store_close(f->store);
+	f->store = NULL;
+	o.sync_batch = false;
+	o.sync_interval_ms = 5;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
 	value_set(&v, "lazy");
 	assert_int_equal(
 	    store_update(f->store, 1, "p", 1, NULL, &v, on_done, &d), 0);
@@ -937,43 +919,6 @@ static void test_periodic_sync(void **state)
 	store_reopen(f);
 	assert_holds(f, 1, "p", "lazy");
 	done_clear(&d, 1);
-}
-
-/* Under periodic the writes of one turn reach the writer in two batches,
- * the first half and then the rest ("Two cohorts" in store.c): they are
- * still applied and answered in queue order, a later write to a key sees
- * an earlier one across the cut, and all are kept. */
-static void test_periodic_turn_in_halves(void **state)
-{
-	struct fixture *f = *state;
-	enum { N = 9 };
-	struct done d[N] = {{0}};
-	struct dvv_value v;
-	struct dvv *obj = NULL;
-	char key[16];
-
-	reopen_periodic(f);
-	/* key-0 first and last: five writes in the first half, four after. */
-	for (int i = 0; i < N; i++) {
-		snprintf(key, sizeof(key), "key-%d", i < N - 1 ? i : 0);
-		value_set(&v, key);
-		assert_int_equal(store_update(f->store, 0, key, strlen(key),
-		                              NULL, &v, on_done, &d[i]),
-		                 0);
-	}
-	run_until_done(f, d, N);
-	assert_done_in_order(f, d, N, 2);
-	/* Blind writes of one actor: the second is a sibling of the first. */
-	assert_int_equal(dvv_value_count(d[N - 1].obj), 2);
-	done_clear(d, N);
-	store_reopen(f);
-	for (int i = 1; i < N - 1; i++) {
-		snprintf(key, sizeof(key), "key-%d", i);
-		assert_holds(f, 0, key, key);
-	}
-	assert_int_equal(store_get(f->store, 0, "key-0", 5, &obj), 0);
-	assert_int_equal(dvv_value_count(obj), 2);
-	dvv_free(obj);
 }
 
 static void test_open_refusals(void **state)
@@ -2367,8 +2312,13 @@ static void test_writes_queued_during_a_commit(void **state)
 		                 0);
 	}
 	run_until_done(f, d, N);
-	assert_done_in_order(f, d, N, 2);
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.commits, 2);
+	assert_int_equal(st.mutations, N);
 	for (int i = 0; i < N; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].status, 0);
+		assert_int_equal(d[i].order, i);
 		if (i % 4 == 0)
 			assert_int_equal(dvv_value_count(d[i].obj), shared++);
 		else
@@ -3086,8 +3036,6 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_close_flushes, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_periodic_sync, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_periodic_turn_in_halves, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_refusals, setup,
 	                                    teardown),
