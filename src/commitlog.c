@@ -250,7 +250,11 @@ int clog_reset(struct clog *l)
 {
 	static const uint8_t zeros[CLOG_FRAME];
 
-	clog_drop(l);
+	if (l->count > 0) {
+		l->size = 0;
+		l->pass = clog_new_pass();
+		return clog_put_block(l, true);
+	}
 	if (clog_pwrite_all(l->fd, zeros, sizeof(zeros), 0) != 0 ||
 	    fdatasync(l->fd) != 0) {
 		log_error("commitlog: cannot empty %s: %s", l->path,

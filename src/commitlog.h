@@ -112,8 +112,14 @@ int clog_flush(struct clog *l);
 /* clog_drop -- empty the block being built without writing it. */
 void clog_drop(struct clog *l);
 
-/* clog_reset -- begin a new pass, durably (the first header zeroed and
- * flushed): what the log held is in LMDB. 0 or RKV_EIO (logged). */
+/* clog_reset -- begin a new pass, durably: what the log held is in LMDB.
+ * The block being built, if any (clog_add), becomes the new pass's
+ * first, written over the old pass's first header and flushed, so that
+ * the writes it holds never leave the log: a machine crash that tears
+ * that one block loses them with the old pass, as it would an
+ * unflushed block. Without one, the first header is zeroed and flushed.
+ * 0 or RKV_EIO (logged; the block is dropped and the old pass may be
+ * gone). */
 int clog_reset(struct clog *l);
 
 /* What clog_replay hands over: one write, pointing into the read file. */

@@ -209,14 +209,14 @@ struct store_queue {
 /* Who owns what. The loop thread (the event base's) owns every field not
  * listed below: the queue, the counters, the hint table, the observer,
  * rtxn and the caller's codec, and `busy`. The writer thread owns
- * w_codec (lent to the loop by store_commit_here) and, from the
- * hand-over until it publishes the batch in
+ * w_codec and, from the hand-over until it publishes the batch in
  * w_done, the ops of the batch in flight (the loop does not touch them
- * meanwhile). The fields under "shared" are read and written with mu
- * held, which is also what publishes an op's fields from one thread to
- * the other. What store_open sets before the writer starts (env, the
- * dbis, node_id, actor, sync_batch, dir, done_fd) is read-only
- * afterwards. */
+ * meanwhile). The log belongs to the writer, except while the loop
+ * applies a group during a checkpoint (l_logging, store_apply_here). The fields
+ * under "shared" are read and written with mu held, which is also what
+ * publishes an op's fields from one thread to the other. What store_open sets
+ * before the writer starts (env, the dbis, node_id, actor, sync_batch, dir,
+ * done_fd) is read-only afterwards. */
 struct store {
 	struct event_base *base;
 	struct codec *codec; /* the caller's; loop thread only */
@@ -253,6 +253,7 @@ struct store {
 	struct store_recent recent;
 	uint64_t recent_gen; /* entries of generations <= it were dropped */
 	bool unsettled;      /* a batch was handed since the last settle */
+	uint64_t checkpoint_groups; /* groups store_apply_here applied */
 	/* the writer thread */
 	struct codec *w_codec; /* the writer's own: a codec is per thread */
 	MDB_cursor *w_objects; /* on "objects", in the write transaction */
@@ -282,6 +283,13 @@ struct store {
 	bool w_keys_known;        /* w_keys counts every group since
 	                           * the loop last settled */
 	bool w_stop;              /* store_close: exit once idle */
+	/* periodic: the writer is inside a checkpoint's commit, and the
+	 * loop may apply groups itself (store_apply_here) */
+	bool w_committing;
+	bool l_logging; /* the loop is writing the log meanwhile */
+	uint64_t l_gen; /* the generation of what the loop applies */
+	struct store_recent_entry *l_carry; /* the records it wrote */
+	struct store_recent_entry **l_carry_tail;
 	bool dirty; /* periodic: log blocks written since the last flush */
 };
 
@@ -1026,6 +1034,7 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->codec = codec;
 	s->sync_batch = opts->sync_batch;
 	s->queue.tail = &s->queue.head;
+	s->l_carry_tail = &s->l_carry;
 	s->dir = strdup(opts->dir);
 	if (s->dir == NULL) {
 		rc = RKV_ENOMEM;
@@ -1075,6 +1084,25 @@ fail:
 
 /* --- group commit --------------------------------------------------------- */
 
+/* Where an apply reads the stored object and puts the new record. The
+ * writer: its transaction (txn, through w_objects), its codec and its
+ * generation. The loop, while the writer commits a checkpoint
+ * (store_apply_here): txn NULL, the group's own earlier records, then
+ * the recent table over the last checkpoint (store_lookup), the
+ * caller's codec and the generation after the one being committed; the
+ * records go to the log and the recent table only, and the writer puts
+ * them into LMDB after the commit. */
+struct store_via {
+	MDB_txn *txn;
+	struct codec *codec;
+	uint64_t gen;
+	const struct store_op *batch; /* the loop's group */
+};
+
+static int store_lookup(struct store *s, enum clog_db db, MDB_val *k,
+                        MDB_val *v);
+static int store_read_begin(struct store *s);
+
 static void store_op_free(struct store_op *op)
 {
 	free(op->recent);
@@ -1096,9 +1124,9 @@ static uint64_t store_recent_hash(enum clog_db db, const void *dkey,
  * The write is already in the transaction, so failing here fails the
  * transaction as an LMDB error would: the return is an errno code for the
  * *lmdb_rc of store_apply. */
-static int store_log_write(struct store *s, struct store_op *op,
-                           enum clog_db db, const MDB_val *k, const void *rec,
-                           size_t rlen)
+static int store_log_write(struct store *s, const struct store_via *via,
+                           struct store_op *op, enum clog_db db,
+                           const MDB_val *k, const void *rec, size_t rlen)
 {
 	struct store_recent_entry *e = NULL;
 	int rc = 0;
@@ -1112,7 +1140,7 @@ static int store_log_write(struct store *s, struct store_op *op,
 		return rc == RKV_ETOOBIG ? EFBIG : ENOMEM;
 	}
 	*e = (struct store_recent_entry){
-	    .gen = s->w_gen,
+	    .gen = via->gen,
 	    .hash = store_recent_hash(db, k->mv_data, k->mv_size),
 	    .db = db,
 	    .deleted = rec == NULL,
@@ -1128,25 +1156,22 @@ static int store_log_write(struct store *s, struct store_op *op,
 	return 0;
 }
 
-/* MDB_RESERVE lets the record be assembled in the page itself. */
-static int store_put(struct store *s, MDB_txn *txn, struct store_op *op,
-                     const uint8_t *avro, size_t len)
+/* The bytes before the Avro object in op's record (store.h). */
+static size_t store_record_head(const struct store_op *op)
 {
-	bool is_long = op->klen > STORE_INLINE_KEY;
-	size_t head = is_long ? 1 + STORE_KLEN_BYTES + op->klen : 1;
-	MDB_val k = {op->dklen, (void *)op->dkey};
-	MDB_val v = {.mv_size = head + len + STORE_SUM_BYTES, .mv_data = NULL};
-	uint8_t *p = NULL;
-	/* Through the batch's cursor, which store_load left on this key's
-	 * leaf page: no second descent of the tree. */
-	int rc = mdb_cursor_put(s->w_objects, &k, &v, MDB_RESERVE);
+	return op->klen > STORE_INLINE_KEY ? 1 + STORE_KLEN_BYTES + op->klen
+	                                   : 1;
+}
 
-	(void)txn;
-	if (rc != 0)
-		return rc;
-	p = v.mv_data;
+/* op's record around avro into p, store_record_head(op) + len +
+ * STORE_SUM_BYTES long. */
+static void store_record_fill(const struct store_op *op, uint8_t *p,
+                              const uint8_t *avro, size_t len)
+{
+	size_t head = store_record_head(op);
+
 	memcpy(p + head, avro, len);
-	if (!is_long) {
+	if (head == 1) {
 		p[0] = STORE_FORMAT;
 		byte_put_le64(p + head + len, XXH3_64bits(avro, len));
 	} else {
@@ -1155,7 +1180,42 @@ static int store_put(struct store *s, MDB_txn *txn, struct store_op *op,
 		memcpy(p + 1 + STORE_KLEN_BYTES, op->key, op->klen);
 		byte_put_le64(p + head + len, XXH3_64bits(p, head + len));
 	}
-	return store_log_write(s, op, CLOG_DB_OBJECTS, &k, p, v.mv_size);
+}
+
+/* MDB_RESERVE lets the record be assembled in the page itself. */
+static int store_put(struct store *s, const struct store_via *via,
+                     struct store_op *op, const uint8_t *avro, size_t len)
+{
+	MDB_val k = {op->dklen, (void *)op->dkey};
+	MDB_val v = {.mv_size = store_record_head(op) + len + STORE_SUM_BYTES,
+	             .mv_data = NULL};
+	/* Through the batch's cursor, which store_load left on this key's
+	 * leaf page: no second descent of the tree. */
+	int rc = mdb_cursor_put(s->w_objects, &k, &v, MDB_RESERVE);
+
+	if (rc != 0)
+		return rc;
+	store_record_fill(op, v.mv_data, avro, len);
+	return store_log_write(s, via, op, CLOG_DB_OBJECTS, &k, v.mv_data,
+	                       v.mv_size);
+}
+
+/* store_put for the loop (store_via): the record to the log and the
+ * recent table only. */
+static int store_put_here(struct store *s, const struct store_via *via,
+                          struct store_op *op, const uint8_t *avro, size_t len)
+{
+	MDB_val k = {op->dklen, (void *)op->dkey};
+	size_t rlen = store_record_head(op) + len + STORE_SUM_BYTES;
+	uint8_t *p = malloc(rlen);
+	int rc = 0;
+
+	if (p == NULL)
+		return ENOMEM;
+	store_record_fill(op, p, avro, len);
+	rc = store_log_write(s, via, op, CLOG_DB_OBJECTS, &k, p, rlen);
+	free(p);
+	return rc;
 }
 
 /* An object past dvv.h's limits cannot be stored; the usual way to get
@@ -1169,15 +1229,36 @@ static int store_check_limits(const struct dvv *d)
 	return 0;
 }
 
+/* The record of op's key as the loop's group sees it (store_via): the
+ * last one an earlier op of the group wrote, else store_lookup's. */
+static int store_lookup_here(struct store *s, const struct store_via *via,
+                             const struct store_op *op, MDB_val *k, MDB_val *v)
+{
+	const struct store_recent_entry *last = NULL;
+
+	for (const struct store_op *o = via->batch; o != op; o = o->next)
+		if (o->recent != NULL && o->dklen == op->dklen &&
+		    memcmp(o->dkey, op->dkey, op->dklen) == 0)
+			last = o->recent;
+	if (last == NULL)
+		return store_lookup(s, CLOG_DB_OBJECTS, k, v);
+	v->mv_size = last->rlen;
+	v->mv_data = (void *)(last->bytes + last->dklen);
+	return 0;
+}
+
 /* The stored object of op's key into *cur (a new empty one when there is
  * none). RKV_ECORRUPT / RKV_EINVAL (logged), RKV_EIO with *lmdb_rc set, or
  * RKV_ENOMEM. *old is the stored Avro, alen 0 and avro NULL when none. */
-static int store_load(struct store *s, struct store_op *op, struct dvv **cur,
+static int store_load(struct store *s, const struct store_via *via,
+                      struct store_op *op, struct dvv **cur,
                       struct store_rec *old, int *lmdb_rc)
 {
 	MDB_val k = {op->dklen, op->dkey};
 	MDB_val v = {0, NULL};
-	int rc = mdb_cursor_get(s->w_objects, &k, &v, MDB_SET_KEY);
+	int rc = via->txn != NULL
+	             ? mdb_cursor_get(s->w_objects, &k, &v, MDB_SET_KEY)
+	             : store_lookup_here(s, via, op, &k, &v);
 
 	memset(old, 0, sizeof(*old));
 	if (rc == MDB_NOTFOUND) {
@@ -1194,7 +1275,7 @@ static int store_load(struct store *s, struct store_op *op, struct dvv **cur,
 		return RKV_EINVAL;
 	}
 	if (rc == 0)
-		rc = codec_object_decode(s->w_codec, old->avro, old->alen, cur);
+		rc = codec_object_decode(via->codec, old->avro, old->alen, cur);
 	if (rc == RKV_ECORRUPT)
 		store_log_corrupt(s, op->dkey, op->dklen);
 	return rc;
@@ -1202,15 +1283,15 @@ static int store_load(struct store *s, struct store_op *op, struct dvv **cur,
 
 /* How an object reaches its database: store_put or store_hint_put. Both
  * return LMDB's code. */
-typedef int store_put_fn(struct store *s, MDB_txn *txn, struct store_op *op,
-                         const uint8_t *avro, size_t len);
+typedef int store_put_fn(struct store *s, const struct store_via *via,
+                         struct store_op *op, const uint8_t *avro, size_t len);
 
 /* Encode cur and write it with put, unless the stored record's Avro bytes
  * (old, olen; NULL when there is none) are these already: replication,
  * repair and hints often bring nothing new (old points into the page,
  * which stays valid until the next write of this transaction). Returns
  * the op's status; *lmdb_rc as store_apply. */
-static int store_write_changed(struct store *s, MDB_txn *txn,
+static int store_write_changed(struct store *s, const struct store_via *via,
                                struct store_op *op, const struct dvv *cur,
                                const uint8_t *old, size_t olen,
                                store_put_fn *put, int *lmdb_rc)
@@ -1220,24 +1301,24 @@ static int store_write_changed(struct store *s, MDB_txn *txn,
 	int rc = store_check_limits(cur);
 
 	if (rc == 0)
-		rc = codec_object_encode(s->w_codec, cur, &avro, &len);
+		rc = codec_object_encode(via->codec, cur, &avro, &len);
 	if (rc == 0 &&
 	    (old == NULL || olen != len || memcmp(old, avro, len) != 0))
-		*lmdb_rc = put(s, txn, op, avro, len);
+		*lmdb_rc = put(s, via, op, avro, len);
 	if (rc == 0 && *lmdb_rc != 0)
 		rc = RKV_EIO;
 	free(avro);
 	return rc;
 }
 
-/* Apply one op inside txn. Returns its status; *lmdb_rc is set non-zero
- * when LMDB itself failed, which leaves txn unusable. */
-static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
-                       int *lmdb_rc)
+/* Apply one op through via. Returns its status; *lmdb_rc is set non-zero
+ * when LMDB itself failed, which leaves the writer's txn unusable. */
+static int store_apply(struct store *s, const struct store_via *via,
+                       struct store_op *op, int *lmdb_rc)
 {
 	struct store_rec old;
 	struct dvv *cur = NULL;
-	int rc = store_load(s, op, &cur, &old, lmdb_rc);
+	int rc = store_load(s, via, op, &cur, &old, lmdb_rc);
 
 	if (rc != 0)
 		goto fail;
@@ -1255,8 +1336,9 @@ static int store_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 		rc = dvv_sync(cur, op->obj);
 	}
 	if (rc == 0)
-		rc = store_write_changed(s, txn, op, cur, old.avro, old.alen,
-		                         store_put, lmdb_rc);
+		rc = store_write_changed(
+		    s, via, op, cur, old.avro, old.alen,
+		    via->txn != NULL ? store_put : store_put_here, lmdb_rc);
 	if (rc != 0)
 		goto fail;
 	op->result = cur;
@@ -1268,15 +1350,15 @@ fail:
 }
 
 /* A hint record for op, assembled in the page (MDB_RESERVE). */
-static int store_hint_put(struct store *s, MDB_txn *txn, struct store_op *op,
-                          const uint8_t *avro, size_t len)
+static int store_hint_put(struct store *s, const struct store_via *via,
+                          struct store_op *op, const uint8_t *avro, size_t len)
 {
 	size_t tlen = strlen(op->target);
 	size_t head = 2 + tlen + STORE_KLEN_BYTES + op->klen;
 	MDB_val k = {op->dklen, (void *)op->dkey};
 	MDB_val v = {.mv_size = head + len + STORE_SUM_BYTES, .mv_data = NULL};
 	uint8_t *p = NULL;
-	int rc = mdb_put(txn, s->hints_dbi, &k, &v, MDB_RESERVE);
+	int rc = mdb_put(via->txn, s->hints_dbi, &k, &v, MDB_RESERVE);
 
 	if (rc != 0)
 		return rc;
@@ -1288,18 +1370,18 @@ static int store_hint_put(struct store *s, MDB_txn *txn, struct store_op *op,
 	memcpy(p + 2 + tlen + STORE_KLEN_BYTES, op->key, op->klen);
 	memcpy(p + head, avro, len);
 	byte_put_le64(p + head + len, XXH3_64bits(p, head + len));
-	return store_log_write(s, op, CLOG_DB_HINTS, &k, p, v.mv_size);
+	return store_log_write(s, via, op, CLOG_DB_HINTS, &k, p, v.mv_size);
 }
 
 /* The stored hint of op into *cur, NULL when there is none. Errors as
  * store_load. *old points into the page (valid until the next write). */
-static int store_hint_load(struct store *s, MDB_txn *txn, struct store_op *op,
-                           struct dvv **cur, struct store_hint_rec *old,
-                           int *lmdb_rc)
+static int store_hint_load(struct store *s, const struct store_via *via,
+                           struct store_op *op, struct dvv **cur,
+                           struct store_hint_rec *old, int *lmdb_rc)
 {
 	MDB_val k = {op->dklen, op->dkey};
 	MDB_val v = {0, NULL};
-	int rc = mdb_get(txn, s->hints_dbi, &k, &v);
+	int rc = mdb_get(via->txn, s->hints_dbi, &k, &v);
 
 	*cur = NULL;
 	memset(old, 0, sizeof(*old));
@@ -1317,20 +1399,20 @@ static int store_hint_load(struct store *s, MDB_txn *txn, struct store_op *op,
 		return RKV_EINVAL;
 	}
 	if (rc == 0)
-		rc = codec_object_decode(s->w_codec, old->avro, old->alen, cur);
+		rc = codec_object_decode(via->codec, old->avro, old->alen, cur);
 	if (rc == RKV_ECORRUPT)
 		store_hint_log_corrupt(s, &k);
 	return rc;
 }
 
-/* Apply a hint op inside txn (see store_apply). */
-static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
-                            int *lmdb_rc)
+/* Apply a hint op in the writer's transaction (see store_apply). */
+static int store_hint_apply(struct store *s, const struct store_via *via,
+                            struct store_op *op, int *lmdb_rc)
 {
 	struct store_hint_rec old;
 	struct dvv *cur = NULL;
 	MDB_val k = {op->dklen, op->dkey};
-	int rc = store_hint_load(s, txn, op, &cur, &old, lmdb_rc);
+	int rc = store_hint_load(s, via, op, &cur, &old, lmdb_rc);
 
 	if (rc != 0)
 		goto fail;
@@ -1342,10 +1424,10 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 		if (cur == NULL)
 			return 0; /* gone already */
 		dvv_free(cur);
-		*lmdb_rc = mdb_del(txn, s->hints_dbi, &k, NULL);
+		*lmdb_rc = mdb_del(via->txn, s->hints_dbi, &k, NULL);
 		if (*lmdb_rc == 0)
-			*lmdb_rc =
-			    store_log_write(s, op, CLOG_DB_HINTS, &k, NULL, 0);
+			*lmdb_rc = store_log_write(s, via, op, CLOG_DB_HINTS,
+			                           &k, NULL, 0);
 		if (*lmdb_rc != 0)
 			return RKV_EIO;
 		op->hint_delta = -1;
@@ -1361,7 +1443,7 @@ static int store_hint_apply(struct store *s, MDB_txn *txn, struct store_op *op,
 	}
 	rc = dvv_sync(cur, op->obj);
 	if (rc == 0)
-		rc = store_write_changed(s, txn, op, cur, old.avro, old.alen,
+		rc = store_write_changed(s, via, op, cur, old.avro, old.alen,
 		                         store_hint_put, lmdb_rc);
 	if (rc != 0)
 		goto fail;
@@ -1586,13 +1668,14 @@ static int store_write_begin(struct store *s, MDB_txn **txn)
 static int store_apply_batch(struct store *s, MDB_txn *txn,
                              struct store_op *batch)
 {
+	const struct store_via via = {txn, s->w_codec, s->w_gen, NULL};
 	int lmdb_rc = 0;
 
 	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
 	     op = op->next)
 		op->status = op->t != NULL
-		                 ? store_hint_apply(s, txn, op, &lmdb_rc)
-		                 : store_apply(s, txn, op, &lmdb_rc);
+		                 ? store_hint_apply(s, &via, op, &lmdb_rc)
+		                 : store_apply(s, &via, op, &lmdb_rc);
 	return lmdb_rc;
 }
 
@@ -1634,6 +1717,14 @@ static int store_apply_batch(struct store *s, MDB_txn *txn,
  * tells the loop which entries LMDB now has. Scans, statistics and the
  * loop's own write transactions call store_settle first instead: it asks
  * the writer for a checkpoint and waits for it.
+ *
+ * During a checkpoint. LMDB has one writer, and the commit holds the
+ * writer thread for milliseconds. Under sync = periodic the loop applies
+ * the groups that arrive meanwhile itself (store_apply_here), reading
+ * where its reads do, and the writer carries their records into the
+ * log's next pass and the next transaction once the commit is done
+ * (store_checkpoint). Under batch they wait: the loop would have to
+ * flush the log.
  *
  * Failure. An LMDB error inside the long transaction (map full, I/O) or a
  * failed log append loses the transaction, but every acknowledged group
@@ -1750,30 +1841,127 @@ static void store_rebuild(struct store *s)
 	store_checkpointed(s, &began);
 }
 
+/* The objects in the long transaction (writer thread, between groups):
+ * every acknowledged group's, which the loop's read transactions do not
+ * see before a checkpoint. false when there is no such transaction (a
+ * failed group rebuilt it and checkpointed). */
+static bool store_txn_keys(struct store *s, uint64_t *keys)
+{
+	MDB_stat st;
+
+	if (s->w_txn == NULL || mdb_stat(s->w_txn, s->objects_dbi, &st) != 0)
+		return false;
+	*keys = st.ms_entries;
+	return true;
+}
+
+static void store_recent_list_free(struct store_recent_entry *e)
+{
+	while (e != NULL) {
+		struct store_recent_entry *next = e->next;
+		free(e);
+		e = next;
+	}
+}
+
+/* The commit is over: stop the loop from applying groups, wait until it
+ * is out of the log, and take the records it applied meanwhile, in
+ * order (writer thread). */
+static struct store_recent_entry *store_carry_take(struct store *s)
+{
+	struct store_recent_entry *carry = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	s->w_committing = false;
+	while (s->l_logging)
+		pthread_cond_wait(&s->work, &s->mu);
+	carry = s->l_carry;
+	s->l_carry = NULL;
+	s->l_carry_tail = &s->l_carry;
+	pthread_mutex_unlock(&s->mu);
+	return carry;
+}
+
+/* Put what the loop applied during the checkpoint (carry, in order) into
+ * a new long transaction, before any group: the next checkpoint takes it
+ * into LMDB. On failure the log's pass, which opens with these records,
+ * rebuilds it. */
+static void store_carry_put(struct store *s,
+                            const struct store_recent_entry *carry)
+{
+	struct store_replay r = {s, NULL};
+	uint64_t keys = 0;
+	bool known = false;
+	int rc = store_write_begin(s, &s->w_txn);
+
+	if (rc != 0) {
+		s->w_objects = NULL;
+		store_lmdb_fail(s, "a write transaction", rc);
+		store_rebuild(s);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
+	r.txn = s->w_txn;
+	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
+	     e = e->next)
+		rc = store_replay_write(&r, e->db, e->bytes, e->dklen,
+		                        e->deleted ? NULL : e->bytes + e->dklen,
+		                        e->rlen);
+	if (rc != 0) {
+		store_rebuild(s);
+		return;
+	}
+	known = store_txn_keys(s, &keys);
+	pthread_mutex_lock(&s->mu);
+	s->w_keys = keys;
+	s->w_keys_known = known;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Commit the long transaction, if one is open (writer thread, mu not
- * held). */
+ * held). Under periodic the loop meanwhile applies the groups that
+ * arrive (store_apply_here); their records then open the log's next pass
+ * and the next long transaction. */
 static void store_checkpoint(struct store *s)
 {
+	struct store_recent_entry *carry = NULL;
 	struct timespec began;
 	int rc = 0;
 
 	if (s->w_txn == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &began);
+	pthread_mutex_lock(&s->mu);
+	s->w_committing = !s->sync_batch && !s->w_failed;
+	s->l_gen = s->w_gen + 1;
+	pthread_mutex_unlock(&s->mu);
 	rc = mdb_txn_commit(s->w_txn);
 	s->w_txn = NULL; /* freed by the commit, even when it fails */
 	s->w_objects = NULL;
+	carry = store_carry_take(s);
 	if (rc != 0) {
+		/* The log holds the loop's groups after the transaction's:
+		 * the rebuild applies them too. */
+		store_recent_list_free(carry);
 		store_lmdb_fail(s, "a checkpoint", rc);
 		store_rebuild(s);
 		return;
 	}
+	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
+	     e = e->next)
+		rc = clog_add(&s->clog, e->db, e->bytes, e->dklen,
+		              e->deleted ? NULL : e->bytes + e->dklen, e->rlen);
 	/* LMDB has every group: the table may drop them even if the log
 	 * cannot be emptied, but a log that still holds them must not take
 	 * the next groups. */
-	if (clog_reset(&s->clog) != 0)
+	if (rc != 0 || clog_reset(&s->clog) != 0) {
+		clog_drop(&s->clog);
 		store_refuse_writes(s);
+	}
 	store_checkpointed(s, &began);
+	if (carry != NULL)
+		store_carry_put(s, carry);
+	store_recent_list_free(carry);
 }
 
 static bool store_checkpoint_due(const struct store *s)
@@ -1813,20 +2001,6 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 		store_lmdb_fail(s, "a group commit", lmdb_rc);
 	store_rebuild(s);
 	return RKV_EIO;
-}
-
-/* The objects in the long transaction (writer thread, between groups):
- * every acknowledged group's, which the loop's read transactions do not
- * see before a checkpoint. false when there is no such transaction (a
- * failed group rebuilt it and checkpointed). */
-static bool store_txn_keys(struct store *s, uint64_t *keys)
-{
-	MDB_stat st;
-
-	if (s->w_txn == NULL || mdb_stat(s->w_txn, s->objects_dbi, &st) != 0)
-		return false;
-	*keys = st.ms_entries;
-	return true;
 }
 
 /* The periodic flush of the log, on the writer thread between groups
@@ -1943,6 +2117,102 @@ static struct store_op *store_take_queue(struct store *s)
 	return batch;
 }
 
+/* Whether the writer is inside a checkpoint's commit (loop thread). */
+static bool store_committing(struct store *s)
+{
+	bool committing = false;
+
+	pthread_mutex_lock(&s->mu);
+	committing = s->w_committing;
+	pthread_mutex_unlock(&s->mu);
+	return committing;
+}
+
+/* A copy of e for the writer's carry (see store_apply_here). */
+static struct store_recent_entry *
+store_recent_copy(const struct store_recent_entry *e)
+{
+	size_t size = sizeof(*e) + e->dklen + e->rlen;
+	struct store_recent_entry *c = malloc(size);
+
+	if (c != NULL) {
+		memcpy(c, e, size);
+		c->next = NULL;
+	}
+	return c;
+}
+
+/* Apply the queue on this thread while the writer commits a checkpoint
+ * (sync = periodic), instead of leaving it to wait for the commit, which
+ * takes milliseconds: the loop does what the writer would, reading each
+ * key's object where its reads find it (store_lookup: the recent table,
+ * then the last checkpoint, which together hold every acknowledged
+ * write, as the writer's transaction does) and writing the group's block
+ * to the log, which is the loop's while the writer commits. The callbacks
+ * run at once. The writer takes copies of the records (l_carry): they
+ * open the log's next pass and the next long transaction
+ * (store_checkpoint). false, the queue untouched, when the writer is not
+ * committing or a hint op is queued (hint counts are the writer's). */
+static bool store_apply_here(struct store *s)
+{
+	struct store_via via = {NULL, s->codec, 0, NULL};
+	struct store_recent_entry *carry = NULL, **tail = &carry;
+	struct store_op *batch = NULL;
+	int status = 0;
+
+	if (s->sync_batch || s->hint_ops_queued > 0)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	if (s->w_committing) {
+		s->l_logging = true;
+		via.gen = s->l_gen;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (via.gen == 0)
+		return false;
+	batch = store_take_queue(s);
+	via.batch = batch;
+	status = store_read_begin(s);
+	for (struct store_op *op = batch; op != NULL && status == 0;
+	     op = op->next) {
+		int lmdb_rc = 0;
+		op->status = store_apply(s, &via, op, &lmdb_rc);
+		if (lmdb_rc != 0)
+			store_lmdb_fail(s, "a read", lmdb_rc);
+		if (op->status != 0 || op->recent == NULL)
+			continue;
+		*tail = store_recent_copy(op->recent);
+		if (*tail == NULL)
+			status = RKV_ENOMEM;
+		else
+			tail = &(*tail)->next;
+	}
+	if (s->rtxn != NULL)
+		mdb_txn_reset(s->rtxn);
+	if (status == 0)
+		status = clog_write(&s->clog);
+	else
+		clog_drop(&s->clog);
+	pthread_mutex_lock(&s->mu);
+	s->l_logging = false;
+	if (status == 0) {
+		*s->l_carry_tail = carry;
+		s->l_carry_tail = tail;
+		s->dirty = true;
+		carry = NULL;
+	}
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	store_recent_list_free(carry);
+	if (status == 0) {
+		s->unsettled = true;
+		s->commits++;
+		s->checkpoint_groups++;
+	}
+	store_finish(s, batch, status);
+	return true;
+}
+
 /* Hand everything queued to the idle writer (loop thread). */
 static void store_hand(struct store *s)
 {
@@ -1973,7 +2243,11 @@ static void store_done(struct store *s, struct store_op *batch, int status)
 {
 	s->busy = false;
 	s->commits += status == 0;
-	if (s->queue.head != NULL)
+	/* Into a checkpoint, the queue is applied here, after this batch's
+	 * callbacks: its reads must see this batch's records. */
+	if (s->queue.head != NULL && !s->sync_batch && store_committing(s))
+		event_active(s->commit_ev, EV_TIMEOUT, 0);
+	else if (s->queue.head != NULL)
 		store_hand(s);
 	store_finish(s, batch, status);
 }
@@ -2023,7 +2297,7 @@ static void store_commit_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->busy || s->queue.head == NULL)
+	if (s->busy || s->queue.head == NULL || store_apply_here(s))
 		return;
 	store_hand(s);
 }
@@ -2282,7 +2556,9 @@ static uint64_t store_env_bytes(MDB_env *env)
  * the key count from the writer rather than ask it for a checkpoint,
  * which would stall its groups at each poll; only when the writer has no
  * count that covers the loop's own writes (just after store_settle, or
- * after a failed group) is a checkpoint needed. */
+ * after a failed group) is a checkpoint needed. Keys that groups applied
+ * on the loop during a checkpoint created are counted once the writer
+ * has put them, when the commit is over. */
 void store_get_stats(struct store *s, struct store_stats *out)
 {
 	MDB_stat st;
@@ -2301,6 +2577,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	out->checkpoints = s->checkpoints;
 	pthread_mutex_unlock(&s->mu);
 	out->commits = s->commits;
+	out->checkpoint_groups = s->checkpoint_groups;
 	out->mutations = s->mutations;
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;

@@ -71,7 +71,11 @@
  * which the log is emptied, and a start applies whatever the log still
  * holds. While the writer works the loop keeps queueing the next group,
  * handed over once this one is done: one group at most is in the writer,
- * so a key's mutations are applied in the order they were queued. Reads
+ * so a key's mutations are applied in the order they were queued. With
+ * sync = periodic, groups queued while the writer commits a checkpoint
+ * are applied on the loop instead, in the same order, and their records
+ * handed to the writer for the next transaction (store.c,
+ * store_apply_here). Reads
  * see every write whose callback has run. The metadata, scan and
  * partition functions are synchronous: each runs its own transaction on
  * the caller's thread before it returns; those that read ranges or
@@ -137,14 +141,16 @@ struct store_options {
 };
 
 struct store_stats {
-	uint64_t keys;        /* objects in the "objects" database */
-	uint64_t disk_bytes;  /* pages in use * page size, as of the last
-	                       * checkpoint */
-	uint64_t commits;     /* group commits so far */
-	uint64_t checkpoints; /* long transactions committed */
-	uint64_t mutations;   /* mutations applied so far */
-	uint64_t hints;       /* hints held now, every target */
-	uint64_t hint_writes; /* store_hint mutations committed so far */
+	uint64_t keys;              /* objects in the "objects" database */
+	uint64_t disk_bytes;        /* pages in use * page size, as of the last
+	                             * checkpoint */
+	uint64_t commits;           /* group commits so far */
+	uint64_t checkpoints;       /* long transactions committed */
+	uint64_t checkpoint_groups; /* periodic: groups the loop applied while
+	                             * a checkpoint held the writer */
+	uint64_t mutations;         /* mutations applied so far */
+	uint64_t hints;             /* hints held now, every target */
+	uint64_t hint_writes;       /* store_hint mutations committed so far */
 };
 
 /* store_open -- open or create the store in opts->dir (and its missing

@@ -239,6 +239,35 @@ static void test_a_new_pass_hides_the_old_blocks(void **state)
 	assert_string_equal(c.w[0].key, "new");
 }
 
+/* A reset with a block being built opens the new pass with that block
+ * (the store's carry of what it logged during a checkpoint): a replay
+ * then gives that block alone, and the pass goes on after it. */
+static void test_a_new_pass_opens_with_the_block_being_built(void **state)
+{
+	struct fixture *f = *state;
+	struct collect c = {0};
+	struct clog_replay_stats st;
+
+	write_two_blocks(f);
+	add(f, CLOG_DB_OBJECTS, "carried", "over");
+	add(f, CLOG_DB_HINTS, "hint", "too");
+	assert_int_equal(clog_reset(&f->log), 0);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
+	assert_int_equal(st.blocks, 1);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.w[0].key, "carried");
+	assert_string_equal(c.w[0].rec, "over");
+	assert_int_equal(c.w[1].db, CLOG_DB_HINTS);
+
+	memset(&c, 0, sizeof(c));
+	add(f, CLOG_DB_OBJECTS, "after", "it");
+	assert_int_equal(clog_commit(&f->log), 0);
+	assert_int_equal(replay_fresh(f, &c, &st), 0);
+	assert_int_equal(st.blocks, 2);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.w[2].key, "after");
+}
+
 /* A block that fails its checksum ends the replay: nothing of it, nor of
  * what follows, is handed over. */
 static void test_damaged_block_ends_the_replay(void **state)
@@ -432,6 +461,9 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_a_new_pass_hides_the_old_blocks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_a_new_pass_opens_with_the_block_being_built, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_block_ends_the_replay,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unflushed_blocks, setup,

@@ -921,6 +921,80 @@ static void test_periodic_sync(void **state)
 	done_clear(&d, 1);
 }
 
+/* Under periodic the groups that arrive while the writer commits a
+ * checkpoint are applied on the loop (store_apply_here). They must see
+ * every earlier write, their own group's included, be read back at once
+ * and after a restart. Checkpoints every millisecond make such groups
+ * common; the test goes on until it has seen a few. */
+static void test_periodic_groups_during_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = options(f);
+	struct store_stats st = {0};
+	struct dvv_vv ctx = {0};
+	struct dvv_value v;
+	struct dvv *obj = NULL;
+	char key[32];
+	int rounds = 0;
+
+	store_close(f->store);
+	f->store = NULL;
+	o.sync_batch = false;
+	o.sync_interval_ms = 5;
+	o.checkpoint_ms = 1;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	for (; rounds < 5000 && st.checkpoint_groups < 20; rounds++) {
+		struct done d[4] = {{0}};
+		/* One group a round: a write with the context of the last
+		 * one (supersedes it), two blind writes to a new key (the
+		 * second sees the first: siblings), one to another. */
+		value_set(&v, "chain");
+		assert_int_equal(store_update(f->store, 0, "chain", 5, &ctx, &v,
+		                              on_done, &d[0]),
+		                 0);
+		snprintf(key, sizeof(key), "twice-%d", rounds);
+		value_set(&v, key);
+		for (int i = 1; i <= 2; i++)
+			assert_int_equal(store_update(f->store, 1, key,
+			                              strlen(key), NULL, &v,
+			                              on_done, &d[i]),
+			                 0);
+		snprintf(key, sizeof(key), "once-%d", rounds);
+		value_set(&v, key);
+		assert_int_equal(store_update(f->store, 2, key, strlen(key),
+		                              NULL, &v, on_done, &d[3]),
+		                 0);
+		run_until_done(f, d, 4);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(d[i].status, 0);
+		assert_int_equal(dvv_value_count(d[0].obj), 1);
+		assert_int_equal(dvv_value_count(d[2].obj), 2);
+		dvv_vv_deinit(&ctx);
+		assert_int_equal(dvv_join(d[0].obj, &ctx), 0);
+		assert_holds(f, 2, key, key);
+		done_clear(d, 4);
+		store_get_stats(f->store, &st);
+	}
+	assert_true(st.checkpoint_groups >= 20);
+	dvv_vv_deinit(&ctx);
+
+	store_reopen(f);
+	assert_int_equal(store_get(f->store, 0, "chain", 5, &obj), 0);
+	assert_int_equal(dvv_value_count(obj), 1);
+	dvv_free(obj);
+	for (int r = 0; r < rounds; r++) {
+		snprintf(key, sizeof(key), "twice-%d", r);
+		assert_int_equal(store_get(f->store, 1, key, strlen(key), &obj),
+		                 0);
+		assert_int_equal(dvv_value_count(obj), 2);
+		dvv_free(obj);
+		snprintf(key, sizeof(key), "once-%d", r);
+		assert_holds(f, 2, key, key);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.keys, 1 + 2 * (uint64_t)rounds);
+}
+
 static void test_open_refusals(void **state)
 {
 	struct fixture *f = *state;
@@ -3037,6 +3111,8 @@ int main(int argc, char **argv)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_periodic_sync, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_periodic_groups_during_checkpoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_refusals, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_node_id, setup,
