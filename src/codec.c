@@ -387,7 +387,7 @@ static int codec_scan(avro_schema_t schema, const void *buf, size_t len,
 {
 	struct codec_scan s = {
 	    .p = buf,
-	    .end = (const uint8_t *)buf + len,
+	    .end = len > 0 ? (const uint8_t *)buf + len : buf,
 	    .items = 0,
 	    .max_items = max_items,
 	};

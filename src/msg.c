@@ -119,6 +119,7 @@ static const char *const msg_schema_texts[MSG_SCHEMA_COUNT] = {
 #define MSG_MAX_JSON_NESTING 64    /* brackets in a peer schema */
 #define MSG_MAX_ITEMS        4096  /* array/map items in one body */
 #define MSG_MAX_DEPTH        32    /* nesting of a schema we walk */
+#define MSG_MAX_SCHEMA_NODES 4096  /* a peer schema, its names expanded */
 #define MSG_MAX_TOP_FIELDS   32    /* top-level fields whose offsets we note */
 #define MSG_MAX_VARINT32     5     /* bytes of a zig-zag int */
 #define MSG_MAX_CANON_JSON   (1u << 20)
@@ -1087,12 +1088,12 @@ static int msg_scan(avro_schema_t schema, const void *buf, size_t len,
                     size_t max_items, struct msg_scan *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->start = buf;
-	s->p = buf;
-	s->end = (const uint8_t *)buf + len;
-	s->max_items = max_items;
 	if (buf == NULL && len > 0)
 		return RKV_ECORRUPT;
+	s->start = buf;
+	s->p = buf;
+	s->end = len > 0 ? (const uint8_t *)buf + len : s->p;
+	s->max_items = max_items;
 	if (msg_scan_value(s, schema, 0) != 0 || s->p != s->end)
 		return RKV_ECORRUPT;
 	return 0;
@@ -1104,9 +1105,8 @@ static int msg_scan(avro_schema_t schema, const void *buf, size_t len,
  * field w lacks is dropped when r gives it a default, else the pair is
  * unreadable (NULL), as is a record, enum or fixed that w names otherwise
  * (resolution pairs them by name; Avro C's resolver crashes on such a pair
- * instead of refusing it). *missing names the culprit. Anything that is
- * not a record, or an array or map of one, is r itself: the resolved
- * reader judges it. */
+ * instead of refusing it), and any other pair msg_leaf_ok refuses.
+ * *missing names the culprit. */
 static avro_schema_t msg_project(const struct msg_codec *mc, avro_schema_t r,
                                  avro_schema_t w, unsigned depth,
                                  const char **missing);
@@ -1120,6 +1120,38 @@ static bool msg_same_name(avro_schema_t r, avro_schema_t w)
 	return strcmp(avro_schema_type_name(r), avro_schema_type_name(w)) ==
 	           0 &&
 	       strcmp(rns != NULL ? rns : "", wns != NULL ? wns : "") == 0;
+}
+
+/* Whether Avro C resolves the writer's w into our r, neither a record,
+ * array nor map, without failing. It must not fail at all: when its
+ * resolver fails inside a record, it frees child resolvers it shares
+ * with other fields (Avro C 1.11: a double free, or a crash in
+ * avro_resolved_reader_new, found by fuzzing the HELLO). So only what it
+ * always resolves passes: the same primitive, Avro's promotions (int to
+ * long, float or double; long to float or double; float to double), and
+ * an enum, fixed or union equal to ours. */
+static bool msg_leaf_ok(avro_schema_t r, avro_schema_t w)
+{
+	avro_type_t rt = avro_typeof(r);
+
+	switch (avro_typeof(w)) {
+	case AVRO_ENUM:
+	case AVRO_FIXED:
+	case AVRO_UNION: return avro_schema_equal(r, w);
+	case AVRO_INT32:
+		return rt == AVRO_INT32 || rt == AVRO_INT64 ||
+		       rt == AVRO_FLOAT || rt == AVRO_DOUBLE;
+	case AVRO_INT64:
+		return rt == AVRO_INT64 || rt == AVRO_FLOAT ||
+		       rt == AVRO_DOUBLE;
+	case AVRO_FLOAT: return rt == AVRO_FLOAT || rt == AVRO_DOUBLE;
+	case AVRO_DOUBLE:
+	case AVRO_STRING:
+	case AVRO_BYTES:
+	case AVRO_BOOLEAN:
+	case AVRO_NULL: return rt == avro_typeof(w);
+	default: return false;
+	}
 }
 
 static avro_schema_t msg_project_record(const struct msg_codec *mc,
@@ -1181,8 +1213,11 @@ static avro_schema_t msg_project(const struct msg_codec *mc, avro_schema_t r,
 		    msg_project(mc, avro_schema_map_values(r),
 		                avro_schema_map_values(w), depth + 1, missing);
 		out = sub != NULL ? avro_schema_map(sub) : NULL;
-	} else {
+	} else if (msg_leaf_ok(r, w)) {
 		return avro_schema_incref(r);
+	} else {
+		*missing = avro_schema_type_name(r);
+		return NULL;
 	}
 	if (sub != NULL)
 		avro_schema_decref(sub);
@@ -1206,6 +1241,51 @@ static void msg_resolver_deinit(struct msg_resolver *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* Whether a value of s stays within *budget schema nodes, every use of a
+ * named type counted in full, as Avro C's generic value allocates a
+ * record's fields up front: a few kilobytes of JSON that reuse a record
+ * ten times a level would otherwise cost gigabytes, and a record that
+ * holds itself would recurse until the stack is gone. Unions, arrays and
+ * maps are counted in full too, as one byte of a body can instantiate
+ * them. A type nested deeper than MSG_MAX_DEPTH is refused. */
+static bool msg_schema_small(avro_schema_t s, unsigned depth, size_t *budget)
+{
+	size_t n = 0;
+
+	if (s == NULL || depth > MSG_MAX_DEPTH || *budget == 0)
+		return false;
+	--*budget;
+	switch (avro_typeof(s)) {
+	case AVRO_LINK:
+		return msg_schema_small(avro_schema_link_target(s), depth + 1,
+		                        budget);
+	case AVRO_ARRAY:
+		return msg_schema_small(avro_schema_array_items(s), depth + 1,
+		                        budget);
+	case AVRO_MAP:
+		return msg_schema_small(avro_schema_map_values(s), depth + 1,
+		                        budget);
+	case AVRO_RECORD:
+		n = avro_schema_record_size(s);
+		for (size_t i = 0; i < n; i++)
+			if (!msg_schema_small(
+			        avro_schema_record_field_get_by_index(s,
+			                                              (int)i),
+			        depth + 1, budget))
+				return false;
+		return true;
+	case AVRO_UNION:
+		n = avro_schema_union_size(s);
+		for (size_t i = 0; i < n; i++)
+			if (!msg_schema_small(
+			        avro_schema_union_branch(s, (int)i), depth + 1,
+			        budget))
+				return false;
+		return true;
+	default: return true;
+	}
+}
+
 /* Build the resolver of schema `id` for a peer that announced `json`.
  * Errors leave res zeroed (the caller marks it broken) after one log line:
  * a peer we cannot read is worth knowing about during an upgrade. */
@@ -1214,6 +1294,7 @@ static int msg_resolver_init(struct msg_codec *mc, struct msg_resolver *res,
                              size_t len)
 {
 	const char *missing = "?";
+	size_t budget = MSG_MAX_SCHEMA_NODES;
 	char why[160];
 
 	snprintf(why, sizeof(why), "nested deeper than %d",
@@ -1225,11 +1306,17 @@ static int msg_resolver_init(struct msg_codec *mc, struct msg_resolver *res,
 	snprintf(why, sizeof(why), "not a record");
 	if (!is_avro_record(msg_unlink(res->wschema)))
 		goto fail;
+	snprintf(why, sizeof(why),
+	         "more than %d types once its names are expanded, or nested "
+	         "deeper than %d",
+	         MSG_MAX_SCHEMA_NODES, MSG_MAX_DEPTH);
+	if (!msg_schema_small(res->wschema, 0, &budget))
+		goto fail;
 	res->rschema =
 	    msg_project(mc, mc->slots[id].schema, res->wschema, 0, &missing);
 	snprintf(why, sizeof(why),
-	         "it lacks %s (a field without a default, or a record of "
-	         "that name)",
+	         "its %s does not resolve to ours: a field without a "
+	         "default, a renamed type, or a type Avro does not promote",
 	         missing);
 	if (res->rschema == NULL)
 		goto fail;

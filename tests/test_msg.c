@@ -511,6 +511,7 @@ static void test_hello_hostile(void **state)
 	 * schema list take the resolver paths, the rest must fail. */
 	assert_hostile(mc, decode_hello, buf, len, 9);
 	free(buf);
+	assert_int_equal(decode_hello(mc, NULL, 0), RKV_ECORRUPT);
 }
 
 /* --- REPLICATE, FETCH and replies against Avro C -------------------------
@@ -1379,6 +1380,84 @@ static void test_evolution_incompatible(void **state)
 	                                   sizeof(status), &st),
 	                 0);
 	msg_peer_free(peer);
+}
+
+/* Peer schemas found by fuzzing the HELLO: each cost a node its process
+ * (Avro C's resolver failing inside a record, a record that holds
+ * itself) or seconds and hundreds of megabytes (named records reused
+ * ten times a level). Each is now marked unreadable, its bodies refused,
+ * while the peer's other schemas go on working. */
+static void test_hostile_peer_schemas(void **state)
+{
+	struct msg_codec *mc = *state;
+	static const char recursive[] =
+	    "{\"type\":\"record\",\"name\":\"Fetch\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"bytes\"},"
+	    "{\"name\":\"q\",\"type\":{\"type\":\"record\",\"name\":\"Q\","
+	    "\"fields\":[{\"name\":\"q\",\"type\":\"Q\"}]}}]}";
+	static char forward[FILE_MAX], bomb[4096];
+	/* partition 5, key "ab", then nothing: the bomb's fields are null */
+	static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
+	static const uint8_t status[] = {0x00, 0x00, 0x00, 0x00, 0x00};
+	const char *const jsons[] = {forward, recursive, bomb};
+	const char *const stems[] = {"forward", "fetch", "fetch"};
+	char body[FILE_MAX];
+	size_t blen = 0, n = 0;
+	char *at = NULL;
+
+	/* A field of a nested record that no longer resolves. */
+	read_data(GOLDEN_SCHEMA, forward, sizeof(forward));
+	blen = read_data(GOLDEN_BODY, body, sizeof(body));
+	at = strstr(forward, "\"tombstone\", \"type\": \"boolean\"");
+	assert_non_null(at);
+	memcpy(strstr(at, "\"boolean\""), "\"string\" ", 9);
+	/* Six levels of ten fields, each level the record below it. */
+	n = (size_t)snprintf(
+	    bomb, sizeof(bomb),
+	    "{\"type\":\"record\",\"name\":\"Fetch\",\"fields\":"
+	    "[{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"bytes\"},{\"name\":"
+	    "\"x\",\"type\":");
+	for (int level = 5; level >= 1; level--)
+		n += (size_t)snprintf(bomb + n, sizeof(bomb) - n,
+		                      "{\"type\":\"record\",\"name\":\"L%d\","
+		                      "\"fields\":[{\"name\":\"f0\",\"type\":",
+		                      level);
+	n += (size_t)snprintf(bomb + n, sizeof(bomb) - n,
+	                      "{\"type\":\"record\",\"name\":\"L0\",\"fields\":"
+	                      "[{\"name\":\"a\",\"type\":\"null\"}]}");
+	for (int level = 1; level <= 5; level++) {
+		n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "}");
+		for (int f = 1; f < 10; f++)
+			n += (size_t)snprintf(
+			    bomb + n, sizeof(bomb) - n,
+			    ",{\"name\":\"f%d\",\"type\":\"L%d\"}", f,
+			    level - 1);
+		n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "]}");
+	}
+	n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "}]}");
+	assert_true(n < sizeof(bomb));
+
+	for (size_t i = 0; i < sizeof(jsons) / sizeof(jsons[0]); i++) {
+		struct announce ann = {.stem = stems[i], .json = jsons[i]};
+		struct msg_peer *peer = peer_announcing(mc, &ann, 1);
+		struct msg_forward fw;
+		struct msg_fetch f;
+		struct msg_status st;
+		if (i == 0)
+			assert_int_equal(
+			    msg_decode_forward(mc, peer, body, blen, &fw),
+			    RKV_ECORRUPT);
+		else
+			assert_int_equal(msg_decode_fetch(mc, peer, fetch,
+			                                  sizeof(fetch), &f),
+			                 RKV_ECORRUPT);
+		assert_int_equal(msg_decode_status(mc, peer, MSG_REPLICATE,
+		                                   status, sizeof(status), &st),
+		                 0);
+		msg_peer_free(peer);
+	}
 }
 
 /* A HELLO whose own body schema is unreadable is refused whole. */
@@ -2346,6 +2425,7 @@ int main(void)
 	    cmocka_unit_test(test_direct_malformed),
 	    cmocka_unit_test(test_hello_hostile),
 	    cmocka_unit_test(test_evolution_older_writer),
+	    cmocka_unit_test(test_hostile_peer_schemas),
 	    cmocka_unit_test(test_evolution_newer_writer),
 	    cmocka_unit_test(test_evolution_newer_hello),
 	    cmocka_unit_test(test_evolution_incompatible),
