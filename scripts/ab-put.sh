@@ -7,9 +7,9 @@
 # for the turn being measured) and alternates A, B, A, B, ...: per turn
 # GET /ping for $PING_S s, then PUTs of new keys for $PUT_S s, with wrk
 # at 32 connections and 2 threads, as bench-node.sh does. Per build it
-# prints the median PUT rate, the median ratio to the /ping just before,
-# the median CPU of the node's loop thread during the PUTs (% of one
-# core: a loop below 100% is waiting for something), and in how many
+# prints the median PUT rate and p99, the median ratio to the /ping just
+# before, the median CPU of the node's loop thread during the PUTs (% of
+# one core: a loop below 100% is waiting for something), and in how many
 # turns B's ratio beat A's.
 #
 # usage: scripts/ab-put.sh BUILD_DIR_A BUILD_DIR_B [TURNS]
@@ -58,6 +58,12 @@ loop_ticks() {
 rate() {
 	awk '/^Requests\/sec/ { print $2 }'
 }
+# wrk --latency's 99% line, in ms.
+p99() {
+	awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v) }'
+}
 
 hz=$(getconf CLK_TCK)
 i=1
@@ -68,11 +74,12 @@ while [ "$i" -le "$turns" ]; do
 		ping=$(wrk -t2 -c32 -d"${PING_S}s" -s scripts/wrk/ping.lua \
 			"$url/ping" | rate)
 		t0=$(loop_ticks "$pid")
-		put=$(wrk -t2 -c32 -d"${PUT_S}s" -s scripts/wrk/put.lua "$url/" \
-			-- "t$i$side" 2 | rate)
+		wrk -t2 -c32 -d"${PUT_S}s" --latency -s scripts/wrk/put.lua \
+			"$url/" -- "t$i$side" 2 >"$tmp/put.txt"
 		t1=$(loop_ticks "$pid")
-		echo "$side $i $ping $put $(((t1 - t0) * 100 / hz / PUT_S))" \
-			>>"$tmp/turns"
+		echo "$side $i $ping $(rate <"$tmp/put.txt")" \
+			"$(((t1 - t0) * 100 / hz / PUT_S))" \
+			"$(p99 <"$tmp/put.txt")" >>"$tmp/turns"
 	done
 	i=$((i + 1))
 done
@@ -82,17 +89,19 @@ import statistics, sys
 
 turns = [l.split() for l in open(sys.argv[1])]
 name = {"A": sys.argv[2], "B": sys.argv[3]}
-ratio, put, loop = {}, {}, {}
-for side, turn, ping, rate, cpu in turns:
+ratio, put, loop, p99 = {}, {}, {}, {}
+for side, turn, ping, rate, cpu, tail in turns:
     ratio.setdefault(side, {})[turn] = float(rate) / float(ping)
     put.setdefault(side, []).append(float(rate))
     loop.setdefault(side, []).append(int(cpu))
-print("| build (sync = %s) | median PUTs/s | median x /ping | median loop CPU"
-      " | ratios |" % sys.argv[4])
-print("|---|---:|---:|---:|---|")
+    p99.setdefault(side, []).append(float(tail))
+print("| build (sync = %s) | median PUTs/s | median p99 ms | median x /ping"
+      " | median loop CPU | ratios |" % sys.argv[4])
+print("|---|---:|---:|---:|---:|---|")
 for side in "AB":
-    print("| %s | %.0f | %.2f | %d%% | %s |" % (
+    print("| %s | %.0f | %.2f | %.2f | %d%% | %s |" % (
         name[side], statistics.median(put[side]),
+        statistics.median(p99[side]),
         statistics.median(ratio[side].values()),
         statistics.median(loop[side]),
         " ".join("%.2f" % ratio[side][k]
