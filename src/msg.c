@@ -120,6 +120,7 @@ static const char *const msg_schema_texts[MSG_SCHEMA_COUNT] = {
 #define MSG_MAX_ITEMS        4096  /* array/map items in one body */
 #define MSG_MAX_DEPTH        32    /* nesting of a schema we walk */
 #define MSG_MAX_SCHEMA_NODES 4096  /* a peer schema, its names expanded */
+#define MSG_MAX_NAMED_TYPES  512   /* records, enums, fixed it defines */
 #define MSG_MAX_TOP_FIELDS   32    /* top-level fields whose offsets we note */
 #define MSG_MAX_VARINT32     5     /* bytes of a zig-zag int */
 #define MSG_MAX_CANON_JSON   (1u << 20)
@@ -607,9 +608,9 @@ static struct msg_json *msg_json_value(struct msg_jparse *jp, unsigned depth)
 	return j;
 }
 
-static struct msg_json *msg_json_parse(const char *text)
+static struct msg_json *msg_json_parse(const char *text, size_t len)
 {
-	struct msg_jparse jp = {.p = text, .end = text + strlen(text)};
+	struct msg_jparse jp = {.p = text, .end = text + len};
 	struct msg_json *j = msg_json_value(&jp, 0);
 
 	msg_json_ws(&jp);
@@ -657,6 +658,54 @@ static unsigned msg_json_nesting(const char *text, size_t len)
 			depth--;
 	}
 	return max;
+}
+
+/* The names of the named types a schema defines (their last component). */
+struct msg_named {
+	const char *name[MSG_MAX_NAMED_TYPES];
+	size_t n;
+};
+
+static int msg_json_named(const struct msg_json *j, struct msg_named *seen,
+                          unsigned depth)
+{
+	const struct msg_json *type = msg_json_get(j, "type");
+	const struct msg_json *name = msg_json_get(j, "name");
+
+	if (depth > MSG_MAX_JSON_NESTING)
+		return -1;
+	if ((msg_json_is(type, "record") || msg_json_is(type, "error") ||
+	     msg_json_is(type, "enum") || msg_json_is(type, "fixed")) &&
+	    name != NULL && name->type == MSG_JSON_STRING) {
+		const char *last = strrchr(name->str, '.');
+		last = last != NULL ? last + 1 : name->str;
+		for (size_t i = 0; i < seen->n; i++)
+			if (strcmp(seen->name[i], last) == 0)
+				return -1;
+		if (seen->n == MSG_MAX_NAMED_TYPES)
+			return -1;
+		seen->name[seen->n++] = last;
+	}
+	for (const struct msg_json *c = j->child; c != NULL; c = c->next)
+		if (msg_json_named(c, seen, depth + 1) != 0)
+			return -1;
+	return 0;
+}
+
+/* Whether a peer's schema text parses and defines each named type once.
+ * Avro C's parser refuses a name defined twice but leaks what it had
+ * built for the schema (Avro C 1.11, found by fuzzing the HELLO): each
+ * such HELLO would cost the node a kilobyte or so. */
+static bool msg_json_names_once(const char *json, size_t len)
+{
+	struct msg_json *j = msg_json_parse(json, len);
+	struct msg_named *seen = calloc(1, sizeof(*seen));
+	bool once =
+	    j != NULL && seen != NULL && msg_json_named(j, seen, 0) == 0;
+
+	free(seen);
+	msg_json_free(j);
+	return once;
 }
 
 /* --- defaults: JSON default -> Avro value --------------------------------- */
@@ -1301,6 +1350,11 @@ static int msg_resolver_init(struct msg_codec *mc, struct msg_resolver *res,
 	         MSG_MAX_JSON_NESTING);
 	if (msg_json_nesting(json, len) > MSG_MAX_JSON_NESTING)
 		goto fail;
+	snprintf(why, sizeof(why),
+	         "not JSON, a named type defined twice, or more than %d",
+	         MSG_MAX_NAMED_TYPES);
+	if (!msg_json_names_once(json, len))
+		goto fail;
 	if (avro_schema_from_json_length(json, len, &res->wschema) != 0)
 		goto fail_avro;
 	snprintf(why, sizeof(why), "not a record");
@@ -1775,7 +1829,8 @@ static int msg_check_schemas(struct msg_codec *mc)
 static int msg_collect_defaults(struct msg_codec *mc)
 {
 	for (int i = 0; i < MSG_SCHEMA_COUNT; i++) {
-		struct msg_json *j = msg_json_parse(msg_schema_texts[i]);
+		struct msg_json *j = msg_json_parse(
+		    msg_schema_texts[i], strlen(msg_schema_texts[i]));
 		int rc = j == NULL
 		             ? RKV_EINVAL
 		             : msg_defaults_walk(mc, j, mc->slots[i].schema, 0);

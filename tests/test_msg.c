@@ -1384,9 +1384,11 @@ static void test_evolution_incompatible(void **state)
 
 /* Peer schemas found by fuzzing the HELLO: each cost a node its process
  * (Avro C's resolver failing inside a record, a record that holds
- * itself) or seconds and hundreds of megabytes (named records reused
- * ten times a level). Each is now marked unreadable, its bodies refused,
- * while the peer's other schemas go on working. */
+ * itself), seconds and hundreds of megabytes (named records reused ten
+ * times a level) or a leak in Avro C's parser (a name defined twice: the
+ * sanitizer build's leak check is what sees that one). Each is now
+ * marked unreadable, its bodies refused, while the peer's other schemas
+ * go on working. */
 static void test_hostile_peer_schemas(void **state)
 {
 	struct msg_codec *mc = *state;
@@ -1396,12 +1398,20 @@ static void test_hostile_peer_schemas(void **state)
 	    "{\"name\":\"key\",\"type\":\"bytes\"},"
 	    "{\"name\":\"q\",\"type\":{\"type\":\"record\",\"name\":\"Q\","
 	    "\"fields\":[{\"name\":\"q\",\"type\":\"Q\"}]}}]}";
+	static const char twice[] =
+	    "{\"type\":\"record\",\"name\":\"Fetch\",\"fields\":["
+	    "{\"name\":\"partition\",\"type\":\"long\"},"
+	    "{\"name\":\"key\",\"type\":\"bytes\"},"
+	    "{\"name\":\"a\",\"type\":{\"type\":\"record\",\"name\":\"D\","
+	    "\"fields\":[]}},"
+	    "{\"name\":\"b\",\"type\":{\"type\":\"record\",\"name\":\"D\","
+	    "\"fields\":[]}}]}";
 	static char forward[FILE_MAX], bomb[4096];
 	/* partition 5, key "ab", then nothing: the bomb's fields are null */
 	static const uint8_t fetch[] = {0x0a, 0x04, 'a', 'b'};
 	static const uint8_t status[] = {0x00, 0x00, 0x00, 0x00, 0x00};
-	const char *const jsons[] = {forward, recursive, bomb};
-	const char *const stems[] = {"forward", "fetch", "fetch"};
+	const char *const jsons[] = {forward, recursive, bomb, twice};
+	const char *const stems[] = {"forward", "fetch", "fetch", "fetch"};
 	char body[FILE_MAX];
 	size_t blen = 0, n = 0;
 	char *at = NULL;
