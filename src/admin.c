@@ -18,6 +18,7 @@
  */
 #include "admin.h"
 
+#include "clock.h"
 #include "json.h"
 #include "logging.h"
 #include "status.h"
@@ -870,7 +871,7 @@ static void admin_tick(evutil_socket_t fd, short what, void *arg)
 	enum member_status st = cluster_self_status(a->o.cluster);
 	uint32_t now = admin_owned(r, self, false);
 	uint32_t future = admin_owned(r, self, true);
-	uint64_t t = cluster_now_ms();
+	uint64_t t = monotonic_ms();
 	(void)fd;
 	(void)what;
 

@@ -31,6 +31,7 @@
  */
 #include "cluster.h"
 
+#include "clock.h"
 #include "json.h"
 #include "logging.h"
 #include "status.h"
@@ -56,7 +57,7 @@ struct cluster {
 	struct msg_codec *mc;
 	char cluster_name[CONF_NAME_MAX + 1];
 	unsigned n_val;
-	uint64_t start_ms; /* cluster_now_ms() at open */
+	uint64_t start_ms; /* monotonic_ms() at open */
 	uint64_t grace_ms; /* see UP AND DOWN in cluster.h */
 
 	char *seed_text;    /* conf->seeds, cut into the strings of seeds */
@@ -89,14 +90,6 @@ struct cluster {
 
 	struct cluster_gossip_stats stats;
 };
-
-uint64_t cluster_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t cluster_wall_ms(void)
 {
@@ -605,7 +598,7 @@ int cluster_open(struct cluster **out, const struct conf *conf,
 	c->n_val = (unsigned)conf->n_val;
 	snprintf(c->cluster_name, sizeof(c->cluster_name), "%s",
 	         conf->cluster_name);
-	c->start_ms = cluster_now_ms();
+	c->start_ms = monotonic_ms();
 	phi_params_default(&p, (uint32_t)conf->gossip_interval_ms);
 	c->grace_ms = (uint64_t)(conf->phi_threshold * CLUSTER_LN10 *
 	                         (double)p.bootstrap_ms) +
@@ -758,7 +751,7 @@ size_t cluster_preflist(const struct cluster *c, uint32_t partition,
 	size_t nprim = 0;
 	size_t n = cluster_walk(c, partition, walk, &nprim);
 	size_t next = nprim; /* the next candidate for a fallback */
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 
 	for (size_t i = 0; i < nprim && i < CLUSTER_MAX_N; i++) {
 		unsigned m = walk[i];
@@ -783,7 +776,7 @@ int cluster_next_fallback(const struct cluster *c, uint32_t partition,
 	unsigned walk[RING_MAX_N_VAL];
 	size_t nprim = 0;
 	size_t n = cluster_walk(c, partition, walk, &nprim);
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 
 	for (size_t i = nprim; i < n; i++) {
 		bool used = false;
@@ -884,7 +877,7 @@ const struct cluster_member *cluster_member(const struct cluster *c, unsigned i)
 bool cluster_member_up(const struct cluster *c, unsigned i)
 {
 	return i < c->nmembers &&
-	       cluster_up_at(c, c->members[i], cluster_now_ms());
+	       cluster_up_at(c, c->members[i], monotonic_ms());
 }
 
 void cluster_ring_json(const struct cluster *c, struct evbuffer *out)
@@ -963,7 +956,7 @@ static void cluster_member_json(const struct cluster *c,
 void cluster_members_json(const struct cluster *c, struct evbuffer *out)
 {
 	const struct ring *r = gossip_ring_const(c->g);
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	bool first = true;
 
 	evbuffer_add_printf(out, "{\"members\":[");

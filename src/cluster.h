@@ -112,10 +112,6 @@ int cluster_open(struct cluster **out, const struct conf *conf,
 /* cluster_free -- NULL is a no-op. Does not persist (cluster_persist). */
 void cluster_free(struct cluster *c);
 
-/* cluster_now_ms -- the clock of the view and of gossip: CLOCK_MONOTONIC
- * in ms. */
-uint64_t cluster_now_ms(void);
-
 /* cluster_ring_size -- Q. */
 uint32_t cluster_ring_size(const struct cluster *c);
 

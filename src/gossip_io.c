@@ -22,6 +22,7 @@
  */
 #include "gossip_io.h"
 
+#include "clock.h"
 #include "logging.h"
 #include "status.h"
 
@@ -81,7 +82,7 @@ static void gossip_io_warn(struct gossip_io *io, const char *fmt, ...)
  * that keeps sending what we refuse would otherwise fill the log. */
 static void gossip_io_warn(struct gossip_io *io, const char *fmt, ...)
 {
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	enum log_level level = LOG_DEBUG;
 	char line[512];
 	va_list ap;
@@ -146,7 +147,7 @@ static int gossip_io_absorb(struct gossip_io *io, const struct msg_gossip *m,
 		return rc;
 	}
 	rc = cluster_merge(io->cluster, m->members, m->nmembers, ring,
-	                   cluster_now_ms(), &res);
+	                   monotonic_ms(), &res);
 	ring_free(ring);
 	if (rc != 0) {
 		/* Decoded names passed ring_name_valid: printable. */
@@ -389,7 +390,7 @@ static void gossip_io_send(struct gossip_io *io, uint64_t now)
 static void gossip_io_round(evutil_socket_t fd, short what, void *arg)
 {
 	struct gossip_io *io = arg;
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	(void)fd;
 	(void)what;
 

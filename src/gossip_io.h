@@ -16,7 +16,7 @@
  * and a refused request is answered with the refusal's status. Warnings
  * repeat at most every GOSSIP_IO_WARN_MS; the rest go to the debug level.
  *
- * Time is CLOCK_MONOTONIC in ms (cluster_now_ms), passed to gossip/ as
+ * Time is CLOCK_MONOTONIC in ms (monotonic_ms), passed to gossip/ as
  * now_ms; randomness is a struct rng seeded from getrandom() at
  * gossip_io_new (or from the options, for a reproducible run).
  */

@@ -64,6 +64,7 @@
  */
 #include "handoff.h"
 
+#include "clock.h"
 #include "json.h"
 #include "logging.h"
 #include "status.h"
@@ -105,7 +106,7 @@ struct handoff_target {
 	bool scan_done;            /* the pass has read every hint */
 	bool failed;               /* a batch of the pass failed */
 	unsigned inflight; /* batches awaiting an ack, stores or deletes */
-	uint64_t retry_at; /* BACKOFF: cluster_now_ms() to wait for */
+	uint64_t retry_at; /* BACKOFF: monotonic_ms() to wait for */
 	uint64_t passes, delivered, retargeted;
 	int last_error; /* of the last failure, 0 if none */
 };
@@ -183,7 +184,7 @@ static void handoff_warn(struct handoff *h, enum handoff_warn_kind kind,
 static void handoff_warn(struct handoff *h, enum handoff_warn_kind kind,
                          const char *fmt, ...)
 {
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	enum log_level level = LOG_DEBUG;
 	char line[512];
 	va_list ap;
@@ -573,7 +574,7 @@ static void handoff_fill(struct handoff *h, size_t i)
 static void handoff_drive(struct handoff *h, size_t i, bool tick)
 {
 	struct handoff_target *t = &h->targets[i];
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 
 	switch (t->state) {
 	case HANDOFF_BACKOFF:

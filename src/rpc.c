@@ -50,6 +50,7 @@
 #include "rpc.h"
 
 #include "byteorder.h"
+#include "clock.h"
 #include "logging.h"
 #include "status.h"
 
@@ -178,14 +179,6 @@ struct rpc {
 };
 
 /* --- small helpers -------------------------------------------------------- */
-
-static uint64_t rpc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct timeval rpc_tv(unsigned ms)
 {
@@ -322,7 +315,7 @@ static void peer_failed(struct rpc_peer *peer)
 		wait = RPC_BACKOFF_MAX_MS;
 	if (peer->failures < UINT32_MAX)
 		peer->failures++;
-	peer->retry_ms = rpc_now_ms() + wait;
+	peer->retry_ms = monotonic_ms() + wait;
 }
 
 /* --- calls ---------------------------------------------------------------- */
@@ -994,7 +987,7 @@ int rpc_call(struct rpc *rpc, const char *addr, uint8_t type, const void *body,
 	call->timer = (struct event *)call->tail;
 	evtimer_assign(call->timer, rpc->base, call_timer_cb, call);
 	conn = peer->conn;
-	if (conn == NULL && rpc_now_ms() >= peer->retry_ms)
+	if (conn == NULL && monotonic_ms() >= peer->retry_ms)
 		conn = conn_dial(rpc, peer);
 	rc = conn != NULL ? conn_send(conn, type, call->id, body, len) : 0;
 	if (rc != 0)

@@ -53,6 +53,7 @@
  */
 #include "transfer.h"
 
+#include "clock.h"
 #include "json.h"
 #include "logging.h"
 #include "status.h"
@@ -129,7 +130,7 @@ struct transfer_move {
 	uint64_t rewind_seq;              /* the first failed batch ... */
 	size_t rewind_range;              /* ... started in this range */
 	struct store_scan_pos rewind_pos; /* ... at this position */
-	uint64_t retry_at;                /* BACKOFF: cluster_now_ms() */
+	uint64_t retry_at;                /* BACKOFF: monotonic_ms() */
 	/* Forwards not finished (awaiting an ack or a hint), counted per
 	 * generation: draining moves new ones into the other generation
 	 * (the barrier), and the flip waits for the old one only, so a
@@ -228,7 +229,7 @@ static void transfer_warn(struct transfer *t, const char *fmt, ...)
  * owner that stays unreachable would otherwise fill the log. */
 static void transfer_warn(struct transfer *t, const char *fmt, ...)
 {
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	enum log_level level = LOG_DEBUG;
 	char line[512];
 	va_list ap;
@@ -635,7 +636,7 @@ static void transfer_acked(void *arg, int status, const struct msg_peer *peer,
 			mv->keys_sent += b->keys;
 			mv->bytes_sent += b->bytes;
 		}
-		transfer_drive(t, mv, cluster_now_ms());
+		transfer_drive(t, mv, monotonic_ms());
 	}
 	free(b);
 	transfer_release(t, mv);
@@ -1042,7 +1043,7 @@ static void transfer_expire(struct transfer *t, uint64_t now)
 static void transfer_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct transfer *t = arg;
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	(void)fd;
 	(void)what;
 
@@ -1057,7 +1058,7 @@ static void transfer_tick(evutil_socket_t fd, short what, void *arg)
 static void transfer_woken(evutil_socket_t fd, short what, void *arg)
 {
 	struct transfer *t = arg;
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	(void)fd;
 	(void)what;
 
@@ -1119,7 +1120,7 @@ int transfer_start(struct transfer *t)
 	                         (suseconds_t)(t->tick_ms % 1000) * 1000};
 
 	t->stopped = false;
-	t->start_ms = cluster_now_ms();
+	t->start_ms = monotonic_ms();
 	t->tokens_ms = t->start_ms;
 	return event_add(t->timer, &tv) == 0 ? 0 : RKV_ENOMEM;
 }
@@ -1199,7 +1200,7 @@ void transfer_json(const struct transfer *t, struct evbuffer *out)
 	const char *self = cluster_self_name(t->cluster);
 	uint32_t q =
 	    ring_partition_count(r) < t->q ? ring_partition_count(r) : t->q;
-	uint64_t now = cluster_now_ms();
+	uint64_t now = monotonic_ms();
 	bool first = true;
 
 	evbuffer_add_printf(out, "{\"node\":");
