@@ -212,11 +212,11 @@ struct store_queue {
  * w_codec and, from the hand-over until it publishes the batch in
  * w_done, the ops of the batch in flight (the loop does not touch them
  * meanwhile). The log belongs to the writer, except while the loop
- * applies a group during a checkpoint (l_logging, store_apply_here). The fields
- * under "shared" are read and written with mu held, which is also what
- * publishes an op's fields from one thread to the other. What store_open sets
- * before the writer starts (env, the dbis, node_id, actor, sync_batch, dir,
- * done_fd) is read-only afterwards. */
+ * applies a group during a checkpoint (l_logging, store_apply_here).
+ * The fields under "shared" are read and written with mu held, which is
+ * also what publishes an op's fields from one thread to the other. What
+ * store_open sets before the writer starts (env, the dbis, node_id,
+ * actor, sync_batch, dir, done_fd) is read-only afterwards. */
 struct store {
 	struct event_base *base;
 	struct codec *codec; /* the caller's; loop thread only */
@@ -2145,10 +2145,11 @@ store_recent_copy(const struct store_recent_entry *e)
 /* Apply the queue on this thread while the writer commits a checkpoint
  * (sync = periodic), instead of leaving it to wait for the commit, which
  * takes milliseconds: the loop does what the writer would, reading each
- * key's object where its reads find it (store_lookup: the recent table,
- * then the last checkpoint, which together hold every acknowledged
- * write, as the writer's transaction does) and writing the group's block
- * to the log, which is the loop's while the writer commits. The callbacks
+ * key's object from the group's own earlier writes, else where its reads
+ * find it (store_lookup: the recent table, then the last checkpoint,
+ * which together hold every acknowledged write, as the writer's
+ * transaction does), and writing the group's block to the log, which is
+ * the loop's while the writer commits. The callbacks
  * run at once. The writer takes copies of the records (l_carry): they
  * open the log's next pass and the next long transaction
  * (store_checkpoint). false, the queue untouched, when the writer is not
