@@ -83,7 +83,9 @@ void proc_deadline(unsigned seconds)
 	alarm(seconds);
 }
 
-int proc_free_port(void)
+/* A port the kernel picks for a socket bound to 127.0.0.1:0, closed
+ * again; -1 on failure. */
+static int proc_kernel_port(void)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET,
 	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -97,6 +99,30 @@ int proc_free_port(void)
 	if (fd >= 0)
 		close(fd);
 	return port;
+}
+
+/* Once its socket is closed the kernel may hand a port out again, and two
+ * nodes of one test given the same port fail to start (or list a seed
+ * twice): so no port is handed out twice in a process. */
+int proc_free_port(void)
+{
+	static int given[256];
+	static size_t ngiven;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int port = proc_kernel_port();
+		bool again = false;
+		if (port < 0)
+			return -1;
+		for (size_t i = 0; i < ngiven; i++)
+			again = again || given[i] == port;
+		if (again)
+			continue;
+		if (ngiven < sizeof(given) / sizeof(given[0]))
+			given[ngiven++] = port;
+		return port;
+	}
+	return -1;
 }
 
 void proc_node_init(struct proc_node *n, const char *name)

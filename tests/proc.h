@@ -44,7 +44,8 @@ const char *proc_tmpdir(void);
 /* proc_deadline -- kill the whole test (and every node) after seconds. */
 void proc_deadline(unsigned seconds);
 
-/* proc_free_port -- a TCP port on 127.0.0.1 that was free a moment ago. */
+/* proc_free_port -- a TCP port on 127.0.0.1 that was free a moment ago,
+ * never one it returned before in this process. */
 int proc_free_port(void);
 
 /* proc_node_init -- name a node: picks ports, data dir <tmp>/<name>. */
