@@ -1119,41 +1119,71 @@ static uint64_t store_recent_hash(enum clog_db db, const void *dkey,
 	return XXH3_64bits_withSeed(dkey, dklen, (uint64_t)db);
 }
 
-/* A write just made in the long transaction goes into the commit log's
- * next block and into a recent entry for the loop (rec NULL: a delete).
- * The write is already in the transaction, so failing here fails the
- * transaction as an LMDB error would: the return is an errno code for the
- * *lmdb_rc of store_apply. */
-static int store_log_write(struct store *s, const struct store_via *via,
-                           struct store_op *op, enum clog_db db,
-                           const MDB_val *k, const void *rec, size_t rlen)
+/* The record of a recent entry, NULL for a delete. */
+static const uint8_t *store_entry_record(const struct store_recent_entry *e)
 {
-	struct store_recent_entry *e = NULL;
-	int rc = 0;
+	return e->deleted ? NULL : e->bytes + e->dklen;
+}
 
-	e = malloc(sizeof(*e) + k->mv_size + rlen);
+/* A recent entry for a write of rlen record bytes (deleted: none) under
+ * key k, its record left to fill at e->bytes + e->dklen; NULL without
+ * memory. */
+static struct store_recent_entry *store_recent_new(const struct store_via *via,
+                                                   enum clog_db db,
+                                                   const MDB_val *k,
+                                                   size_t rlen, bool deleted)
+{
+	struct store_recent_entry *e = malloc(sizeof(*e) + k->mv_size + rlen);
+
 	if (e == NULL)
-		return ENOMEM;
-	rc = clog_add(&s->clog, db, k->mv_data, k->mv_size, rec, rlen);
-	if (rc != 0) {
-		free(e);
-		return rc == RKV_ETOOBIG ? EFBIG : ENOMEM;
-	}
+		return NULL;
 	*e = (struct store_recent_entry){
 	    .gen = via->gen,
 	    .hash = store_recent_hash(db, k->mv_data, k->mv_size),
 	    .db = db,
-	    .deleted = rec == NULL,
+	    .deleted = deleted,
 	    .dklen = k->mv_size,
 	    .rlen = rlen,
 	};
 	memcpy(e->bytes, k->mv_data, k->mv_size);
-	if (rlen > 0)
-		memcpy(e->bytes + k->mv_size, rec, rlen);
+	return e;
+}
+
+/* A write just made (in the long transaction, or by the loop during a
+ * checkpoint) goes into the commit log's next block, and e, its filled
+ * recent entry, to op for the loop. Where the write is already in the
+ * transaction, failing here fails the transaction as an LMDB error
+ * would: the return is an errno code for the *lmdb_rc of store_apply. e
+ * is op's or freed. */
+static int store_log_entry(struct store *s, struct store_op *op,
+                           struct store_recent_entry *e)
+{
+	int rc = clog_add(&s->clog, e->db, e->bytes, e->dklen,
+	                  store_entry_record(e), e->rlen);
+
+	if (rc != 0) {
+		free(e);
+		return rc == RKV_ETOOBIG ? EFBIG : ENOMEM;
+	}
 	/* An op writes once; a second write would replace the first. */
 	free(op->recent);
 	op->recent = e;
 	return 0;
+}
+
+/* store_log_entry for a write whose record is rec (NULL: a delete). */
+static int store_log_write(struct store *s, const struct store_via *via,
+                           struct store_op *op, enum clog_db db,
+                           const MDB_val *k, const void *rec, size_t rlen)
+{
+	struct store_recent_entry *e =
+	    store_recent_new(via, db, k, rlen, rec == NULL);
+
+	if (e == NULL)
+		return ENOMEM;
+	if (rlen > 0)
+		memcpy(e->bytes + k->mv_size, rec, rlen);
+	return store_log_entry(s, op, e);
 }
 
 /* The bytes before the Avro object in op's record (store.h). */
@@ -1200,22 +1230,20 @@ static int store_put(struct store *s, const struct store_via *via,
 	                       v.mv_size);
 }
 
-/* store_put for the loop (store_via): the record to the log and the
- * recent table only. */
+/* store_put for the loop (store_via): the record, assembled in its
+ * recent entry, to the log and the recent table only. */
 static int store_put_here(struct store *s, const struct store_via *via,
                           struct store_op *op, const uint8_t *avro, size_t len)
 {
 	MDB_val k = {op->dklen, (void *)op->dkey};
-	size_t rlen = store_record_head(op) + len + STORE_SUM_BYTES;
-	uint8_t *p = malloc(rlen);
-	int rc = 0;
+	struct store_recent_entry *e = store_recent_new(
+	    via, CLOG_DB_OBJECTS, &k,
+	    store_record_head(op) + len + STORE_SUM_BYTES, false);
 
-	if (p == NULL)
+	if (e == NULL)
 		return ENOMEM;
-	store_record_fill(op, p, avro, len);
-	rc = store_log_write(s, via, op, CLOG_DB_OBJECTS, &k, p, rlen);
-	free(p);
-	return rc;
+	store_record_fill(op, e->bytes + e->dklen, avro, len);
+	return store_log_entry(s, op, e);
 }
 
 /* An object past dvv.h's limits cannot be stored; the usual way to get
@@ -1548,15 +1576,19 @@ static void store_recent_drop(struct store *s, uint64_t gen)
 	}
 }
 
+static void store_recent_list_free(struct store_recent_entry *e)
+{
+	while (e != NULL) {
+		struct store_recent_entry *next = e->next;
+		free(e);
+		e = next;
+	}
+}
+
 static void store_recent_free(struct store_recent *r)
 {
-	for (size_t i = 0; i < r->nbuckets; i++) {
-		while (r->buckets[i] != NULL) {
-			struct store_recent_entry *e = r->buckets[i];
-			r->buckets[i] = e->next;
-			free(e);
-		}
-	}
+	for (size_t i = 0; i < r->nbuckets; i++)
+		store_recent_list_free(r->buckets[i]);
 	free(r->buckets);
 	memset(r, 0, sizeof(*r));
 }
@@ -1841,27 +1873,20 @@ static void store_rebuild(struct store *s)
 	store_checkpointed(s, &began);
 }
 
-/* The objects in the long transaction (writer thread, between groups):
- * every acknowledged group's, which the loop's read transactions do not
- * see before a checkpoint. false when there is no such transaction (a
- * failed group rebuilt it and checkpointed). */
-static bool store_txn_keys(struct store *s, uint64_t *keys)
+/* Publish the objects in the long transaction (writer thread, between
+ * groups, mu not held): every acknowledged group's, which the loop's read
+ * transactions do not see before a checkpoint. Unknown when there is no
+ * such transaction (a failed group rebuilt it and checkpointed). */
+static void store_count_keys(struct store *s)
 {
 	MDB_stat st;
+	bool known =
+	    s->w_txn != NULL && mdb_stat(s->w_txn, s->objects_dbi, &st) == 0;
 
-	if (s->w_txn == NULL || mdb_stat(s->w_txn, s->objects_dbi, &st) != 0)
-		return false;
-	*keys = st.ms_entries;
-	return true;
-}
-
-static void store_recent_list_free(struct store_recent_entry *e)
-{
-	while (e != NULL) {
-		struct store_recent_entry *next = e->next;
-		free(e);
-		e = next;
-	}
+	pthread_mutex_lock(&s->mu);
+	s->w_keys = known ? st.ms_entries : 0;
+	s->w_keys_known = known;
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* The commit is over: stop the loop from applying groups, wait until it
@@ -1890,8 +1915,6 @@ static void store_carry_put(struct store *s,
                             const struct store_recent_entry *carry)
 {
 	struct store_replay r = {s, NULL};
-	uint64_t keys = 0;
-	bool known = false;
 	int rc = store_write_begin(s, &s->w_txn);
 
 	if (rc != 0) {
@@ -1905,17 +1928,12 @@ static void store_carry_put(struct store *s,
 	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
 	     e = e->next)
 		rc = store_replay_write(&r, e->db, e->bytes, e->dklen,
-		                        e->deleted ? NULL : e->bytes + e->dklen,
-		                        e->rlen);
+		                        store_entry_record(e), e->rlen);
 	if (rc != 0) {
 		store_rebuild(s);
 		return;
 	}
-	known = store_txn_keys(s, &keys);
-	pthread_mutex_lock(&s->mu);
-	s->w_keys = keys;
-	s->w_keys_known = known;
-	pthread_mutex_unlock(&s->mu);
+	store_count_keys(s);
 }
 
 /* Commit the long transaction, if one is open (writer thread, mu not
@@ -1950,7 +1968,7 @@ static void store_checkpoint(struct store *s)
 	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
 	     e = e->next)
 		rc = clog_add(&s->clog, e->db, e->bytes, e->dklen,
-		              e->deleted ? NULL : e->bytes + e->dklen, e->rlen);
+		              store_entry_record(e), e->rlen);
 	/* LMDB has every group: the table may drop them even if the log
 	 * cannot be emptied, but a log that still holds them must not take
 	 * the next groups. */
@@ -2063,8 +2081,6 @@ static void *store_writer_main(void *arg)
 	for (;;) {
 		struct store_op *batch = s->w_batch;
 		int status = 0;
-		uint64_t keys = 0;
-		bool keys_known = false;
 		if (batch == NULL && s->w_sync) {
 			store_writer_sync(s);
 			continue;
@@ -2083,10 +2099,8 @@ static void *store_writer_main(void *arg)
 		s->w_batch = NULL;
 		pthread_mutex_unlock(&s->mu);
 		status = store_write_logged(s, batch);
-		keys_known = store_txn_keys(s, &keys);
+		store_count_keys(s);
 		pthread_mutex_lock(&s->mu);
-		s->w_keys = keys;
-		s->w_keys_known = keys_known;
 		s->w_done = batch;
 		s->w_done_status = status;
 		s->dirty = s->dirty || (!s->sync_batch && status == 0);
@@ -2149,11 +2163,11 @@ store_recent_copy(const struct store_recent_entry *e)
  * find it (store_lookup: the recent table, then the last checkpoint,
  * which together hold every acknowledged write, as the writer's
  * transaction does), and writing the group's block to the log, which is
- * the loop's while the writer commits. The callbacks
- * run at once. The writer takes copies of the records (l_carry): they
- * open the log's next pass and the next long transaction
- * (store_checkpoint). false, the queue untouched, when the writer is not
- * committing or a hint op is queued (hint counts are the writer's). */
+ * the loop's while the writer commits. The callbacks run at once. The
+ * writer takes copies of the records (l_carry): they open the log's next
+ * pass and the next long transaction (store_checkpoint). false, the queue
+ * untouched, when the writer is not committing or a hint op is queued
+ * (hint counts are the writer's). */
 static bool store_apply_here(struct store *s)
 {
 	struct store_via via = {NULL, s->codec, 0, NULL};
