@@ -2088,7 +2088,11 @@ static void *store_writer_main(void *arg)
 		if (batch == NULL &&
 		    (s->w_settle || s->w_stop || store_checkpoint_due(s))) {
 			store_writer_checkpoint(s);
-			if (s->w_stop)
+			/* A stop that came during a timed checkpoint's
+			 * commit finds the groups the loop applied meanwhile
+			 * in a new long transaction: one more round
+			 * commits them. */
+			if (s->w_stop && s->w_txn == NULL)
 				break;
 			continue;
 		}
