@@ -784,6 +784,34 @@ static void admin_transfers(struct admin *a, admin_done_fn *done, void *arg)
 
 /* --- routing -------------------------------------------------------------- */
 
+/* Start an online compaction of our store: 202 with the database's size
+ * now and what the compaction should leave; its end shows in /stats. */
+static void admin_compact(struct admin *a, admin_done_fn *done, void *arg)
+{
+	struct store_stats st;
+	struct evbuffer *b = NULL;
+	int rc = store_compact_start(a->o.store);
+
+	if (rc != 0) {
+		admin_error(done, arg, rkv_status_http(rc),
+		            rc == RKV_EBUSY ? "a compaction is already running"
+		                            : rkv_strerror(rc),
+		            NULL);
+		return;
+	}
+	b = evbuffer_new();
+	if (b == NULL) {
+		done(arg, 500, NULL);
+		return;
+	}
+	store_get_stats(a->o.store, &st);
+	evbuffer_add_printf(b,
+	                    "{\"compacting\":true,\"disk_bytes\":%" PRIu64
+	                    ",\"compact_estimate\":%" PRIu64 "}\n",
+	                    st.disk_bytes, st.compact_estimate);
+	admin_answer(done, arg, 202, b);
+}
+
 void admin_handle(struct admin *a, enum evhttp_cmd_type cmd, const char *sub,
                   const struct evkeyvalq *query, admin_done_fn *done, void *arg)
 {
@@ -794,7 +822,7 @@ void admin_handle(struct admin *a, enum evhttp_cmd_type cmd, const char *sub,
 	    {"join", EVHTTP_REQ_POST},     {"leave", EVHTTP_REQ_POST},
 	    {"remove", EVHTTP_REQ_POST},   {"plan", EVHTTP_REQ_GET},
 	    {"commit", EVHTTP_REQ_POST},   {"clear", EVHTTP_REQ_POST},
-	    {"transfers", EVHTTP_REQ_GET},
+	    {"transfers", EVHTTP_REQ_GET}, {"compact", EVHTTP_REQ_POST},
 	};
 	const char *node =
 	    query != NULL ? evhttp_find_header(query, "node") : NULL;
@@ -846,6 +874,8 @@ void admin_handle(struct admin *a, enum evhttp_cmd_type cmd, const char *sub,
 		admin_commit(a, done, arg);
 	else if (strcmp(sub, "clear") == 0)
 		admin_clear(a, done, arg);
+	else if (strcmp(sub, "compact") == 0)
+		admin_compact(a, done, arg);
 	else
 		admin_transfers(a, done, arg);
 }

@@ -120,6 +120,17 @@
 	  "Drops the leaves and removes staged on the node. A join stays\n"    \
 	  "staged while its node is joining: stop that node and `remove` it\n" \
 	  "to undo the join. Calls POST /admin/clear.")                        \
+	X(CLI_CMD_COMPACT, "compact", "", 0, 0, cli_cmd_compact,               \
+	  CLI_HTTP_POST, "/admin/compact", NULL,                               \
+	  "compact the node's database while it serves",                       \
+	  "Starts an online compaction of the node's database: a thread\n"     \
+	  "copies it in key order into full pages, leaving out free ones;\n"   \
+	  "then the node stops for a moment to copy what was written\n"        \
+	  "meanwhile and puts the copy in place. Prints the size now and\n"    \
+	  "what the compaction should leave; `status` or GET /stats shows\n"   \
+	  "its end. Refused (exit 1) while one is running. Nodes also\n"       \
+	  "compact themselves (compact_ratio in ringkvd's config).\n"          \
+	  "Calls POST /admin/compact.")                                        \
 	X(CLI_CMD_TRANSFERS, "transfers", "", 0, 0, cli_cmd_transfers,         \
 	  CLI_HTTP_GET, "/admin/transfers", NULL,                              \
 	  "partitions moving now, and their progress",                         \

@@ -101,6 +101,7 @@ int cli_cmd_stage(struct cli *cli); /* leave, remove */
 int cli_cmd_plan(struct cli *cli);
 int cli_cmd_commit(struct cli *cli);
 int cli_cmd_clear(struct cli *cli);
+int cli_cmd_compact(struct cli *cli);
 int cli_cmd_transfers(struct cli *cli);
 int cli_cmd_get(struct cli *cli);
 int cli_cmd_put(struct cli *cli);

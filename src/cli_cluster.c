@@ -1137,6 +1137,26 @@ int cli_cmd_clear(struct cli *cli)
 	return admin_run(cli, clear_print);
 }
 
+static int compact_print(const struct cli *cli, const char *body, size_t len)
+{
+	double disk, estimate;
+	char now[32], after[32];
+
+	(void)cli;
+	if (cli_json_number(body, len, "disk_bytes", &disk) != 0 ||
+	    cli_json_number(body, len, "compact_estimate", &estimate) != 0)
+		return RKV_EINVAL;
+	fmt_bytes(disk, now, sizeof(now));
+	fmt_bytes(estimate, after, sizeof(after));
+	printf("compacting: %s now, about %s after\n", now, after);
+	return 0;
+}
+
+int cli_cmd_compact(struct cli *cli)
+{
+	return admin_run(cli, compact_print);
+}
+
 /* --- transfers --- */
 
 static const struct cli_table_col transfer_cols[] = {

@@ -37,6 +37,9 @@ struct conf {
 	uint64_t sync; /* enum conf_sync */
 	uint64_t sync_interval_ms;
 	uint64_t checkpoint_interval_ms;
+	uint64_t compact_check_ms;
+	uint64_t compact_min_bytes;
+	double compact_ratio;
 	uint64_t max_key_bytes;
 	uint64_t max_value_bytes;
 	uint64_t gossip_interval_ms;

@@ -778,7 +778,16 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    ss.checkpoint_groups, ss.mutations, store_node_id(api->d.store),
 	    store_actor(api->d.store), api->in_flight);
 	api_histogram_json(b, "checkpoint_us", &ckpt);
-	evbuffer_add_printf(b, ",");
+	evbuffer_add_printf(
+	    b,
+	    ",\"compaction\":{\"running\":%s,\"estimate_bytes\":%" PRIu64
+	    ",\"completed\":%" PRIu64 ",\"last\":{\"before_bytes\":%" PRIu64
+	    ",\"after_bytes\":%" PRIu64 ",\"copy_ms\":%" PRIu64
+	    ",\"pause_ms\":%" PRIu64 ",\"caught_up\":%" PRIu64 "}},",
+	    ss.compacting ? "true" : "false", ss.compact_estimate,
+	    ss.compactions, ss.last_compaction.before, ss.last_compaction.after,
+	    ss.last_compaction.copy_ms, ss.last_compaction.pause_ms,
+	    ss.last_compaction.caught_up);
 	/* "coordinated" and "replica_ops" are what ringkv-bench's skew report
 	 * reads: how the load lands on each node. */
 	evbuffer_add_printf(

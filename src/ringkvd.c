@@ -241,6 +241,9 @@ static int node_start(struct node *n)
 	    .sync_batch = n->conf.sync == CONF_SYNC_BATCH,
 	    .sync_interval_ms = (unsigned)n->conf.sync_interval_ms,
 	    .checkpoint_ms = (unsigned)n->conf.checkpoint_interval_ms,
+	    .compact_check_ms = (unsigned)n->conf.compact_check_ms,
+	    .compact_min_bytes = n->conf.compact_min_bytes,
+	    .compact_ratio = n->conf.compact_ratio,
 	};
 	char bound[128];
 	int rc;

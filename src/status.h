@@ -26,7 +26,8 @@
 	X(RKV_ESTALE, -13, 409,                                                \
 	  "the ring changed since the plan; run plan again")                   \
 	X(RKV_ESIBLINGS, -14, 409,                                             \
-	  "too many siblings: read the key and write with its X-Context")
+	  "too many siblings: read the key and write with its X-Context")      \
+	X(RKV_EBUSY, -15, 409, "already in progress")
 
 enum rkv_status {
 #define RKV_STATUS_ENUM(name, value, http, msg) name = (value),

@@ -76,6 +76,7 @@
 #include "status.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -134,9 +135,9 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
 /* Objects live in a named database too: LMDB keeps the names of named
  * databases as keys of the unnamed one, which would otherwise mix "meta"
  * into the object key space (and into the key count and range scans). */
-static const char store_objects_db[] = "objects";
-static const char store_meta_db[] = "meta";
-static const char store_hints_db[] = "hints";
+#define STORE_NDBS 3
+static const char *const store_db_names[STORE_NDBS] = {"objects", "meta",
+                                                       "hints"};
 static const char store_meta_node_id[] = "node_id";
 static const char store_meta_actor[] = "actor";
 static const char store_meta_running[] = "running";
@@ -291,7 +292,82 @@ struct store {
 	struct store_recent_entry *l_carry; /* the records it wrote */
 	struct store_recent_entry **l_carry_tail;
 	bool dirty; /* periodic: log blocks written since the last flush */
+	/* online compaction (the loop's; see "online compaction"): the
+	 * copy running, or NULL, and the event that waits for its end;
+	 * the automatic one's settings (read-only), its timer, and the
+	 * mutation count at its last look */
+	struct store_copy *copy;
+	struct event *copy_ev;
+	pthread_t closer;    /* closes the environment a compaction replaced */
+	bool closer_started; /* until joined */
+	unsigned compact_check_ms;
+	uint64_t compact_min_bytes;
+	double compact_ratio;
+	struct event *check_ev;
+	uint64_t checked_mutations;
+	uint64_t compactions; /* completed online */
+	struct store_compaction last_compaction;
+	/* While c_recording, every LMDB write notes its key in c_touched,
+	 * in whichever thread holds LMDB's write lock (which orders them).
+	 * c_lost: one could not be noted, the copy cannot be caught up. */
+	bool c_recording;
+	bool c_lost;
+	struct store_touched *c_touched;
+	struct store_touched **c_touched_tail;
+	size_t c_ntouched;
 };
+
+/* An online compaction in flight (store_compact_start). */
+struct store_copy {
+	struct store *s;
+	MDB_txn *snap; /* read snapshot of the live environment */
+	MDB_env *dst;  /* the copy */
+	MDB_dbi dst_dbis[STORE_NDBS];
+	pthread_t thread;
+	atomic_bool done;   /* the thread has finished: rc is set */
+	atomic_bool cancel; /* store_close: stop copying */
+	int rc;             /* the copy's LMDB code */
+	struct timespec began;
+	uint64_t before; /* disk bytes of the live environment at start */
+};
+
+/* Keys an online compaction notes at most: the switch copies each in
+ * its pause, a few microseconds apiece. A copy outrun by more writes
+ * than this is dropped (store_copy_switch). */
+#define STORE_COMPACT_MAX_TOUCHED 262144
+
+/* A key written in LMDB since a compaction's snapshot. */
+struct store_touched {
+	struct store_touched *next;
+	MDB_dbi dbi;
+	size_t klen;
+	uint8_t key[];
+};
+
+/* Note that a write transaction wrote (or deleted) k in dbi, for an
+ * online compaction's catch-up. Cheap when none runs; never fails the
+ * write. */
+static void store_touch(struct store *s, MDB_dbi dbi, const MDB_val *k)
+{
+	struct store_touched *t = NULL;
+
+	if (!s->c_recording || s->c_lost)
+		return;
+	t = s->c_ntouched < STORE_COMPACT_MAX_TOUCHED
+	        ? malloc(sizeof(*t) + k->mv_size)
+	        : NULL;
+	if (t == NULL) {
+		s->c_lost = true;
+		return;
+	}
+	t->next = NULL;
+	t->dbi = dbi;
+	t->klen = k->mv_size;
+	memcpy(t->key, k->mv_data, k->mv_size);
+	*s->c_touched_tail = t;
+	s->c_touched_tail = &t->next;
+	s->c_ntouched++;
+}
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -860,22 +936,36 @@ static int store_actor_load(struct store *s, MDB_txn *txn)
 static int store_replay(struct store *s, MDB_txn *txn,
                         struct clog_replay_stats *st);
 
+/* Open (creating) the named databases in store_db_names' order, their
+ * handles into dbis. LMDB numbers handles in the order a fresh
+ * environment opens them, so every environment of a store, the one an
+ * online compaction fills included, gives each database the same handle.
+ * An LMDB code. */
+static int store_dbis_open(MDB_txn *txn, MDB_dbi dbis[STORE_NDBS])
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < STORE_NDBS && rc == 0; i++)
+		rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE, &dbis[i]);
+	return rc;
+}
+
 /* Open the databases, apply the commit log, load (or create, once) the
  * node id, load the actor, mark the store running and count the hints. */
 static int store_meta_init(struct store *s)
 {
 	struct clog_replay_stats replayed;
+	MDB_dbi dbis[STORE_NDBS];
 	MDB_txn *txn = NULL;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 
 	if (rc == 0)
-		rc = mdb_dbi_open(txn, store_objects_db, MDB_CREATE,
-		                  &s->objects_dbi);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, store_meta_db, MDB_CREATE, &s->meta_dbi);
-	if (rc == 0)
-		rc = mdb_dbi_open(txn, store_hints_db, MDB_CREATE,
-		                  &s->hints_dbi);
+		rc = store_dbis_open(txn, dbis);
+	if (rc == 0) {
+		s->objects_dbi = dbis[0];
+		s->meta_dbi = dbis[1];
+		s->hints_dbi = dbis[2];
+	}
 	if (rc != 0) {
 		rc = store_lmdb_fail(s, "opening the databases", rc);
 		goto fail;
@@ -916,7 +1006,11 @@ fail:
 
 static void store_commit_cb(evutil_socket_t fd, short what, void *arg);
 static void store_done_cb(evutil_socket_t fd, short what, void *arg);
+static int store_copy_remove(const char *dir);
+static void store_copy_end(struct store *s, bool do_switch);
+static void store_env_closed(struct store *s);
 static void store_sync_cb(evutil_socket_t fd, short what, void *arg);
+static void store_compact_check_cb(evutil_socket_t fd, short what, void *arg);
 static void *store_writer_main(void *arg);
 
 /* The writer's codec, its signal and the thread itself, started last so
@@ -955,6 +1049,16 @@ static int store_events_start(struct store *s, unsigned sync_interval_ms)
 	if (s->done_ev == NULL ||
 	    event_priority_set(s->done_ev, RKV_EV_PRIORITIES - 1) != 0)
 		return RKV_ENOMEM;
+	if (s->compact_check_ms > 0) {
+		struct timeval check = {
+		    .tv_sec = s->compact_check_ms / 1000,
+		    .tv_usec = (suseconds_t)(s->compact_check_ms % 1000) * 1000,
+		};
+		s->check_ev = event_new(s->base, -1, EV_PERSIST,
+		                        store_compact_check_cb, s);
+		if (s->check_ev == NULL || event_add(s->check_ev, &check) != 0)
+			return RKV_ENOMEM;
+	}
 	if (s->sync_batch)
 		return 0;
 	s->sync_ev = event_new(s->base, -1, EV_PERSIST, store_sync_cb, s);
@@ -1022,6 +1126,9 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->w_gen = 1;
 	s->checkpoint_ms =
 	    opts->checkpoint_ms ? opts->checkpoint_ms : STORE_CHECKPOINT_MS;
+	s->compact_check_ms = opts->compact_check_ms;
+	s->compact_min_bytes = opts->compact_min_bytes;
+	s->compact_ratio = opts->compact_ratio;
 	s->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	histogram_init(&s->ckpt_us);
 	s->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
@@ -1035,6 +1142,7 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->sync_batch = opts->sync_batch;
 	s->queue.tail = &s->queue.head;
 	s->l_carry_tail = &s->l_carry;
+	s->c_touched_tail = &s->c_touched;
 	s->dir = strdup(opts->dir);
 	if (s->dir == NULL) {
 		rc = RKV_ENOMEM;
@@ -1060,6 +1168,8 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 		goto fail;
 	}
 	rc = store_lock(s);
+	if (rc == 0)
+		rc = store_copy_remove(s->dir);
 	if (rc == 0)
 		rc = store_env_open(s, opts);
 	if (rc == 0)
@@ -1183,6 +1293,8 @@ static int store_log_write(struct store *s, const struct store_via *via,
 		return ENOMEM;
 	if (rlen > 0)
 		memcpy(e->bytes + k->mv_size, rec, rlen);
+	store_touch(s, db == CLOG_DB_OBJECTS ? s->objects_dbi : s->hints_dbi,
+	            k);
 	return store_log_entry(s, op, e);
 }
 
@@ -1781,6 +1893,7 @@ static int store_replay_write(void *arg, enum clog_db db, const uint8_t *key,
 	int rc = rec != NULL ? mdb_put(r->txn, dbi, &k, &v, 0)
 	                     : mdb_del(r->txn, dbi, &k, NULL);
 
+	store_touch(r->s, dbi, &k);
 	if (rc == MDB_NOTFOUND && rec == NULL)
 		return 0;
 	if (rc != 0)
@@ -2578,6 +2691,8 @@ static uint64_t store_env_bytes(MDB_env *env)
  * after a failed group) is a checkpoint needed. Keys that groups applied
  * on the loop during a checkpoint created are counted once the writer
  * has put them, when the commit is over. */
+static uint64_t store_compact_estimate(struct store *s);
+
 void store_get_stats(struct store *s, struct store_stats *out)
 {
 	MDB_stat st;
@@ -2601,6 +2716,10 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;
 	out->disk_bytes = store_env_bytes(s->env);
+	out->compact_estimate = store_compact_estimate(s);
+	out->compacting = s->copy != NULL;
+	out->compactions = s->compactions;
+	out->last_compaction = s->last_compaction;
 	if (counted || store_read_begin(s) != 0)
 		return;
 	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
@@ -2718,6 +2837,7 @@ int store_meta_put(struct store *s, const char *name, const void *buf,
 		rc = mdb_put(txn, s->meta_dbi, &k, &v, MDB_RESERVE);
 	if (rc != 0)
 		goto fail;
+	store_touch(s, s->meta_dbi, &k);
 	p = v.mv_data;
 	p[0] = STORE_META_FORMAT;
 	if (len > 0)
@@ -2942,6 +3062,7 @@ int store_partition_delete(struct store *s, uint32_t partition,
 			*more = true;
 			break;
 		}
+		store_touch(s, s->objects_dbi, &k);
 		rc = mdb_cursor_del(cur, 0);
 		n += rc == 0;
 	}
@@ -3326,6 +3447,15 @@ void store_close(struct store *s)
 	if (s == NULL)
 		return;
 	s->closing = true;
+	if (s->copy != NULL) {
+		atomic_store(&s->copy->cancel, true);
+		store_copy_end(s, false);
+	}
+	store_env_closed(s);
+	if (s->copy_ev != NULL)
+		event_free(s->copy_ev);
+	if (s->check_ev != NULL)
+		event_free(s->check_ev);
 	if (s->writer_started) {
 		store_drain(s);
 		store_writer_stop(s);
@@ -3346,6 +3476,9 @@ void store_close(struct store *s)
 			log_error("store: final sync of %s failed: %s", s->dir,
 			          mdb_strerror(rc));
 		mdb_env_close(s->env);
+		/* The lock file of an environment an online compaction
+		 * renamed into place: the next open uses lock.mdb. */
+		store_copy_remove(s->dir);
 	}
 	/* Closing the descriptor releases the flock. */
 	if (s->lock_fd >= 0)
@@ -3367,39 +3500,80 @@ void store_close(struct store *s)
 
 /* --- compaction ----------------------------------------------------------- */
 
+/* A B-tree fed in random order keeps its pages about two thirds full, and
+ * LMDB never gives pages back to the file system. Copying every record in
+ * key order with MDB_APPEND into a new environment gives full pages and
+ * no free ones (mdb_env_copy2's MDB_CP_COMPACT only drops the free pages:
+ * it copies leaves as they are). The copy replaces data.mdb only once it
+ * is on disk, so a crash at any point leaves one complete database, and
+ * maybe a stale copy that the next compaction or start removes.
+ *
+ * Offline (store_compact) the copy is all there is. Online
+ * (store_compact_start) the node keeps serving while a thread copies:
+ *
+ *   start (loop)    settle: LMDB has every acknowledged group; open the
+ *                   copy's environment and a read snapshot of the live
+ *                   one; from now on every LMDB write notes its key
+ *                   (store_touch); start the copy thread
+ *   copy (thread)   every record of the snapshot, in key order, into the
+ *                   copy, without a flush per transaction (MDB_NOSYNC);
+ *                   then one flush of it all
+ *   switch (loop)   settle again; copy the current record (or absence)
+ *                   of every key noted since the snapshot, in flushed
+ *                   transactions; rename the copy over data.mdb, flush
+ *                   the directory; from now on read and write the copy
+ *
+ * The switch runs on the loop, which stops serving meanwhile: settling
+ * leaves the writer idle until the loop hands it the next group, so
+ * nothing writes LMDB while the keys noted are copied and the
+ * environments trade places. The pause is the checkpoint, the writes of
+ * the copy's duration and their flushes. The commit log is untouched:
+ * before the rename, data.mdb holds every group up to the last
+ * checkpoint and the log what came after; after it, so does the copy. */
+
 /* Records per write transaction of a compaction: bounds its dirty pages
  * (about 12 MB for small records) well below LMDB's limit of one
  * transaction. */
 #define STORE_COMPACT_TXN 65536
 
-/* Every record of the named database name, from the snapshot rtxn into a
- * database of the same name in dst, in key order. MDB_APPEND makes every
- * split leave a full page behind. An LMDB error code. */
-static int store_compact_db(MDB_txn *rtxn, MDB_env *dst, const char *name)
+/* Records between two looks at an online copy's cancel flag. */
+#define STORE_COMPACT_CHECK 4096
+
+/* How often the loop looks whether an online copy is done. */
+#define STORE_COMPACT_POLL_MS 20
+
+/* The compacted copy, beside data.mdb; LMDB names an environment's lock
+ * file after its data file when it opens one with MDB_NOSUBDIR. */
+static const char store_copy_file[] = "data.mdb.compact";
+static const char store_copy_lock[] = "data.mdb.compact-lock";
+
+/* Every record of src (in the snapshot rtxn) into dst (of dst_env), in
+ * key order. MDB_APPEND makes every split leave a full page behind.
+ * Stops with ECANCELED once *cancel is set. An LMDB code. */
+static int store_compact_db(MDB_txn *rtxn, MDB_dbi src, MDB_env *dst_env,
+                            MDB_dbi dst, const atomic_bool *cancel)
 {
-	MDB_dbi from, to;
 	MDB_cursor *cur = NULL;
 	MDB_txn *wtxn = NULL;
 	MDB_val k, v;
 	size_t n = 0;
-	int rc = mdb_dbi_open(rtxn, name, 0, &from);
+	int rc = mdb_txn_begin(dst_env, NULL, 0, &wtxn);
 
 	if (rc == 0)
-		rc = mdb_txn_begin(dst, NULL, 0, &wtxn);
-	if (rc == 0)
-		rc = mdb_dbi_open(wtxn, name, MDB_CREATE, &to);
-	if (rc == 0)
-		rc = mdb_cursor_open(rtxn, from, &cur);
+		rc = mdb_cursor_open(rtxn, src, &cur);
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
-		rc = mdb_put(wtxn, to, &k, &v, MDB_APPEND);
+		rc = mdb_put(wtxn, dst, &k, &v, MDB_APPEND);
 		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
 			rc = mdb_txn_commit(wtxn);
 			wtxn = NULL;
 			if (rc == 0)
-				rc = mdb_txn_begin(dst, NULL, 0, &wtxn);
+				rc = mdb_txn_begin(dst_env, NULL, 0, &wtxn);
 		}
+		if (rc == 0 && n % STORE_COMPACT_CHECK == 0 &&
+		    atomic_load(cancel))
+			rc = ECANCELED;
 		if (rc == 0)
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
@@ -3414,49 +3588,523 @@ static int store_compact_db(MDB_txn *rtxn, MDB_env *dst, const char *name)
 	return rc;
 }
 
-/* Every named database of src, copied into dst from one snapshot. The
- * unnamed database holds the names of the named ones as its keys. */
-static int store_compact_env(MDB_env *src, MDB_env *dst)
+/* Every database of a store, from the snapshot rtxn (src: its handles)
+ * into dst (dst_dbis: the same databases there). An LMDB code. */
+static int store_compact_dbs(MDB_txn *rtxn, const MDB_dbi src[STORE_NDBS],
+                             MDB_env *dst, const MDB_dbi dst_dbis[STORE_NDBS],
+                             const atomic_bool *cancel)
 {
-	MDB_txn *rtxn = NULL;
-	MDB_cursor *names = NULL;
-	MDB_dbi main_dbi;
-	MDB_val k, v;
-	int rc = mdb_txn_begin(src, NULL, MDB_RDONLY, &rtxn);
+	int rc = 0;
 
-	if (rc == 0)
-		rc = mdb_dbi_open(rtxn, NULL, 0, &main_dbi);
-	if (rc == 0)
-		rc = mdb_cursor_open(rtxn, main_dbi, &names);
-	if (rc == 0)
-		rc = mdb_cursor_get(names, &k, &v, MDB_FIRST);
-	while (rc == 0) {
-		char name[64];
-		if (k.mv_size >= sizeof(name) ||
-		    memchr(k.mv_data, '\0', k.mv_size) != NULL) {
-			rc = MDB_INCOMPATIBLE; /* not a name we gave */
-			break;
-		}
-		memcpy(name, k.mv_data, k.mv_size);
-		name[k.mv_size] = '\0';
-		rc = store_compact_db(rtxn, dst, name);
-		if (rc == 0)
-			rc = mdb_cursor_get(names, &k, &v, MDB_NEXT);
-	}
-	if (names != NULL)
-		mdb_cursor_close(names);
-	if (rtxn != NULL)
-		mdb_txn_abort(rtxn);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	for (size_t i = 0; i < STORE_NDBS && rc == 0; i++)
+		rc = store_compact_db(rtxn, src[i], dst, dst_dbis[i], cancel);
+	return rc;
 }
 
-/* A B-tree fed in random order keeps its pages about two thirds full, and
- * LMDB never gives pages back to the file system. Copying every record in
- * key order with MDB_APPEND into a new environment gives full pages and
- * no free ones (mdb_env_copy2's MDB_CP_COMPACT only drops the free pages:
- * it copies leaves as they are). The copy replaces data.mdb only once it
- * is on disk, so a crash at any point leaves one complete database, and
- * maybe a stale copy that the next compaction overwrites. */
+/* The handles of every database of env, opened (and created) in a
+ * transaction of their own. An LMDB code. */
+static int store_dbis_get(MDB_env *env, MDB_dbi dbis[STORE_NDBS])
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(env, NULL, 0, &txn);
+
+	if (rc == 0)
+		rc = store_dbis_open(txn, dbis);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* A new environment at path (a file: MDB_NOSUBDIR), with the map size of
+ * like and every database opened, in dbis. flags: more MDB_ flags. An
+ * LMDB code; *out is NULL on failure. */
+static int store_copy_env_open(MDB_env *like, const char *path, unsigned flags,
+                               MDB_env **out, MDB_dbi dbis[STORE_NDBS])
+{
+	MDB_envinfo info;
+	int rc = mdb_env_info(like, &info);
+
+	*out = NULL;
+	if (rc == 0)
+		rc = mdb_env_create(out);
+	if (rc != 0)
+		return rc;
+	rc = mdb_env_set_maxdbs(*out, STORE_MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(*out, info.me_mapsize);
+	if (rc == 0)
+		rc = mdb_env_open(*out, path,
+		                  MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | flags,
+		                  0644);
+	if (rc == 0)
+		rc = store_dbis_get(*out, dbis);
+	if (rc != 0) {
+		mdb_env_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* dir/name into out (PATH_MAX bytes): 0 or RKV_EINVAL. */
+static int store_path(char *out, const char *dir, const char *name)
+{
+	return snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX
+	           ? RKV_EINVAL
+	           : 0;
+}
+
+/* Remove what a compaction that never finished left in dir. */
+static int store_copy_remove(const char *dir)
+{
+	const char *const names[] = {store_copy_file, store_copy_lock};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (store_path(path, dir, names[i]) != 0)
+			return RKV_EINVAL;
+		if (unlink(path) != 0 && errno != ENOENT) {
+			log_error("store: cannot remove %s: %s", path,
+			          strerror(errno));
+			return RKV_EIO;
+		}
+	}
+	return 0;
+}
+
+/* Rename the flushed copy over data.mdb and make that durable. */
+static int store_copy_install(const char *dir)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	if (store_path(from, dir, store_copy_file) != 0 ||
+	    store_path(to, dir, "data.mdb") != 0)
+		return RKV_EINVAL;
+	if (rename(from, to) != 0) {
+		log_error("store: cannot replace %s: %s", to, strerror(errno));
+		return RKV_EIO;
+	}
+	return 0;
+}
+
+static void *store_copy_main(void *arg)
+{
+	struct store_copy *c = arg;
+	struct store *s = c->s;
+	const MDB_dbi src[STORE_NDBS] = {s->objects_dbi, s->meta_dbi,
+	                                 s->hints_dbi};
+
+	c->rc =
+	    store_compact_dbs(c->snap, src, c->dst, c->dst_dbis, &c->cancel);
+	/* The copy is flushed here, not in the switch's pause: it is nearly
+	 * all of the bytes. The catch-up's commits flush themselves. */
+	if (c->rc == 0)
+		c->rc = mdb_env_sync(c->dst, 1);
+	if (c->rc == 0)
+		c->rc = mdb_env_set_flags(c->dst, MDB_NOSYNC, 0);
+	/* MDB_NOTLS: a read transaction may end on another thread. */
+	mdb_txn_abort(c->snap);
+	c->snap = NULL;
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+/* Stop noting writes and forget the keys noted. */
+static void store_touched_clear(struct store *s)
+{
+	struct store_touched *t = s->c_touched;
+
+	while (t != NULL) {
+		struct store_touched *next = t->next;
+		free(t);
+		t = next;
+	}
+	s->c_recording = false;
+	s->c_lost = false;
+	s->c_touched = NULL;
+	s->c_touched_tail = &s->c_touched;
+	s->c_ntouched = 0;
+}
+
+static void *store_env_close_main(void *arg)
+{
+	mdb_env_close(arg);
+	return NULL;
+}
+
+/* Close env, which nothing uses any more, on a thread of its own: unmapping
+ * it and freeing its file, unlinked by the rename, takes a large store
+ * more than a hundred milliseconds. */
+static void store_env_close_later(struct store *s, MDB_env *env)
+{
+	int rc = pthread_create(&s->closer, NULL, store_env_close_main, env);
+
+	if (rc == 0) {
+		s->closer_started = true;
+		return;
+	}
+	log_warn("store: cannot start a thread to close the old database of "
+	         "%s (%s); closing it on the loop",
+	         s->dir, strerror(rc));
+	mdb_env_close(env);
+}
+
+/* Wait for the old environment of the last compaction to be closed. */
+static void store_env_closed(struct store *s)
+{
+	if (!s->closer_started)
+		return;
+	pthread_join(s->closer, NULL);
+	s->closer_started = false;
+}
+
+/* Copy into the copy the current record, or the absence, of every key
+ * noted since the snapshot (loop, writer idle). An LMDB code. */
+static int store_copy_catch_up(struct store *s, struct store_copy *c)
+{
+	MDB_txn *from = NULL, *to = NULL;
+	size_t n = 0;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &from);
+
+	if (rc == 0)
+		rc = mdb_txn_begin(c->dst, NULL, 0, &to);
+	for (const struct store_touched *t = s->c_touched; t != NULL && rc == 0;
+	     t = t->next) {
+		MDB_val k = {t->klen, (void *)t->key}, v;
+		/* The copy's handles are the live ones (store_dbis_open). */
+		rc = mdb_get(from, t->dbi, &k, &v);
+		if (rc == 0)
+			rc = mdb_put(to, t->dbi, &k, &v, 0);
+		else if (rc == MDB_NOTFOUND)
+			rc = mdb_del(to, t->dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
+			rc = mdb_txn_commit(to);
+			to = NULL;
+			if (rc == 0)
+				rc = mdb_txn_begin(c->dst, NULL, 0, &to);
+		}
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(to);
+		to = NULL;
+	}
+	if (to != NULL)
+		mdb_txn_abort(to);
+	if (from != NULL)
+		mdb_txn_abort(from);
+	return rc;
+}
+
+/* The copy is complete: catch it up and put it in the live one's place
+ * (loop thread; see "online compaction"). 0, or an RKV_ code with the
+ * live environment still in use. */
+static int store_copy_switch(struct store *s, struct store_copy *c)
+{
+	struct timespec paused;
+	MDB_env *old = NULL;
+	uint64_t copy_us = store_us_since(&c->began);
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &paused);
+	store_settle(s);
+	if (s->c_lost) {
+		log_error("store: more than %d keys were written in %s during "
+		          "the copy (or memory ran out noting them): too many "
+		          "to catch up in one pause",
+		          STORE_COMPACT_MAX_TOUCHED, s->dir);
+		return RKV_ENOMEM;
+	}
+	rc = store_copy_catch_up(s, c);
+	if (rc != 0)
+		return store_lmdb_fail(s, "catching up a compaction", rc);
+	rc = store_copy_install(s->dir);
+	if (rc != 0)
+		return rc;
+	/* data.mdb is the copy now, whatever follows. */
+	if (s->rtxn != NULL)
+		mdb_txn_abort(s->rtxn);
+	s->rtxn = NULL;
+	old = s->env;
+	s->env = c->dst;
+	c->dst = NULL;
+	store_env_close_later(s, old);
+	if (dir_sync(s->dir) != 0) {
+		/* A crash could bring the old file back, without the groups
+		 * of the checkpoints taken in the copy: stop taking them.
+		 * The writer is idle until the next hand-over, which
+		 * publishes this (mu). */
+		log_error("store: cannot sync %s: %s", s->dir, strerror(errno));
+		store_refuse_writes(s);
+	}
+	s->compactions++;
+	s->last_compaction = (struct store_compaction){
+	    .before = c->before,
+	    .after = store_env_bytes(s->env),
+	    .copy_ms = copy_us / 1000,
+	    .pause_ms = store_us_since(&paused) / 1000,
+	    .caught_up = s->c_ntouched,
+	};
+	log_info("store: compacted %s online: %llu -> %llu bytes (copy %llu "
+	         "ms, %zu keys caught up in a %llu ms pause)",
+	         s->dir, (unsigned long long)s->last_compaction.before,
+	         (unsigned long long)s->last_compaction.after,
+	         (unsigned long long)s->last_compaction.copy_ms, s->c_ntouched,
+	         (unsigned long long)s->last_compaction.pause_ms);
+	return 0;
+}
+
+/* The copy thread has stopped: switch to the copy when it is complete and
+ * switch is true, else drop it; either way the compaction is over. */
+static void store_copy_end(struct store *s, bool do_switch)
+{
+	struct store_copy *c = s->copy;
+	int rc = 0;
+
+	pthread_join(c->thread, NULL);
+	event_del(s->copy_ev);
+	if (do_switch && c->rc != 0)
+		rc = store_lmdb_fail(s, "compacting", c->rc);
+	else if (do_switch)
+		rc = store_copy_switch(s, c);
+	if (c->dst != NULL)
+		mdb_env_close(c->dst);
+	if (rc != 0)
+		log_warn("store: the online compaction of %s failed; it goes "
+		         "on with its database as it was",
+		         s->dir);
+	if (rc != 0 || !do_switch)
+		store_copy_remove(s->dir);
+	store_touched_clear(s);
+	free(c);
+	s->copy = NULL;
+}
+
+static void store_copy_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->copy != NULL && atomic_load(&s->copy->done))
+		store_copy_end(s, true);
+}
+
+int store_compact_start(struct store *s)
+{
+	struct timeval poll = {0, STORE_COMPACT_POLL_MS * 1000};
+	char path[PATH_MAX];
+	struct store_copy *c = NULL;
+	int rc = 0;
+
+	if (s->closing)
+		return RKV_ESHUTDOWN;
+	if (s->copy != NULL)
+		return RKV_EBUSY;
+	store_env_closed(s);
+	if (s->copy_ev == NULL) {
+		s->copy_ev =
+		    event_new(s->base, -1, EV_PERSIST, store_copy_poll_cb, s);
+		if (s->copy_ev == NULL)
+			return RKV_ENOMEM;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return RKV_ENOMEM;
+	c->s = s;
+	clock_gettime(CLOCK_MONOTONIC, &c->began);
+	rc = store_path(path, s->dir, store_copy_file);
+	if (rc == 0)
+		rc = store_copy_remove(s->dir);
+	if (rc != 0)
+		goto fail;
+	/* From here until the next hand-over the writer is idle: the
+	 * snapshot has every acknowledged group, and every write after it
+	 * is noted. */
+	store_settle(s);
+	c->before = store_env_bytes(s->env);
+	rc = store_copy_env_open(s->env, path, 0, &c->dst, c->dst_dbis);
+	if (rc == 0 &&
+	    (c->dst_dbis[0] != s->objects_dbi ||
+	     c->dst_dbis[1] != s->meta_dbi || c->dst_dbis[2] != s->hints_dbi))
+		rc = MDB_INCOMPATIBLE;
+	if (rc == 0)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &c->snap);
+	if (rc != 0) {
+		rc = store_lmdb_fail(s, "starting a compaction", rc);
+		goto fail;
+	}
+	s->copy = c;
+	s->c_recording = true;
+	rc = pthread_create(&c->thread, NULL, store_copy_main, c);
+	if (rc != 0) {
+		log_error("store: cannot start a compaction thread: %s",
+		          strerror(rc));
+		s->copy = NULL;
+		store_touched_clear(s);
+		rc = rc == EAGAIN ? RKV_ENOMEM : RKV_EIO;
+		goto fail;
+	}
+	if (event_add(s->copy_ev, &poll) != 0) {
+		/* Without its poll the copy could never be switched in. */
+		atomic_store(&c->cancel, true);
+		store_copy_end(s, false);
+		return RKV_ENOMEM;
+	}
+	log_info("store: compacting %s online (%llu bytes)", s->dir,
+	         (unsigned long long)c->before);
+	return 0;
+
+fail:
+	if (c->snap != NULL)
+		mdb_txn_abort(c->snap);
+	if (c->dst != NULL)
+		mdb_env_close(c->dst);
+	store_copy_remove(s->dir);
+	free(c);
+	return rc;
+}
+
+bool store_compacting(const struct store *s)
+{
+	return s->copy != NULL;
+}
+
+/* Objects sampled for store_compact_estimate. */
+#define STORE_SAMPLES 64
+
+/* LMDB's page layout (lmdb.h documents none of it; mdb.c has it): a
+ * 16-byte page header; a leaf node is an 8-byte header, the key and the
+ * value, plus a 2-byte slot in the page; a node larger than a page can
+ * hold two of goes to overflow pages, which cost whole pages. */
+#define STORE_PAGE_HEADER 16
+#define STORE_NODE_HEADER 8
+#define STORE_NODE_SLOT   2
+
+/* Bytes a compacted database spends on the record k, v. */
+static uint64_t store_record_cost(const MDB_val *k, const MDB_val *v,
+                                  size_t psize)
+{
+	size_t nodemax =
+	    (((psize - STORE_PAGE_HEADER) / 2) & ~(size_t)1) - STORE_NODE_SLOT;
+	size_t node = STORE_NODE_HEADER + k->mv_size + v->mv_size;
+
+	if (node <= nodemax)
+		return node + STORE_NODE_SLOT;
+	/* The node keeps the key and the first page's number. */
+	return STORE_NODE_HEADER + k->mv_size + sizeof(uint64_t) +
+	       STORE_NODE_SLOT +
+	       (uint64_t)((STORE_PAGE_HEADER - 1 + v->mv_size) / psize + 1) *
+	           psize;
+}
+
+/* The mean cost of an object (store_record_cost) over records sampled
+ * across the partitions present, or 0 when there are none. */
+static uint64_t store_object_cost(MDB_txn *txn, MDB_dbi dbi, size_t psize)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint32_t first = 0, last = 0;
+	uint64_t total = 0;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size >= STORE_PREFIX) {
+		first = byte_get_be32(k.mv_data);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	}
+	if (rc == 0 && k.mv_size >= STORE_PREFIX)
+		last = byte_get_be32(k.mv_data);
+	for (unsigned i = 0; rc == 0 && i < STORE_SAMPLES; i++) {
+		/* A spread of partitions, and a point within each that a
+		 * hash makes as good as random. */
+		uint8_t at[STORE_PREFIX + sizeof(uint64_t)];
+		uint64_t h = XXH3_64bits(&i, sizeof(i));
+		byte_put_be32(at, first + (uint32_t)((uint64_t)(last - first) *
+		                                     i / (STORE_SAMPLES - 1)));
+		memcpy(at + STORE_PREFIX, &h, sizeof(h));
+		k = (MDB_val){sizeof(at), at};
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		if (rc == 0)
+			total += store_record_cost(&k, &v, psize);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc == 0 ? total / STORE_SAMPLES : 0;
+}
+
+/* About the bytes a compaction would leave, as of the last checkpoint:
+ * the objects in full pages (a sample's mean cost), the other databases
+ * as they are, and LMDB's own four pages. 0 when LMDB cannot say. */
+static uint64_t store_compact_estimate(struct store *s)
+{
+	const MDB_dbi others[] = {s->meta_dbi, s->hints_dbi};
+	MDB_stat st;
+	uint64_t psize, room, pages = 4, cost = 0, objects = 0, bytes = 0;
+
+	if (mdb_env_stat(s->env, &st) != 0 || store_read_begin(s) != 0)
+		return 0;
+	psize = st.ms_psize;
+	room = psize - STORE_PAGE_HEADER;
+	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0) {
+		objects = st.ms_entries;
+		cost = store_object_cost(s->rtxn, s->objects_dbi, psize);
+		bytes = (objects * cost + room - 1) / room * psize;
+		/* A branch page holds a hundred leaves and more. */
+		bytes += bytes / 100;
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		if (mdb_stat(s->rtxn, others[i], &st) == 0)
+			pages += st.ms_branch_pages + st.ms_leaf_pages +
+			         st.ms_overflow_pages;
+	}
+	mdb_txn_reset(s->rtxn);
+	return objects > 0 && cost == 0 ? 0 : bytes + pages * psize;
+}
+
+/* The automatic compaction's look (see store_options): cheap enough for
+ * every few seconds, a few dozen B-tree descents. */
+static void store_compact_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	uint64_t writes = s->mutations - s->checked_mutations;
+	uint64_t disk = 0, estimate = 0;
+	MDB_stat st;
+
+	(void)fd;
+	(void)what;
+	s->checked_mutations = s->mutations;
+	if (s->copy != NULL || s->closing)
+		return;
+	disk = store_env_bytes(s->env);
+	if (disk < s->compact_min_bytes)
+		return;
+	estimate = store_compact_estimate(s);
+	if (estimate == 0 || (double)disk < s->compact_ratio * (double)estimate)
+		return;
+	/* Under a heavy load of new keys, a compaction's full pages would
+	 * split at once: wait for a quieter moment. */
+	if (store_read_begin(s) != 0)
+		return;
+	st.ms_entries = 0;
+	mdb_stat(s->rtxn, s->objects_dbi, &st);
+	mdb_txn_reset(s->rtxn);
+	if (writes * 10 > st.ms_entries)
+		return;
+	log_info("store: %s takes %llu bytes, a compaction would leave about "
+	         "%llu",
+	         s->dir, (unsigned long long)disk,
+	         (unsigned long long)estimate);
+	store_compact_start(s);
+}
+
 /* A commit log with groups in it holds writes the database lacks: a copy
  * of the database alone would lose them. */
 static int store_log_settled(const char *dir)
@@ -3477,18 +4125,18 @@ int store_compact(const char *dir, struct store_compaction *out)
 {
 	struct store s = {.dir = (char *)dir, .lock_fd = -1};
 	struct store_options opts = {.dir = dir, .sync_batch = true};
+	const atomic_bool no_cancel = false;
 	char data[PATH_MAX], tmp[PATH_MAX];
+	MDB_dbi src[STORE_NDBS], dst_dbis[STORE_NDBS];
 	MDB_env *dst = NULL;
-	MDB_envinfo info;
+	MDB_txn *rtxn = NULL;
 	struct stat st;
-	bool made = false; /* tmp is ours to remove */
+	bool locked = false; /* the copy file is ours to remove */
 	int rc, mrc;
 
 	memset(out, 0, sizeof(*out));
-	if (snprintf(data, sizeof(data), "%s/data.mdb", dir) >=
-	        (int)sizeof(data) ||
-	    snprintf(tmp, sizeof(tmp), "%s/data.mdb.compact", dir) >=
-	        (int)sizeof(tmp))
+	if (store_path(data, dir, "data.mdb") != 0 ||
+	    store_path(tmp, dir, store_copy_file) != 0)
 		return RKV_EINVAL;
 	/* mdb_env_open would create an empty database: say there is none. */
 	if (stat(data, &st) != 0) {
@@ -3496,61 +4144,54 @@ int store_compact(const char *dir, struct store_compaction *out)
 		return RKV_EIO;
 	}
 	rc = store_lock(&s);
+	locked = rc == 0;
 	if (rc == 0)
 		rc = store_log_settled(dir);
 	if (rc == 0)
 		rc = store_env_open(&s, &opts);
+	if (rc == 0)
+		rc = store_copy_remove(dir);
 	if (rc != 0)
 		goto done;
 	out->before = store_env_bytes(s.env);
-	if (unlink(tmp) != 0 && errno != ENOENT) {
-		log_error("store: cannot remove %s: %s", tmp, strerror(errno));
-		rc = RKV_EIO;
-		goto done;
-	}
-	made = true;
 	/* Our flock on LOCK already keeps everyone else out: no lock file. */
-	mrc = mdb_env_info(s.env, &info);
+	mrc = store_dbis_get(s.env, src);
 	if (mrc == 0)
-		mrc = mdb_env_create(&dst);
+		mrc =
+		    store_copy_env_open(s.env, tmp, MDB_NOLOCK, &dst, dst_dbis);
 	if (mrc == 0)
-		mrc = mdb_env_set_maxdbs(dst, STORE_MAX_DBS);
+		mrc = mdb_txn_begin(s.env, NULL, MDB_RDONLY, &rtxn);
 	if (mrc == 0)
-		mrc = mdb_env_set_mapsize(dst, info.me_mapsize);
-	if (mrc == 0)
-		mrc = mdb_env_open(
-		    dst, tmp,
-		    MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC | MDB_NOTLS, 0644);
-	if (mrc == 0)
-		mrc = store_compact_env(s.env, dst);
+		mrc = store_compact_dbs(rtxn, src, dst, dst_dbis, &no_cancel);
 	if (mrc == 0)
 		mrc = mdb_env_sync(dst, 1);
 	if (mrc != 0) {
 		rc = store_lmdb_fail(&s, "compacting", mrc);
 		goto done;
 	}
+	mdb_txn_abort(rtxn);
+	rtxn = NULL;
 	mdb_env_close(dst);
 	dst = NULL;
 	mdb_env_close(s.env);
 	s.env = NULL;
-	if (stat(tmp, &st) != 0 || rename(tmp, data) != 0) {
-		log_error("store: cannot replace %s: %s", data,
-		          strerror(errno));
+	if (stat(tmp, &st) != 0 || store_copy_install(dir) != 0) {
 		rc = RKV_EIO;
 		goto done;
 	}
 	out->after = (uint64_t)st.st_size;
-	made = false;
 	/* The rename is durable once the directory is. */
 	if (dir_sync(dir) != 0) {
 		log_error("store: cannot sync %s: %s", dir, strerror(errno));
 		rc = RKV_EIO;
 	}
 done:
+	if (rtxn != NULL)
+		mdb_txn_abort(rtxn);
 	if (dst != NULL)
 		mdb_env_close(dst);
-	if (rc != 0 && made)
-		unlink(tmp);
+	if (rc != 0 && locked)
+		store_copy_remove(dir);
 	if (s.env != NULL)
 		mdb_env_close(s.env);
 	if (s.lock_fd >= 0)

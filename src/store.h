@@ -138,6 +138,23 @@ struct store_options {
 	 * checkpoint, in ms (conf: checkpoint_interval_ms); 0 =
 	 * STORE_CHECKPOINT_MS (store.c). */
 	unsigned checkpoint_ms;
+	/* Automatic online compaction (store_compact_start): every
+	 * compact_check_ms (0: never) the store compacts itself when its
+	 * database is at least compact_min_bytes, at least compact_ratio
+	 * times store_stats.compact_estimate, and took fewer writes since
+	 * the last check than a tenth of its keys (conf: compact_*). */
+	unsigned compact_check_ms;
+	uint64_t compact_min_bytes;
+	double compact_ratio;
+};
+
+struct store_compaction {
+	uint64_t before; /* bytes in use before: store_stats.disk_bytes */
+	uint64_t after;  /* bytes of the compacted database file */
+	/* online only (store_compact_start) */
+	uint64_t copy_ms;   /* start to the copy's end */
+	uint64_t pause_ms;  /* the loop stopped for the switch */
+	uint64_t caught_up; /* writes during the copy, copied in the pause */
 };
 
 struct store_stats {
@@ -151,6 +168,11 @@ struct store_stats {
 	uint64_t mutations;         /* mutations applied so far */
 	uint64_t hints;             /* hints held now, every target */
 	uint64_t hint_writes;       /* store_hint mutations committed so far */
+	uint64_t compact_estimate;  /* bytes a compaction would leave, about
+	                             * (from a sample of the objects) */
+	bool compacting;            /* an online compaction is in progress */
+	uint64_t compactions;       /* online compactions completed */
+	struct store_compaction last_compaction; /* the latest of them */
 };
 
 /* store_open -- open or create the store in opts->dir (and its missing
@@ -166,11 +188,6 @@ struct store_stats {
 int store_open(struct store **out, struct event_base *base, struct codec *codec,
                const struct store_options *opts);
 
-struct store_compaction {
-	uint64_t before; /* bytes in use before: store_stats.disk_bytes */
-	uint64_t after;  /* bytes of the compacted database file */
-};
-
 /* store_compact -- rewrite the store in dir with its pages full and its
  * free pages left out, for a node that is not running (offline, like
  * mdb_copy -c; ringkvd --compact). Everything stored is kept, node id and
@@ -179,6 +196,19 @@ struct store_compaction {
  * RKV_EINVAL (path too long), RKV_ENOMEM, or RKV_EIO (logged: no database
  * in dir, or LMDB or the file system failed; the store is as it was). */
 int store_compact(const char *dir, struct store_compaction *out);
+
+/* store_compact_start -- compact the open store online, as store_compact
+ * does offline, while it keeps serving (store.c, "online compaction"):
+ * a thread copies a snapshot; when it is done, the loop stops for a
+ * moment to copy what was written meanwhile and puts the copy in place.
+ * Logged when it starts and ends; store_stats shows it. 0 (started),
+ * RKV_EBUSY (one is running), RKV_ESHUTDOWN (closing), RKV_ENOMEM, or
+ * RKV_EIO (logged). A compaction that fails leaves the store as it was;
+ * store_close cancels one in progress. Loop thread. */
+int store_compact_start(struct store *s);
+
+/* store_compacting -- whether an online compaction is in progress. */
+bool store_compacting(const struct store *s);
 
 /* store_close -- wait for the batch the writer is committing, commit what
  * is queued behind it (running the callbacks of both, in order, on the

@@ -302,16 +302,20 @@ static int cluster_teardown(void **state)
 static const struct admin_cmd {
 	const char *cmd, *method, *path;
 } admin_cmds[] = {
-    {"join", "POST", "/admin/join"},          {"leave", "POST", "/admin/leave"},
-    {"remove", "POST", "/admin/remove"},      {"plan", "GET", "/admin/plan"},
-    {"commit", "POST", "/admin/commit"},      {"clear", "POST", "/admin/clear"},
+    {"join", "POST", "/admin/join"},
+    {"leave", "POST", "/admin/leave"},
+    {"remove", "POST", "/admin/remove"},
+    {"plan", "GET", "/admin/plan"},
+    {"commit", "POST", "/admin/commit"},
+    {"clear", "POST", "/admin/clear"},
     {"transfers", "GET", "/admin/transfers"},
+    {"compact", "POST", "/admin/compact"},
 };
 #define NADMIN (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
 
 static const char *const commands[] = {
     "status", "ring",   "members", "get",    "put",   "del",       "join",
-    "leave",  "remove", "plan",    "commit", "clear", "transfers",
+    "leave",  "remove", "plan",    "commit", "clear", "transfers", "compact",
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -518,6 +522,54 @@ static void test_status(void **state)
 	     p = strstr(p + 1, "\"partitions\":"))
 		total += atoi(p + strlen("\"partitions\":"));
 	assert_int_equal(total, 64);
+	cli_free(&r);
+}
+
+/* No online compaction runs on the node arg (a struct proc_node). */
+static bool compaction_done(void *arg)
+{
+	const struct proc_node *n = arg;
+	struct proc_resp resp;
+	bool done = false;
+
+	if (proc_http(n->http_port, "GET", "/stats", NULL, NULL, 0, 2000,
+	              &resp) != 0)
+		return false;
+	done = resp.status == 200 &&
+	       strstr(resp.body, "\"compaction\":{\"running\":false") != NULL;
+	proc_resp_free(&resp);
+	return done;
+}
+
+/* compact starts the node's online compaction and says how big the
+ * database is and should become; the node keeps its data. */
+static void test_compact(void **state)
+{
+	struct cli_run r;
+	double n = 0;
+	(void)state;
+
+	cli(&r, NULL, "-H", http_addr[2], "put", "compacted", "kept", NULL);
+	expect_status(&r, 0);
+	cli_free(&r);
+	cli(&r, NULL, "-H", http_addr[2], "compact", NULL);
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "compacting: "));
+	assert_non_null(strstr(r.out, " now, about "));
+	cli_free(&r);
+	/* The first may still run: wait for it, then ask for JSON. */
+	assert_true(proc_wait_for(compaction_done, &nodes[2], 10000));
+	cli(&r, NULL, "-H", http_addr[2], "compact", "--json", NULL);
+	expect_status(&r, 0);
+	expect_json(&r, "compacting");
+	assert_int_equal(bench_json_number(r.out, r.out_len, "disk_bytes", &n),
+	                 0);
+	assert_true(n > 0);
+	cli_free(&r);
+	assert_true(proc_wait_for(compaction_done, &nodes[2], 10000));
+	cli(&r, NULL, "-H", http_addr[2], "get", "compacted", NULL);
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "kept"));
 	cli_free(&r);
 }
 
@@ -840,6 +892,7 @@ static void test_admin_not_supported(void **state)
 	    {{"commit"}, "POST /admin/commit"},
 	    {{"clear"}, "POST /admin/clear"},
 	    {{"transfers"}, "GET /admin/transfers"},
+	    {{"compact"}, "POST /admin/compact"},
 	};
 	static const char *const bodies[] = {"{\"error\":\"no such path\"}",
 	                                     "<html>Not Found</html>"};
@@ -1325,6 +1378,7 @@ int main(void)
 	    cmocka_unit_test(test_usage_errors),
 	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_compact),
 	    cmocka_unit_test(test_ring),
 	    cmocka_unit_test(test_members),
 	    cmocka_unit_test(test_put_get_del),

@@ -512,6 +512,103 @@ static void test_compact_offline(void **state)
 	}
 }
 
+static void put_numbered(const char *prefix, int from, int to)
+{
+	char path[64], value[64];
+
+	for (int i = from; i < to; i++) {
+		snprintf(path, sizeof(path), "/kv/%s-%d", prefix, i);
+		snprintf(value, sizeof(value), "value %d", i);
+		assert_int_equal(status_of("PUT", path, NULL, value), 204);
+	}
+}
+
+static void assert_numbered(const char *prefix, int from, int to)
+{
+	char path[64], value[64];
+
+	for (int i = from; i < to; i++) {
+		snprintf(path, sizeof(path), "/kv/%s-%d", prefix, i);
+		snprintf(value, sizeof(value), "value %d", i);
+		assert_value(path, value);
+	}
+}
+
+/* Waits (up to 20 s) until /stats counts at least n online compactions. */
+static void wait_compactions(uint64_t n)
+{
+	for (int i = 0; stats_number("completed") < n; i++) {
+		assert_true(i < 2000);
+		usleep(10000);
+	}
+}
+
+/* POST /admin/compact compacts the running node while it serves; what
+ * it held and what it took meanwhile survive a kill -9. */
+static void test_compact_online(void **state)
+{
+	struct proc_resp r;
+	(void)state;
+
+	put_numbered("c", 0, 300);
+	req(&r, "POST", "/admin/compact", NULL, NULL);
+	assert_int_equal(r.status, 202);
+	assert_non_null(strstr(r.body, "\"compacting\":true"));
+	proc_resp_free(&r);
+	put_numbered("during", 0, 50);
+	wait_compactions(1);
+	assert_true(stats_number("after_bytes") > 0);
+	assert_numbered("c", 0, 300);
+	assert_numbered("during", 0, 50);
+	put_numbered("after", 0, 50);
+	assert_int_equal(status_of("GET", "/admin/compact", NULL, NULL), 405);
+
+	proc_node_kill(&node);
+	assert_int_equal(proc_node_start(&node), 0);
+	assert_numbered("c", 0, 300);
+	assert_numbered("during", 0, 50);
+	assert_numbered("after", 0, 50);
+}
+
+/* kill -9 in the middle of a compaction: the restarted node has every
+ * value and no copy left behind. */
+static void test_kill9_during_compaction(void **state)
+{
+	char path[300];
+	(void)state;
+
+	put_numbered("k", 0, 300);
+	assert_int_equal(status_of("POST", "/admin/compact", NULL, NULL), 202);
+	proc_node_kill(&node);
+	assert_int_equal(proc_node_start(&node), 0);
+	assert_numbered("k", 0, 300);
+	snprintf(path, sizeof(path), "%s/data.mdb.compact", node.dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	put_numbered("k", 300, 310);
+	assert_numbered("k", 300, 310);
+}
+
+/* A node whose database grew well past what a compaction would leave
+ * compacts itself once the writes quieten. */
+static void test_compact_automatic(void **state)
+{
+	(void)state;
+
+	proc_node_kill(&node);
+	node.args[2] = "--compact-check-ms";
+	node.args[3] = "50";
+	node.args[4] = "--compact-min-bytes";
+	node.args[5] = "0";
+	node.args[6] = "--compact-ratio";
+	node.args[7] = "1.1";
+	node.args[8] = NULL;
+	assert_int_equal(proc_node_start(&node), 0);
+	put_numbered("auto", 0, 300);
+	wait_compactions(1);
+	assert_numbered("auto", 0, 300);
+	assert_true(log_has(node.log, "a compaction would leave about"));
+}
+
 /* Flips one byte of a stored value behind the node's back: the node
  * answers 500 and names the key in its log, and keeps serving others. */
 static void test_corrupt_record_reported(void **state)
@@ -593,6 +690,12 @@ int main(void)
 	                                    node_setup, node_teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_record_reported,
 	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_online, node_setup,
+	                                    node_teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_during_compaction,
+	                                    node_setup, node_teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_automatic, node_setup,
+	                                    node_teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_offline, node_setup,
 	                                    node_teardown),
 	};

@@ -2612,6 +2612,262 @@ static void test_compact_without_a_store(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 }
 
+static void reopen_in_mode(struct fixture *f, bool batch)
+{
+	struct store_options o = options(f);
+
+	store_close(f->store);
+	f->store = NULL;
+	o.sync_batch = batch;
+	o.sync_interval_ms = batch ? 0 : 20;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+}
+
+/* Write keys 0..n (scattered order, partition key % 8) through store_update,
+ * to completion. */
+static void compact_fill(struct fixture *f, int n)
+{
+	struct done *d = calloc((size_t)n, sizeof(*d));
+	struct dvv_value v;
+	char key[32], text[96];
+
+	assert_non_null(d);
+	for (int i = 0; i < n; i++) {
+		int k = (int)(((unsigned)i * 7919u) % (unsigned)n);
+		compact_key(k, key, sizeof(key), text, sizeof(text));
+		value_set(&v, text);
+		assert_int_equal(store_update(f->store, (uint32_t)k % 8, key,
+		                              strlen(key), NULL, &v, on_done,
+		                              &d[i]),
+		                 0);
+	}
+	all_done_ok(f, d, n);
+}
+
+/* What test_online_compaction leaves: keys 0..n, except partition 7's,
+ * gone with it, and key 1, superseded; written[0..w) "during-%d"; the
+ * metadata and the hint that stayed. */
+static void assert_compacted_store(struct fixture *f, int n, int w,
+                                   const struct dvv *hint)
+{
+	struct dvv *got = NULL;
+	uint8_t *meta = NULL;
+	size_t mlen = 0;
+	char key[32], text[96];
+
+	for (int i = 0; i < n; i++) {
+		compact_key(i, key, sizeof(key), text, sizeof(text));
+		if (i % 8 == 7)
+			assert_int_equal(
+			    store_get(f->store, 7, key, strlen(key), &got),
+			    RKV_ENOTFOUND);
+		else
+			assert_holds(f, (uint32_t)i % 8, key,
+			             i == 1 ? "superseded" : text);
+	}
+	for (int i = 0; i < w; i++) {
+		snprintf(key, sizeof(key), "during-%d", i);
+		assert_holds(f, (uint32_t)i % 7, key, key);
+	}
+	assert_int_equal(store_meta_get(f->store, "m", &meta, &mlen), 0);
+	assert_int_equal(mlen, 6);
+	assert_memory_equal(meta, "during", 6);
+	free(meta);
+	assert_int_equal(store_hint_pending(f->store, "10.0.0.1:8099"), 1);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.1:8099", 3, "k", 1, &got), 0);
+	assert_true(dvv_equal(got, hint));
+	dvv_free(got);
+	assert_int_equal(
+	    store_hint_get(f->store, "10.0.0.1:8099", 3, "gone", 4, &got),
+	    RKV_ENOTFOUND);
+}
+
+/* Online, the store keeps taking every kind of write while a thread
+ * copies it; the copy, caught up with them, takes the database's place,
+ * smaller, and nothing written before or during it is lost, before or
+ * after a reopen. */
+static void online_compaction(struct fixture *f, bool batch)
+{
+	enum { N = 3000 };
+	struct dvv *hint = hint_obj(1, "hinted");
+	struct dvv *gone = hint_obj(1, "handed off");
+	struct store_stats st;
+	struct dvv_vv ctx = {0, NULL};
+	struct dvv_value v;
+	struct dvv *obj = NULL;
+	char key[32], text[96], path[4200];
+	size_t deleted = 0;
+	bool more = true;
+	int w = 0;
+
+	reopen_in_mode(f, batch);
+	compact_fill(f, N);
+	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "k", 1, hint), 0);
+	assert_int_equal(hint_put(f, "10.0.0.1:8099", 3, "gone", 4, gone), 0);
+	assert_int_equal(store_meta_put(f->store, "m", "before", 6), 0);
+	compact_key(1, key, sizeof(key), text, sizeof(text));
+	assert_int_equal(store_get(f->store, 1, key, strlen(key), &obj), 0);
+	assert_int_equal(dvv_join(obj, &ctx), 0);
+	dvv_free(obj);
+
+	assert_int_equal(store_compact_start(f->store), 0);
+	assert_true(store_compacting(f->store));
+	assert_int_equal(store_compact_start(f->store), RKV_EBUSY);
+	/* Every kind of write, after the snapshot. */
+	value_set(&v, "superseded");
+	{
+		struct done d = {0};
+		assert_int_equal(store_update(f->store, 1, key, strlen(key),
+		                              &ctx, &v, on_done, &d),
+		                 0);
+		run_until_done(f, &d, 1);
+		assert_int_equal(d.status, 0);
+		done_clear(&d, 1);
+	}
+	dvv_vv_deinit(&ctx);
+	assert_true(hint_del(f, "10.0.0.1:8099", 3, "gone", gone));
+	assert_int_equal(store_meta_put(f->store, "m", "during", 6), 0);
+	while (more)
+		assert_int_equal(
+		    store_partition_delete(f->store, 7, 100, &deleted, &more),
+		    0);
+	/* A group in every turn until the copy is in place, or a few:
+	 * writes the catch-up inserts one by one leave pages half full. */
+	for (int turn = 0; store_compacting(f->store); turn++) {
+		struct done d[4] = {{0}};
+		assert_true(turn < 20000);
+		if (w >= 8) {
+			event_base_loop(f->base, EVLOOP_ONCE);
+			continue;
+		}
+		for (int i = 0; i < 4; i++, w++) {
+			snprintf(key, sizeof(key), "during-%d", w);
+			value_set(&v, key);
+			assert_int_equal(store_update(f->store, (uint32_t)w % 7,
+			                              key, strlen(key), NULL,
+			                              &v, on_done, &d[i]),
+			                 0);
+		}
+		run_until_done(f, d, 4);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(d[i].status, 0);
+		done_clear(d, 4);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.compactions, 1);
+	assert_false(st.compacting);
+	assert_true(st.last_compaction.caught_up >= (uint64_t)w);
+	/* Smaller by the pages a scattered fill leaves empty, less the
+	 * ones the catch-up splits and copies. */
+	assert_true(st.last_compaction.after * 20 <
+	            st.last_compaction.before * 17);
+	assert_compacted_store(f, N, w, hint);
+	put(f, 2, "after", "compaction");
+
+	reopen_in_mode(f, batch);
+	assert_compacted_store(f, N, w, hint);
+	assert_holds(f, 2, "after", "compaction");
+	snprintf(path, sizeof(path), "%s/data.mdb.compact", f->dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb.compact-lock", f->dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	dvv_free(hint);
+	dvv_free(gone);
+}
+
+static void test_online_compaction_batch(void **state)
+{
+	online_compaction(*state, true);
+}
+
+static void test_online_compaction_periodic(void **state)
+{
+	online_compaction(*state, false);
+}
+
+/* Sizes and estimates are as of the last checkpoint: a count by
+ * partition has the writer take one. */
+static void settle(struct fixture *f)
+{
+	uint64_t keys = 0, bytes = 0;
+
+	assert_int_equal(store_partition_stats(f->store, 0, &keys, &bytes), 0);
+}
+
+/* What /stats says a compaction would leave is what it leaves, near
+ * enough to decide on. */
+static void test_compact_estimate(void **state)
+{
+	struct fixture *f = *state;
+	struct store_compaction sc;
+	struct store_stats st;
+
+	store_get_stats(f->store, &st);
+	assert_true(st.compact_estimate > 0); /* LMDB's own pages */
+	compact_fill(f, 3000);
+	settle(f);
+	store_get_stats(f->store, &st);
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(store_compact(f->dir, &sc), 0);
+	assert_true(st.compact_estimate * 10 >= sc.after * 9);
+	assert_true(st.compact_estimate * 10 <= sc.after * 11);
+	assert_true(st.disk_bytes > st.compact_estimate);
+	store_reopen(f);
+}
+
+/* A store told to look often compacts itself once it has grown past
+ * compact_ratio times the estimate. */
+static void test_compact_automatic(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = options(f);
+	struct store_stats st;
+	char key[32], text[96];
+
+	compact_fill(f, 3000);
+	store_close(f->store);
+	f->store = NULL;
+	o.compact_check_ms = 5;
+	o.compact_ratio = 1.2;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	store_get_stats(f->store, &st);
+	assert_true(st.disk_bytes > st.compact_estimate * 12 / 10);
+	for (int turn = 0; st.compactions == 0; turn++) {
+		assert_true(turn < 2000);
+		event_base_loop(f->base, EVLOOP_ONCE);
+		store_get_stats(f->store, &st);
+	}
+	assert_true(st.disk_bytes < st.last_compaction.before);
+	for (int i = 0; i < 3000; i++) {
+		compact_key(i, key, sizeof(key), text, sizeof(text));
+		assert_holds(f, (uint32_t)i % 8, key, text);
+	}
+}
+
+/* Closing the store in the middle of a compaction drops the copy and
+ * keeps every write. */
+static void test_close_during_online_compaction(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 3000 };
+	char key[32], text[96], path[4200];
+
+	compact_fill(f, N);
+	assert_int_equal(store_compact_start(f->store), 0);
+	put(f, 0, "during", "the copy");
+	store_reopen(f);
+	assert_false(store_compacting(f->store));
+	assert_holds(f, 0, "during", "the copy");
+	for (int i = 0; i < N; i++) {
+		compact_key(i, key, sizeof(key), text, sizeof(text));
+		assert_holds(f, (uint32_t)i % 8, key, text);
+	}
+	snprintf(path, sizeof(path), "%s/data.mdb.compact", f->dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
 /* --- the actor after a crash -----------------------------------------------
  */
 
@@ -3166,6 +3422,16 @@ int main(int argc, char **argv)
 	        test_machine_crash_takes_a_new_actor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actor_kept_without_a_loss,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_online_compaction_batch, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_online_compaction_periodic,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_during_online_compaction,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_estimate, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_automatic, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_compact_without_a_store, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
