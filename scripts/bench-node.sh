@@ -6,6 +6,11 @@
 # $RUNS rounds (the cases of one round run back to back, so each round
 # gives its own ratios):
 #
+#   (Nodes A and B do not compact themselves: the PUTs grow their
+#   databases past compact_min_bytes, and a compaction between rounds
+#   would take its copy's CPU from one case and its full pages, which the
+#   next inserts split, from the next. Node C measures what compaction
+#   does.)
 #   node A, sync = batch:    preload $GET_KEYS keys (100-byte values), then
 #                            per round: GET /ping; GET /kv/{key}, each key
 #                            drawn at random from the preloaded ones;
@@ -13,8 +18,12 @@
 #   node B, sync = periodic: per round: GET /ping; PUT /kv/{new key}
 #   node C, sync = $LOAD_SYNC: write $LOAD_KEYS keys once each, then report
 #                            resident memory and on-disk bytes per key, then
-#                            stop it and report them again after
-#                            `ringkvd --compact`
+#                            wait for the node to compact itself (at most
+#                            $COMPACT_WAIT s; a database under
+#                            compact_min_bytes, 64 MiB, never is) and
+#                            report them again; then PUTs for $DURATION s
+#                            with no compaction, and again with one
+#                            started a second in (POST /admin/compact)
 #
 # and prints a table of medians, with the ratios to the /ping of the same
 # node in the same round and the targets (GET >= 0.8, PUT periodic >= 0.7,
@@ -34,6 +43,7 @@
 #   LOAD_SYNC=periodic         sync mode of the load node
 #   LOAD_ORDER=ascending       or scattered: the key numbers of the load
 #                              permuted (scripts/wrk/put.lua)
+#   COMPACT_WAIT=60            seconds to wait for node C's compaction
 #   CHECKPOINT_MS=             the nodes' checkpoint_interval_ms; unset:
 #                              ringkvd's default
 #   PROFILE=1                  also perf-record one GET and one PUT (batch)
@@ -59,6 +69,7 @@ GET_LOCAL=${GET_LOCAL:-1}
 LOAD_KEYS=${LOAD_KEYS:-1000000}
 LOAD_SYNC=${LOAD_SYNC:-periodic}
 LOAD_ORDER=${LOAD_ORDER:-ascending}
+COMPACT_WAIT=${COMPACT_WAIT:-60}
 PROFILE=${PROFILE:-}
 CHECKPOINT_MS=${CHECKPOINT_MS:-}
 OUT=${OUT:-}
@@ -108,14 +119,20 @@ trap 'exit 130' INT TERM
 
 log() { echo "bench-node: $*" >&2; }
 
-# start_node NAME SYNC: a fresh one-node cluster; sets pid and url.
+# start_node NAME SYNC [COMPACT_CHECK_MS]: a fresh one-node cluster; sets
+# pid and url.
 start_node() {
 	name=$1
+	# A build from before online compaction (scripts/ab.sh compares
+	# with older builds) neither has the setting nor compacts.
+	compact_flag=
+	"$bin" --help 2>&1 | grep -q -- --compact-check-ms && compact_flag=1
 	# shellcheck disable=SC2046 # two port numbers, split on purpose
-	set -- $(free_ports 1) "$2"
+	set -- $(free_ports 1) "$2" "${3:-}"
 	"$bin" --data-dir "$tmp/$name" --http-listen "127.0.0.1:$1" \
 		--rpc-listen "127.0.0.1:$2" --sync "$3" --log-level warn \
 		${CHECKPOINT_MS:+--checkpoint-interval-ms "$CHECKPOINT_MS"} \
+		${4:+${compact_flag:+--compact-check-ms "$4"}} \
 		2>"$out/$name.log" &
 	pid=$!
 	url="http://127.0.0.1:$1"
@@ -244,7 +261,7 @@ mem() { echo "$*" >>"$memfile"; }
 log "$(nproc) cores, kernel $(uname -r); wrk -t$THREADS -c$CONNS, ${DURATION}s x $RUNS rounds"
 
 # --- node A: sync = batch -----------------------------------------------------
-start_node nodeA batch
+start_node nodeA batch 0
 load_keys get: "$GET_KEYS"
 # Warm-up (not counted): connections, allocator, page cache.
 saved=$DURATION
@@ -268,7 +285,7 @@ fi
 stop_node
 
 # --- node B: sync = periodic --------------------------------------------------
-start_node nodeB periodic
+start_node nodeB periodic 0
 r=1
 while [ $r -le "$RUNS" ]; do
 	run_case ping-B "$r" ping.lua
@@ -291,43 +308,81 @@ if [ "$LOAD_KEYS" -gt 0 ]; then
 	anon=$(awk '/^RssAnon/ { print $2 }' "$st")
 	rfile=$(awk '/^RssFile/ { print $2 }' "$st")
 	hwm=$(awk '/^VmHWM/ { print $2 }' "$st")
-	stop_node
+	# The node compacts itself once the load stops (compact_check_ms,
+	# docs/operations.md, "Compact a node's data"): wait for it.
+	waited=0
+	until [ "$(stat_field completed)" -ge 1 ]; do
+		waited=$((waited + 1))
+		if [ $waited -gt "$COMPACT_WAIT" ]; then
+			log "no compaction within $COMPACT_WAIT s"
+			break
+		fi
+		sleep 1
+	done
+	packed=$(stat_field after_bytes)
+	copy_ms=$(stat_field copy_ms)
+	pause_ms=$(stat_field pause_ms)
+	rss2=$(awk '/^VmRSS/ { print $2 }' "$st")
 	du_app=$(du -sb "$tmp/nodeC" | cut -f1)
 	du_alloc=$(($(du -sk "$tmp/nodeC" | cut -f1) * 1024))
+	if command -v mdb_stat >/dev/null 2>&1; then
+		# Read-only, of an idle node.
+		mdb_stat -ef -s objects "$tmp/nodeC" >"$out/mdb_stat.txt" 2>&1 || true
+	fi
+	# PUTs of new keys with no compaction, then with one started (POST
+	# /admin/compact) a second into the run: what a compaction costs
+	# the writes that arrive meanwhile.
+	run_case put-quiet 1 put.lua w1 "$THREADS" 0 "$VALUE_BYTES"
+	quiet=$line
+	done_before=$(stat_field completed)
+	(sleep 1 && curl -sS -X POST "$url/admin/compact" >/dev/null) &
+	run_case put-compacting 1 put.lua w2 "$THREADS" 0 "$VALUE_BYTES"
+	wait $!
+	waited2=0
+	until [ "$(stat_field completed)" -gt "$done_before" ] ||
+		[ $waited2 -gt "$COMPACT_WAIT" ]; do
+		waited2=$((waited2 + 1))
+		sleep 1
+	done
+	during=$line
+	copy2=$(stat_field copy_ms)
+	caught2=$(stat_field caught_up)
+	pause2=$(stat_field pause_ms)
+	stop_node
 	raw=$((KEY_BYTES + VALUE_BYTES))
 	per() { # per LABEL BYTES: one table row, per key and against raw
 		mem "$(awk -v l="$1" -v b="$2" -v k="$keys" -v raw="$raw" 'BEGIN {
 			printf "| %s | %.1f MB = %.1f B/key = %.2f x raw |", l, b / 1e6, b / k, b / k / raw }')"
 	}
+	met() { # met BYTES: against the target
+		awk -v d="$1" -v k="$keys" -v raw="$raw" 'BEGIN {
+			print d / k <= 2 * raw ? "met" : "**not met**" }'
+	}
 	mem "| keys written (sync = $LOAD_SYNC, $LOAD_ORDER) | $(awk -v n="$LOAD_KEYS" -v t="$load_secs" -v c="$commits" 'BEGIN {
 		printf "%d in %.0f s (%.0f keys/s, %d commits)", n, t, n / t, c }') |"
 	mem "| keys (GET /stats) | $keys |"
 	per "raw key + value ($KEY_BYTES + $VALUE_BYTES B)" $((raw * keys))
-	per 'disk_bytes (GET /stats)' "$disk"
-	per 'du -sb data dir' "$du_app"
-	per 'du -sk data dir (allocated)' "$du_alloc"
-	mem "| target: on disk <= 2 x raw | $(awk -v d="$disk" -v k="$keys" -v raw="$raw" 'BEGIN {
-		print d / k <= 2 * raw ? "met" : "**not met**" }') |"
+	per 'disk_bytes (GET /stats) as the load left it' "$disk"
 	mem "$(awk -v rss="$rss" -v anon="$anon" -v rf="$rfile" -v hwm="$hwm" -v k="$keys" 'BEGIN {
 		printf "| VmRSS = RssAnon + RssFile (LMDB map) | %.1f MB = %.1f + %.1f MB (VmHWM %.1f MB); RssAnon %.1f B/key |",
 			rss / 1024, anon / 1024, rf / 1024, hwm / 1024, anon * 1024 / k }')"
-	if command -v mdb_stat >/dev/null 2>&1; then
-		mdb_stat -ef -s objects "$tmp/nodeC" >"$out/mdb_stat.txt" 2>&1 || true
+	mem "| the node's own compaction | $((waited)) s after the load; copy $copy_ms ms, pause $pause_ms ms |"
+	per 'disk_bytes after it' "$packed"
+	per 'du -sb data dir, after' "$du_app"
+	per 'du -sk data dir (allocated), after' "$du_alloc"
+	mem "| VmRSS after | $(awk -v r="$rss2" 'BEGIN { printf "%.1f MB", r / 1024 }') |"
+	mem "| target: on disk <= 2 x raw | $(met "$packed") once compacted; $(met "$disk") as the load left it |"
+	if [ -s "$out/mdb_stat.txt" ]; then
 		mem "$(awk '/^Status of objects/ { o = 1 } o && /Leaf pages/ { l = $3 }
 			o && /Entries/ { e = $2 } END {
-			printf "| leaf pages (mdb_stat) | %d, %.1f records per 4 KiB page |", l, e / l }' "$out/mdb_stat.txt")"
+			printf "| leaf pages after (mdb_stat) | %d, %.1f records per 4 KiB page |", l, e / l }' "$out/mdb_stat.txt")"
 	fi
-	# The stopped node compacted: the same records in key order, pages
-	# full (docs/operations.md, "Compact a node's data").
-	"$bin" --data-dir "$tmp/nodeC" --compact >"$out/compact.txt" 2>&1 || {
-		echo "bench-node: ringkvd --compact failed:" >&2
-		cat "$out/compact.txt" >&2
-		exit 1
-	}
-	packed=$(stat -c %s "$tmp/nodeC/data.mdb")
-	per 'after `ringkvd --compact` (data.mdb)' "$packed"
-	mem "| target after compaction | $(awk -v d="$packed" -v k="$keys" -v raw="$raw" 'BEGIN {
-		print d / k <= 2 * raw ? "met" : "**not met**" }') |"
+	for l in "$quiet" "$during"; do
+		line=$l
+		mem "| PUTs of new keys for ${DURATION} s, $([ "$l" = "$quiet" ] && echo "no compaction" || echo "a compaction from 1 s on") | $(field rps) req/s, p50 $(field p50_us) us, p99 $(field p99_us) us, max $(field max_us) us |"
+	done
+	line=$during
+	mem "| that compaction | copy $copy2 ms, $caught2 keys caught up in a $pause2 ms pause |"
 fi
 
 # --- summary --------------------------------------------------------------------
