@@ -87,6 +87,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -326,7 +327,13 @@ struct store_copy {
 	pthread_t thread;
 	atomic_bool done;   /* the thread has finished: rc is set */
 	atomic_bool cancel; /* store_close: stop copying */
+	bool joined;        /* the thread's last run is over and joined */
 	int rc;             /* the copy's LMDB code */
+	/* a catch-up round: the keys the thread copies again, noted
+	 * before the round began; NULL for the copy itself */
+	struct store_touched *round;
+	size_t nround;
+	unsigned rounds;
 	struct timespec began;
 	uint64_t before; /* disk bytes of the live environment at start */
 };
@@ -3518,6 +3525,10 @@ void store_close(struct store *s)
  *   copy (thread)   every record of the snapshot, in key order, into the
  *                   copy, without a flush per transaction (MDB_NOSYNC);
  *                   then one flush of it all
+ *   rounds (thread) while many keys were noted meanwhile (at most
+ *                   STORE_COMPACT_ROUNDS times): settle, take the keys
+ *                   noted so far, copy their current records (or
+ *                   absences) into the copy; note the next ones
  *   switch (loop)   settle again; copy the current record (or absence)
  *                   of every key noted since the snapshot, in flushed
  *                   transactions; rename the copy over data.mdb, flush
@@ -3527,7 +3538,7 @@ void store_close(struct store *s)
  * leaves the writer idle until the loop hands it the next group, so
  * nothing writes LMDB while the keys noted are copied and the
  * environments trade places. The pause is the checkpoint, the writes of
- * the copy's duration and their flushes. The commit log is untouched:
+ * the last round's duration and their flushes. The commit log is untouched:
  * before the rename, data.mdb holds every group up to the last
  * checkpoint and the log what came after; after it, so does the copy. */
 
@@ -3690,6 +3701,46 @@ static int store_copy_install(const char *dir)
 	return 0;
 }
 
+/* Copy into dst the record in src as committed now, or the absence, of
+ * every key of list. An LMDB code. */
+static int store_copy_catch_up(MDB_env *src, MDB_env *dst,
+                               const struct store_touched *list)
+{
+	MDB_txn *from = NULL, *to = NULL;
+	size_t n = 0;
+	int rc = mdb_txn_begin(src, NULL, MDB_RDONLY, &from);
+
+	if (rc == 0)
+		rc = mdb_txn_begin(dst, NULL, 0, &to);
+	for (const struct store_touched *t = list; t != NULL && rc == 0;
+	     t = t->next) {
+		MDB_val k = {t->klen, (void *)t->key}, v;
+		/* The copy's handles are the live ones (store_dbis_open). */
+		rc = mdb_get(from, t->dbi, &k, &v);
+		if (rc == 0)
+			rc = mdb_put(to, t->dbi, &k, &v, 0);
+		else if (rc == MDB_NOTFOUND)
+			rc = mdb_del(to, t->dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
+			rc = mdb_txn_commit(to);
+			to = NULL;
+			if (rc == 0)
+				rc = mdb_txn_begin(dst, NULL, 0, &to);
+		}
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(to);
+		to = NULL;
+	}
+	if (to != NULL)
+		mdb_txn_abort(to);
+	if (from != NULL)
+		mdb_txn_abort(from);
+	return rc;
+}
+
 static void *store_copy_main(void *arg)
 {
 	struct store_copy *c = arg;
@@ -3697,6 +3748,11 @@ static void *store_copy_main(void *arg)
 	const MDB_dbi src[STORE_NDBS] = {s->objects_dbi, s->meta_dbi,
 	                                 s->hints_dbi};
 
+	if (c->round != NULL) {
+		c->rc = store_copy_catch_up(s->env, c->dst, c->round);
+		atomic_store(&c->done, true);
+		return NULL;
+	}
 	c->rc =
 	    store_compact_dbs(c->snap, src, c->dst, c->dst_dbis, &c->cancel);
 	/* The copy is flushed here, not in the switch's pause: it is nearly
@@ -3712,16 +3768,19 @@ static void *store_copy_main(void *arg)
 	return NULL;
 }
 
-/* Stop noting writes and forget the keys noted. */
-static void store_touched_clear(struct store *s)
+static void store_touched_free(struct store_touched *t)
 {
-	struct store_touched *t = s->c_touched;
-
 	while (t != NULL) {
 		struct store_touched *next = t->next;
 		free(t);
 		t = next;
 	}
+}
+
+/* Stop noting writes and forget the keys noted. */
+static void store_touched_clear(struct store *s)
+{
+	store_touched_free(s->c_touched);
 	s->c_recording = false;
 	s->c_lost = false;
 	s->c_touched = NULL;
@@ -3729,9 +3788,32 @@ static void store_touched_clear(struct store *s)
 	s->c_ntouched = 0;
 }
 
+/* Bytes of the old map unmapped at a time (store_env_close_main). */
+#define STORE_UNMAP_SLICE ((size_t)4 << 20)
+
+/* Unmapping hundreds of MB at once holds the process's mmap lock for
+ * its whole length, and every page fault of the loop, which is touching
+ * the new map for the first time, waits for it. Dropping the old map's
+ * pages a slice at a time (MADV_DONTNEED takes the lock to read) leaves
+ * munmap nothing to tear down. The page cache keeps the file's pages;
+ * nothing reads the old map any more. */
 static void *store_env_close_main(void *arg)
 {
-	mdb_env_close(arg);
+	MDB_env *env = arg;
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(env, &info) == 0 && mdb_env_stat(env, &st) == 0) {
+		size_t used = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+		for (size_t off = 0; off < used; off += STORE_UNMAP_SLICE) {
+			size_t len = used - off < STORE_UNMAP_SLICE
+			                 ? used - off
+			                 : STORE_UNMAP_SLICE;
+			madvise((char *)info.me_mapaddr + off, len,
+			        MADV_DONTNEED);
+		}
+	}
+	mdb_env_close(env);
 	return NULL;
 }
 
@@ -3761,45 +3843,6 @@ static void store_env_closed(struct store *s)
 	s->closer_started = false;
 }
 
-/* Copy into the copy the current record, or the absence, of every key
- * noted since the snapshot (loop, writer idle). An LMDB code. */
-static int store_copy_catch_up(struct store *s, struct store_copy *c)
-{
-	MDB_txn *from = NULL, *to = NULL;
-	size_t n = 0;
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &from);
-
-	if (rc == 0)
-		rc = mdb_txn_begin(c->dst, NULL, 0, &to);
-	for (const struct store_touched *t = s->c_touched; t != NULL && rc == 0;
-	     t = t->next) {
-		MDB_val k = {t->klen, (void *)t->key}, v;
-		/* The copy's handles are the live ones (store_dbis_open). */
-		rc = mdb_get(from, t->dbi, &k, &v);
-		if (rc == 0)
-			rc = mdb_put(to, t->dbi, &k, &v, 0);
-		else if (rc == MDB_NOTFOUND)
-			rc = mdb_del(to, t->dbi, &k, NULL);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
-			rc = mdb_txn_commit(to);
-			to = NULL;
-			if (rc == 0)
-				rc = mdb_txn_begin(c->dst, NULL, 0, &to);
-		}
-	}
-	if (rc == 0) {
-		rc = mdb_txn_commit(to);
-		to = NULL;
-	}
-	if (to != NULL)
-		mdb_txn_abort(to);
-	if (from != NULL)
-		mdb_txn_abort(from);
-	return rc;
-}
-
 /* The copy is complete: catch it up and put it in the live one's place
  * (loop thread; see "online compaction"). 0, or an RKV_ code with the
  * live environment still in use. */
@@ -3819,7 +3862,7 @@ static int store_copy_switch(struct store *s, struct store_copy *c)
 		          STORE_COMPACT_MAX_TOUCHED, s->dir);
 		return RKV_ENOMEM;
 	}
-	rc = store_copy_catch_up(s, c);
+	rc = store_copy_catch_up(s->env, c->dst, s->c_touched);
 	if (rc != 0)
 		return store_lmdb_fail(s, "catching up a compaction", rc);
 	rc = store_copy_install(s->dir);
@@ -3865,8 +3908,10 @@ static void store_copy_end(struct store *s, bool do_switch)
 	struct store_copy *c = s->copy;
 	int rc = 0;
 
-	pthread_join(c->thread, NULL);
+	if (!c->joined)
+		pthread_join(c->thread, NULL);
 	event_del(s->copy_ev);
+	store_touched_free(c->round);
 	if (do_switch && c->rc != 0)
 		rc = store_lmdb_fail(s, "compacting", c->rc);
 	else if (do_switch)
@@ -3884,14 +3929,66 @@ static void store_copy_end(struct store *s, bool do_switch)
 	s->copy = NULL;
 }
 
+/* Catch-up rounds before the switch, at most: each copies, off the
+ * loop, what was written during the one before, so the pause only has
+ * what was written during the last (see "online compaction"). */
+#define STORE_COMPACT_ROUNDS 3
+/* Fewer keys noted than this are left to the pause. */
+#define STORE_COMPACT_ROUND_MIN 1024
+
+/* Start a catch-up round on the copy thread with the keys noted so far
+ * (loop). false when it could not start: the switch catches them up. */
+static bool store_copy_round(struct store *s, struct store_copy *c)
+{
+	int rc = 0;
+
+	/* LMDB then has every write noted so far, which the round reads;
+	 * the writes after it are noted for the next. */
+	store_settle(s);
+	store_touched_free(c->round);
+	c->round = s->c_touched;
+	c->nround = s->c_ntouched;
+	s->c_touched = NULL;
+	s->c_touched_tail = &s->c_touched;
+	s->c_ntouched = 0;
+	c->rounds++;
+	atomic_store(&c->done, false);
+	rc = pthread_create(&c->thread, NULL, store_copy_main, c);
+	if (rc == 0) {
+		c->joined = false;
+		return true;
+	}
+	/* Put the round's keys back in front of the ones noted since. */
+	if (c->round != NULL) {
+		struct store_touched *t = c->round;
+		while (t->next != NULL)
+			t = t->next;
+		t->next = s->c_touched;
+		if (s->c_touched == NULL)
+			s->c_touched_tail = &t->next;
+		s->c_touched = c->round;
+		s->c_ntouched += c->nround;
+		c->round = NULL;
+	}
+	return false;
+}
+
 static void store_copy_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
+	struct store_copy *c = s->copy;
 
 	(void)fd;
 	(void)what;
-	if (s->copy != NULL && atomic_load(&s->copy->done))
-		store_copy_end(s, true);
+	if (c == NULL || !atomic_load(&c->done))
+		return;
+	pthread_join(c->thread, NULL);
+	c->joined = true;
+	if (c->rc == 0 && !s->c_lost &&
+	    s->c_ntouched >= STORE_COMPACT_ROUND_MIN &&
+	    c->rounds < STORE_COMPACT_ROUNDS && store_copy_round(s, c))
+		return;
+	store_copy_end(s, true);
 }
 
 int store_compact_start(struct store *s)

@@ -154,7 +154,8 @@ struct store_compaction {
 	/* online only (store_compact_start) */
 	uint64_t copy_ms;   /* start to the copy's end */
 	uint64_t pause_ms;  /* the loop stopped for the switch */
-	uint64_t caught_up; /* writes during the copy, copied in the pause */
+	uint64_t caught_up; /* keys written during the last round, copied in
+	                     * the pause */
 };
 
 struct store_stats {

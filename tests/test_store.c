@@ -2846,6 +2846,49 @@ static void test_compact_automatic(void **state)
 	}
 }
 
+/* Writes noted during the copy are copied again off the loop, in a
+ * round, so the pause only has what came during the round: here the
+ * deletion of a whole partition, noted at once, and nothing after. */
+static void test_online_compaction_rounds(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 9000 };
+	struct store_stats st;
+	struct dvv *obj = NULL;
+	char key[32], text[96];
+	size_t deleted = 0, total = 0;
+	bool more = true;
+
+	compact_fill(f, N);
+	assert_int_equal(store_compact_start(f->store), 0);
+	while (more) {
+		assert_int_equal(
+		    store_partition_delete(f->store, 7, 4096, &deleted, &more),
+		    0);
+		total += deleted;
+	}
+	assert_true(total >= 1024); /* enough for a round */
+	for (int turn = 0; store_compacting(f->store); turn++) {
+		assert_true(turn < 20000);
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.compactions, 1);
+	assert_true(st.last_compaction.caught_up < total);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i++) {
+			compact_key(i, key, sizeof(key), text, sizeof(text));
+			if (i % 8 == 7)
+				assert_int_equal(store_get(f->store, 7, key,
+				                           strlen(key), &obj),
+				                 RKV_ENOTFOUND);
+			else
+				assert_holds(f, (uint32_t)i % 8, key, text);
+		}
+		store_reopen(f);
+	}
+}
+
 /* Closing the store in the middle of a compaction drops the copy and
  * keeps every write. */
 static void test_close_during_online_compaction(void **state)
@@ -3425,6 +3468,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_online_compaction_batch, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_online_compaction_periodic,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_online_compaction_rounds,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_during_online_compaction,
 	                                    setup, teardown),
