@@ -3543,9 +3543,10 @@ void store_close(struct store *s)
  * checkpoint and the log what came after; after it, so does the copy. */
 
 /* Records per write transaction of a compaction: bounds its dirty pages
- * (about 12 MB for small records) well below LMDB's limit of one
- * transaction. */
-#define STORE_COMPACT_TXN 65536
+ * (about 3 MB for small records) well below LMDB's limit of one
+ * transaction, and what each write-behind step (store_write_behind)
+ * sends to the disk. */
+#define STORE_COMPACT_TXN 16384
 
 /* Records between two looks at an online copy's cancel flag. */
 #define STORE_COMPACT_CHECK 4096
@@ -3557,6 +3558,21 @@ void store_close(struct store *s)
  * file after its data file when it opens one with MDB_NOSUBDIR. */
 static const char store_copy_file[] = "data.mdb.compact";
 static const char store_copy_lock[] = "data.mdb.compact-lock";
+
+/* Start writing out what the copy's last transaction wrote, once the
+ * transaction before it is on disk. A copy written with no flush until
+ * its end leaves hundreds of MB for the kernel to write at once, and
+ * the node's own flushes (the commit log, its checkpoints) would queue
+ * behind them; this way at most one transaction's pages are in flight. */
+static void store_write_behind(MDB_env *env)
+{
+	int fd = -1;
+
+	if (mdb_env_get_fd(env, &fd) == 0)
+		sync_file_range(fd, 0, 0,
+		                SYNC_FILE_RANGE_WAIT_BEFORE |
+		                    SYNC_FILE_RANGE_WRITE);
+}
 
 /* Every record of src (in the snapshot rtxn) into dst (of dst_env), in
  * key order. MDB_APPEND makes every split leave a full page behind.
@@ -3579,8 +3595,10 @@ static int store_compact_db(MDB_txn *rtxn, MDB_dbi src, MDB_env *dst_env,
 		if (rc == 0 && ++n % STORE_COMPACT_TXN == 0) {
 			rc = mdb_txn_commit(wtxn);
 			wtxn = NULL;
-			if (rc == 0)
+			if (rc == 0) {
+				store_write_behind(dst_env);
 				rc = mdb_txn_begin(dst_env, NULL, 0, &wtxn);
+			}
 		}
 		if (rc == 0 && n % STORE_COMPACT_CHECK == 0 &&
 		    atomic_load(cancel))
