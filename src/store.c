@@ -3523,24 +3523,27 @@ void store_close(struct store *s)
  *                   one; from now on every LMDB write notes its key
  *                   (store_touch); start the copy thread
  *   copy (thread)   every record of the snapshot, in key order, into the
- *                   copy, without a flush per transaction (MDB_NOSYNC);
- *                   then one flush of it all
+ *                   copy, in transactions that do not wait for the disk
+ *                   (MDB_NOSYNC) but are written behind one at a time;
+ *                   then one flush
  *   rounds (thread) while many keys were noted meanwhile (at most
  *                   STORE_COMPACT_ROUNDS times): settle, take the keys
  *                   noted so far, copy their current records (or
  *                   absences) into the copy; note the next ones
  *   switch (loop)   settle again; copy the current record (or absence)
- *                   of every key noted since the snapshot, in flushed
- *                   transactions; rename the copy over data.mdb, flush
- *                   the directory; from now on read and write the copy
+ *                   of every key noted since the last round began, in
+ *                   flushed transactions; rename the copy over
+ *                   data.mdb, flush the directory; from now on read and
+ *                   write the copy
  *
  * The switch runs on the loop, which stops serving meanwhile: settling
  * leaves the writer idle until the loop hands it the next group, so
  * nothing writes LMDB while the keys noted are copied and the
  * environments trade places. The pause is the checkpoint, the writes of
- * the last round's duration and their flushes. The commit log is untouched:
- * before the rename, data.mdb holds every group up to the last
- * checkpoint and the log what came after; after it, so does the copy. */
+ * the last round's duration and their flushes. The commit log is
+ * untouched: before the rename, data.mdb holds every group up to the
+ * last checkpoint and the log what came after; after it, so does the
+ * copy. */
 
 /* Records per write transaction of a compaction: bounds its dirty pages
  * (about 3 MB for small records) well below LMDB's limit of one
