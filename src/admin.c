@@ -953,12 +953,8 @@ int admin_new(struct admin **out, const struct admin_options *o)
 int admin_start(struct admin *a)
 {
 	uint64_t ms = a->o.conf->gossip_interval_ms / 5;
-	struct timeval tv;
+	struct timeval tv = ms_timeval(ms < 10 ? 10 : ms);
 
-	if (ms < 10)
-		ms = 10;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	a->timer = event_new(a->o.base, -1, EV_PERSIST, admin_tick, a);
 	if (a->timer == NULL || event_add(a->timer, &tv) != 0)
 		return RKV_ENOMEM;

@@ -513,9 +513,7 @@ int gossip_io_new(struct gossip_io **out, const struct gossip_io_options *o)
 
 int gossip_io_start(struct gossip_io *io)
 {
-	struct timeval tv = {.tv_sec = io->interval_ms / 1000,
-	                     .tv_usec =
-	                         (suseconds_t)(io->interval_ms % 1000) * 1000};
+	struct timeval tv = ms_timeval(io->interval_ms);
 
 	io->stopped = false;
 	return event_add(io->timer, &tv) == 0 ? 0 : RKV_ENOMEM;

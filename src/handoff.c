@@ -793,9 +793,7 @@ int handoff_new(struct handoff **out, const struct handoff_options *o)
 
 int handoff_start(struct handoff *h)
 {
-	struct timeval tv = {.tv_sec = h->tick_ms / 1000,
-	                     .tv_usec =
-	                         (suseconds_t)(h->tick_ms % 1000) * 1000};
+	struct timeval tv = ms_timeval(h->tick_ms);
 
 	h->stopped = false;
 	return event_add(h->timer, &tv) == 0 ? 0 : RKV_ENOMEM;

@@ -180,13 +180,6 @@ struct rpc {
 
 /* --- small helpers -------------------------------------------------------- */
 
-static struct timeval rpc_tv(unsigned ms)
-{
-	struct timeval tv = {.tv_sec = ms / 1000,
-	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	return tv;
-}
-
 static size_t rpc_hash(uint64_t id, unsigned bits)
 {
 	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - bits));
@@ -474,7 +467,7 @@ static int conn_send_hello(struct rpc_conn *conn)
 static void conn_set_timeouts(struct rpc_conn *conn, unsigned read_ms,
                               unsigned write_ms)
 {
-	struct timeval rtv = rpc_tv(read_ms), wtv = rpc_tv(write_ms);
+	struct timeval rtv = ms_timeval(read_ms), wtv = ms_timeval(write_ms);
 
 	bufferevent_set_timeouts(conn->bev, read_ms > 0 ? &rtv : NULL,
 	                         write_ms > 0 ? &wtv : NULL);
@@ -965,7 +958,7 @@ int rpc_call(struct rpc *rpc, const char *addr, uint8_t type, const void *body,
 	struct rpc_peer *peer = NULL;
 	struct rpc_conn *conn = NULL;
 	struct rpc_call *call = NULL;
-	struct timeval tv = rpc_tv(timeout_ms > 0 ? timeout_ms : 1);
+	struct timeval tv = ms_timeval(timeout_ms > 0 ? timeout_ms : 1);
 	int rc = 0;
 
 	if (rpc->freeing || rpc->npending >= RPC_MAX_PENDING)

@@ -292,8 +292,7 @@ static bool transfer_tokens(struct transfer *t, uint64_t now)
  * wake is due already), or at once (0) when a slot was freed. */
 static void transfer_wake(struct transfer *t, uint64_t ms)
 {
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = ms_timeval(ms);
 
 	if (ms > 0 && evtimer_pending(t->wake, NULL))
 		return;
@@ -1115,9 +1114,7 @@ int transfer_new(struct transfer **out, const struct transfer_options *o)
 
 int transfer_start(struct transfer *t)
 {
-	struct timeval tv = {.tv_sec = t->tick_ms / 1000,
-	                     .tv_usec =
-	                         (suseconds_t)(t->tick_ms % 1000) * 1000};
+	struct timeval tv = ms_timeval(t->tick_ms);
 
 	t->stopped = false;
 	t->start_ms = monotonic_ms();
