@@ -70,6 +70,7 @@
 #include "store.h"
 
 #include "byteorder.h"
+#include "clock.h"
 #include "commitlog.h"
 #include "dirsync.h"
 #include "logging.h"
@@ -342,6 +343,12 @@ struct store_copy {
  * its pause, a few microseconds apiece. A copy outrun by more writes
  * than this is dropped (store_copy_switch). */
 #define STORE_COMPACT_MAX_TOUCHED 262144
+
+/* The database of a commit log record. */
+static MDB_dbi store_clog_dbi(const struct store *s, enum clog_db db)
+{
+	return db == CLOG_DB_OBJECTS ? s->objects_dbi : s->hints_dbi;
+}
 
 /* A key written in LMDB since a compaction's snapshot. */
 struct store_touched {
@@ -1041,10 +1048,7 @@ static int store_writer_start(struct store *s)
 
 static int store_events_start(struct store *s, unsigned sync_interval_ms)
 {
-	struct timeval tv = {
-	    .tv_sec = sync_interval_ms / 1000,
-	    .tv_usec = (suseconds_t)(sync_interval_ms % 1000) * 1000,
-	};
+	struct timeval tv = ms_timeval(sync_interval_ms);
 
 	s->commit_ev = event_new(s->base, -1, 0, store_commit_cb, s);
 	if (s->commit_ev == NULL ||
@@ -1057,10 +1061,7 @@ static int store_events_start(struct store *s, unsigned sync_interval_ms)
 	    event_priority_set(s->done_ev, RKV_EV_PRIORITIES - 1) != 0)
 		return RKV_ENOMEM;
 	if (s->compact_check_ms > 0) {
-		struct timeval check = {
-		    .tv_sec = s->compact_check_ms / 1000,
-		    .tv_usec = (suseconds_t)(s->compact_check_ms % 1000) * 1000,
-		};
+		struct timeval check = ms_timeval(s->compact_check_ms);
 		s->check_ev = event_new(s->base, -1, EV_PERSIST,
 		                        store_compact_check_cb, s);
 		if (s->check_ev == NULL || event_add(s->check_ev, &check) != 0)
@@ -1300,8 +1301,7 @@ static int store_log_write(struct store *s, const struct store_via *via,
 		return ENOMEM;
 	if (rlen > 0)
 		memcpy(e->bytes + k->mv_size, rec, rlen);
-	store_touch(s, db == CLOG_DB_OBJECTS ? s->objects_dbi : s->hints_dbi,
-	            k);
+	store_touch(s, store_clog_dbi(s, db), k);
 	return store_log_entry(s, op, e);
 }
 
@@ -1722,10 +1722,7 @@ static int store_lookup(struct store *s, enum clog_db db, MDB_val *k,
 	    store_recent_find(s, db, k->mv_data, k->mv_size);
 
 	if (e == NULL)
-		return mdb_get(s->rtxn,
-		               db == CLOG_DB_OBJECTS ? s->objects_dbi
-		                                     : s->hints_dbi,
-		               k, v);
+		return mdb_get(s->rtxn, store_clog_dbi(s, db), k, v);
 	if (e->deleted)
 		return MDB_NOTFOUND;
 	v->mv_size = e->rlen;
@@ -1893,8 +1890,7 @@ static int store_replay_write(void *arg, enum clog_db db, const uint8_t *key,
                               size_t klen, const uint8_t *rec, size_t rlen)
 {
 	struct store_replay *r = arg;
-	MDB_dbi dbi =
-	    db == CLOG_DB_OBJECTS ? r->s->objects_dbi : r->s->hints_dbi;
+	MDB_dbi dbi = store_clog_dbi(r->s, db);
 	MDB_val k = {klen, (void *)key};
 	MDB_val v = {rlen, (void *)rec};
 	int rc = rec != NULL ? mdb_put(r->txn, dbi, &k, &v, 0)
@@ -2691,6 +2687,8 @@ static uint64_t store_env_bytes(MDB_env *env)
 	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
 }
 
+static uint64_t store_compact_estimate(struct store *s, uint64_t *objects);
+
 /* Statistics are polled (every few seconds by monitoring), so they take
  * the key count from the writer rather than ask it for a checkpoint,
  * which would stall its groups at each poll; only when the writer has no
@@ -2698,11 +2696,9 @@ static uint64_t store_env_bytes(MDB_env *env)
  * after a failed group) is a checkpoint needed. Keys that groups applied
  * on the loop during a checkpoint created are counted once the writer
  * has put them, when the commit is over. */
-static uint64_t store_compact_estimate(struct store *s);
-
 void store_get_stats(struct store *s, struct store_stats *out)
 {
-	MDB_stat st;
+	uint64_t objects = 0;
 	bool counted = false;
 
 	memset(out, 0, sizeof(*out));
@@ -2723,15 +2719,15 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;
 	out->disk_bytes = store_env_bytes(s->env);
-	out->compact_estimate = store_compact_estimate(s);
+	objects = out->keys;
+	out->compact_estimate = store_compact_estimate(s, &objects);
 	out->compacting = s->copy != NULL;
 	out->compactions = s->compactions;
 	out->last_compaction = s->last_compaction;
-	if (counted || store_read_begin(s) != 0)
-		return;
-	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0)
-		out->keys = st.ms_entries;
-	mdb_txn_reset(s->rtxn);
+	/* The estimate counts LMDB's objects, which hold every write the
+	 * writer did not count, after the settle above. */
+	if (!counted)
+		out->keys = objects;
 }
 
 void store_checkpoint_times(struct store *s, struct histogram *out)
@@ -4014,7 +4010,7 @@ static void store_copy_poll_cb(evutil_socket_t fd, short what, void *arg)
 
 int store_compact_start(struct store *s)
 {
-	struct timeval poll = {0, STORE_COMPACT_POLL_MS * 1000};
+	struct timeval poll = ms_timeval(STORE_COMPACT_POLL_MS);
 	char path[PATH_MAX];
 	struct store_copy *c = NULL;
 	int rc = 0;
@@ -4160,21 +4156,24 @@ static uint64_t store_object_cost(MDB_txn *txn, MDB_dbi dbi, size_t psize)
 
 /* About the bytes a compaction would leave, as of the last checkpoint:
  * the objects in full pages (a sample's mean cost), the other databases
- * as they are, and LMDB's own four pages. 0 when LMDB cannot say. */
-static uint64_t store_compact_estimate(struct store *s)
+ * as they are, and LMDB's own four pages. 0 when LMDB cannot say. The
+ * count of objects into *objects, if not NULL and LMDB gave it. */
+static uint64_t store_compact_estimate(struct store *s, uint64_t *objects)
 {
 	const MDB_dbi others[] = {s->meta_dbi, s->hints_dbi};
 	MDB_stat st;
-	uint64_t psize, room, pages = 4, cost = 0, objects = 0, bytes = 0;
+	uint64_t psize, room, pages = 4, cost = 0, n = 0, bytes = 0;
 
 	if (mdb_env_stat(s->env, &st) != 0 || store_read_begin(s) != 0)
 		return 0;
 	psize = st.ms_psize;
 	room = psize - STORE_PAGE_HEADER;
 	if (mdb_stat(s->rtxn, s->objects_dbi, &st) == 0) {
-		objects = st.ms_entries;
+		n = st.ms_entries;
+		if (objects != NULL)
+			*objects = n;
 		cost = store_object_cost(s->rtxn, s->objects_dbi, psize);
-		bytes = (objects * cost + room - 1) / room * psize;
+		bytes = (n * cost + room - 1) / room * psize;
 		/* A branch page holds a hundred leaves and more. */
 		bytes += bytes / 100;
 	}
@@ -4184,7 +4183,7 @@ static uint64_t store_compact_estimate(struct store *s)
 			         st.ms_overflow_pages;
 	}
 	mdb_txn_reset(s->rtxn);
-	return objects > 0 && cost == 0 ? 0 : bytes + pages * psize;
+	return n > 0 && cost == 0 ? 0 : bytes + pages * psize;
 }
 
 /* The automatic compaction's look (see store_options): cheap enough for
@@ -4193,8 +4192,7 @@ static void store_compact_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store *s = arg;
 	uint64_t writes = s->mutations - s->checked_mutations;
-	uint64_t disk = 0, estimate = 0;
-	MDB_stat st;
+	uint64_t disk = 0, estimate = 0, objects = 0;
 
 	(void)fd;
 	(void)what;
@@ -4204,17 +4202,12 @@ static void store_compact_check_cb(evutil_socket_t fd, short what, void *arg)
 	disk = store_env_bytes(s->env);
 	if (disk < s->compact_min_bytes)
 		return;
-	estimate = store_compact_estimate(s);
+	estimate = store_compact_estimate(s, &objects);
 	if (estimate == 0 || (double)disk < s->compact_ratio * (double)estimate)
 		return;
 	/* Under a heavy load of new keys, a compaction's full pages would
 	 * split at once: wait for a quieter moment. */
-	if (store_read_begin(s) != 0)
-		return;
-	st.ms_entries = 0;
-	mdb_stat(s->rtxn, s->objects_dbi, &st);
-	mdb_txn_reset(s->rtxn);
-	if (writes * 10 > st.ms_entries)
+	if (writes * 10 > objects)
 		return;
 	log_info("store: %s takes %llu bytes, a compaction would leave about "
 	         "%llu",
