@@ -57,8 +57,7 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-out=${OUT:-}
-[ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/ringkv-fuzz.XXXXXX")
+out=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/ringkv-fuzz.XXXXXX")}
 mkdir -p "$out"
 corpus=${CORPUS:-$tmp/corpus}
 bin=$build/fuzz

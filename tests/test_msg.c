@@ -49,17 +49,15 @@
 static void value_init(struct dvv_value *v, const char *data, const char *ctype,
                        uint64_t ts, bool tomb)
 {
-	memset(v, 0, sizeof(*v));
-	v->len = data != NULL ? strlen(data) : 0;
-	if (v->len > 0) {
-		v->data = malloc(v->len);
-		assert_non_null(v->data);
-		memcpy(v->data, data, v->len);
-	}
-	v->content_type = strdup(ctype);
-	assert_non_null(v->content_type);
-	v->timestamp_ms = ts;
-	v->tombstone = tomb;
+	const struct dvv_value from = {
+	    .data = (uint8_t *)data,
+	    .len = data != NULL ? strlen(data) : 0,
+	    .content_type = (char *)ctype,
+	    .timestamp_ms = ts,
+	    .tombstone = tomb,
+	};
+
+	assert_int_equal(dvv_value_copy(v, &from), 0);
 }
 
 /* Two actors with siblings, a tombstone, an empty value and an anonymous

@@ -111,17 +111,15 @@ static void put_peer(const char *name, size_t stem, const char *json,
 static void value_init(struct dvv_value *v, const char *data, const char *ctype,
                        uint64_t ts, bool tombstone)
 {
-	memset(v, 0, sizeof(*v));
-	v->len = data != NULL ? strlen(data) : 0;
-	if (v->len > 0) {
-		v->data = malloc(v->len);
-		FUZZ_CHECK(v->data != NULL);
-		memcpy(v->data, data, v->len);
-	}
-	v->content_type = strdup(ctype);
-	FUZZ_CHECK(v->content_type != NULL);
-	v->timestamp_ms = ts;
-	v->tombstone = tombstone;
+	const struct dvv_value from = {
+	    .data = (uint8_t *)data,
+	    .len = data != NULL ? strlen(data) : 0,
+	    .content_type = (char *)ctype,
+	    .timestamp_ms = ts,
+	    .tombstone = tombstone,
+	};
+
+	FUZZ_CHECK(dvv_value_copy(v, &from) == 0);
 }
 
 /* Two actors' siblings, one of them a tombstone, an empty value, and an
