@@ -214,8 +214,11 @@ struct store_queue {
  * rtxn and the caller's codec, and `busy`. The writer thread owns
  * w_codec and, from the hand-over until it publishes the batch in
  * w_done, the ops of the batch in flight (the loop does not touch them
- * meanwhile). The log belongs to the writer, except while the loop
- * applies a group during a checkpoint (l_logging, store_apply_here).
+ * meanwhile). Under sync = batch the log is the writer's; under
+ * periodic the loop also appends the groups it applies itself
+ * (l_logging, store_apply_here) whenever no batch is in the writer and
+ * the writer has not taken the log back (w_logs: a checkpoint's reset, a
+ * rebuild).
  * The fields under "shared" are read and written with mu held, which is
  * also what publishes an op's fields from one thread to the other. What
  * store_open sets before the writer starts (env, the dbis, node_id,
@@ -286,14 +289,25 @@ struct store {
 	bool w_keys_known;        /* w_keys counts every group since
 	                           * the loop last settled */
 	bool w_stop;              /* store_close: exit once idle */
-	/* periodic: the writer is inside a checkpoint's commit, and the
-	 * loop may apply groups itself (store_apply_here) */
+	/* periodic: the loop applies groups itself (store_apply_here).
+	 * Their records go to l_pending, which the writer puts into the
+	 * long transaction, or, while the writer is inside a checkpoint's
+	 * commit (w_committing), to l_carry, which opens the next one. */
 	bool w_committing;
-	bool l_logging; /* the loop is writing the log meanwhile */
-	uint64_t l_gen; /* the generation of what the loop applies */
-	struct store_recent_entry *l_carry; /* the records it wrote */
+	bool w_logs;    /* the writer has taken the log back */
+	bool l_logging; /* the loop is writing the log */
+	uint64_t l_gen; /* the generation of what the loop applies meanwhile */
+	struct store_recent_entry *l_pending;
+	struct store_recent_entry **l_pending_tail;
+	struct store_recent_entry *l_carry;
 	struct store_recent_entry **l_carry_tail;
 	bool dirty; /* periodic: log blocks written since the last flush */
+	uint64_t log_bytes; /* the log's size after its last block */
+	bool w_replaying;   /* the writer is putting l_pending's records */
+	/* owned with the log: the map the records logged since the last
+	 * checkpoint may take (store_record_room) */
+	uint64_t log_room;
+	size_t psize; /* LMDB's page size; read-only after store_open */
 	/* online compaction (the loop's; see "online compaction"): the
 	 * copy running, or NULL, and the event that waits for its end;
 	 * the automatic one's settings (read-only), its timer, and the
@@ -778,6 +792,7 @@ static int store_env_open(struct store *s, const struct store_options *opts)
 {
 	unsigned flags = MDB_NOTLS;
 	size_t map = opts->map_size ? opts->map_size : STORE_DEFAULT_MAP_SIZE;
+	MDB_stat st;
 	int dead = 0;
 	int rc = mdb_env_create(&s->env);
 
@@ -798,6 +813,10 @@ static int store_env_open(struct store *s, const struct store_options *opts)
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc != 0)
 		return store_lmdb_fail(s, "mdb_reader_check", rc);
+	rc = mdb_env_stat(s->env, &st);
+	if (rc != 0)
+		return store_lmdb_fail(s, "mdb_env_stat", rc);
+	s->psize = st.ms_psize;
 	return 0;
 }
 
@@ -1150,6 +1169,7 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->sync_batch = opts->sync_batch;
 	s->queue.tail = &s->queue.head;
 	s->l_carry_tail = &s->l_carry;
+	s->l_pending_tail = &s->l_pending;
 	s->c_touched_tail = &s->c_touched;
 	s->dir = strdup(opts->dir);
 	if (s->dir == NULL) {
@@ -1204,12 +1224,12 @@ fail:
 
 /* Where an apply reads the stored object and puts the new record. The
  * writer: its transaction (txn, through w_objects), its codec and its
- * generation. The loop, while the writer commits a checkpoint
- * (store_apply_here): txn NULL, the group's own earlier records, then
- * the recent table over the last checkpoint (store_lookup), the
- * caller's codec and the generation after the one being committed; the
- * records go to the log and the recent table only, and the writer puts
- * them into LMDB after the commit. */
+ * generation. The loop (store_apply_here, sync = periodic): txn NULL,
+ * the group's own earlier records, then the recent table over the last
+ * checkpoint (store_lookup), the caller's codec and the generation of
+ * the long transaction that will take the records (the one after it
+ * while a checkpoint commits); the records go to the log and the recent
+ * table, and the writer puts copies of them into LMDB. */
 struct store_via {
 	MDB_txn *txn;
 	struct codec *codec;
@@ -1267,8 +1287,22 @@ static struct store_recent_entry *store_recent_new(const struct store_via *via,
 	return e;
 }
 
-/* A write just made (in the long transaction, or by the loop during a
- * checkpoint) goes into the commit log's next block, and e, its filled
+/* Pages a put may take from the map, at most: the record's own (on
+ * overflow pages when big) and those it can copy or split on its way
+ * down the tree. */
+#define STORE_PUT_PAGES 4
+
+/* What e's write may take of the map in the long transaction. */
+static uint64_t store_record_room(const struct store *s,
+                                  const struct store_recent_entry *e)
+{
+	return ((uint64_t)STORE_PUT_PAGES + (e->dklen + e->rlen) / s->psize +
+	        1) *
+	       s->psize;
+}
+
+/* A write just made (in the long transaction, or by the loop) goes into
+ * the commit log's next block, and e, its filled
  * recent entry, to op for the loop. Where the write is already in the
  * transaction, failing here fails the transaction as an LMDB error
  * would: the return is an errno code for the *lmdb_rc of store_apply. e
@@ -1283,6 +1317,7 @@ static int store_log_entry(struct store *s, struct store_op *op,
 		free(e);
 		return rc == RKV_ETOOBIG ? EFBIG : ENOMEM;
 	}
+	s->log_room += store_record_room(s, e);
 	/* An op writes once; a second write would replace the first. */
 	free(op->recent);
 	op->recent = e;
@@ -1770,11 +1805,13 @@ static void store_finish(struct store *s, struct store_op *batch,
  *
  * Why a thread. With sync = batch a group waits for fdatasync of the
  * commit log, and in both modes a checkpoint waits for LMDB's flush of
- * the B-tree. Run on the loop thread, those waits would stop every socket
- * read, so the next batch would only hold what arrived before the sync
- * began. The writer thread applies and logs batch k while the loop keeps
- * reading requests and queueing batch k+1, which it hands over as soon as
- * batch k is done:
+ * the B-tree. (Under periodic the loop applies most groups itself; see
+ * "The loop's groups" below: the batches here are then hint ops and
+ * groups that come while the writer holds the log.) Run on the loop thread,
+ * those waits would stop every socket read, so the next batch would only hold
+ * what arrived before the sync began. The writer thread applies and logs batch
+ * k while the loop keeps reading requests and queueing batch k+1, which it
+ * hands over as soon as batch k is done:
  *
  *   loop:   queue k+1 ....... [k done: hand k+1, callbacks of k] queue k+2
  *   writer: apply k, log k, fdatasync ....... apply k+1, log, fdatasync
@@ -1810,9 +1847,10 @@ static int store_write_begin(struct store *s, MDB_txn **txn)
 	return rc;
 }
 
-/* Apply every op of batch inside txn, in order. Returns 0, or LMDB's code
- * when it failed: that leaves txn unusable, and the ops after it are not
- * applied. */
+/* Apply every op of batch inside txn, in order, but those that failed
+ * already (the loop tried the group first, store_requeue). Returns 0, or
+ * LMDB's code when it failed: that leaves txn unusable, and the ops after
+ * it are not applied. */
 static int store_apply_batch(struct store *s, MDB_txn *txn,
                              struct store_op *batch)
 {
@@ -1820,10 +1858,13 @@ static int store_apply_batch(struct store *s, MDB_txn *txn,
 	int lmdb_rc = 0;
 
 	for (struct store_op *op = batch; op != NULL && lmdb_rc == 0;
-	     op = op->next)
+	     op = op->next) {
+		if (op->status != 0)
+			continue;
 		op->status = op->t != NULL
 		                 ? store_hint_apply(s, &via, op, &lmdb_rc)
 		                 : store_apply(s, &via, op, &lmdb_rc);
+	}
 	return lmdb_rc;
 }
 
@@ -1866,13 +1907,20 @@ static int store_apply_batch(struct store *s, MDB_txn *txn,
  * loop's own write transactions call store_settle first instead: it asks
  * the writer for a checkpoint and waits for it.
  *
- * During a checkpoint. LMDB has one writer, and the commit holds the
- * writer thread for milliseconds. Under sync = periodic the loop applies
- * the groups that arrive meanwhile itself (store_apply_here), reading
- * where its reads do, and the writer carries their records into the
- * log's next pass and the next transaction once the commit is done
- * (store_checkpoint). Under batch they wait: the loop would have to
- * flush the log.
+ * The loop's groups. Under sync = periodic a group waits for no flush,
+ * and handing it to the writer and back costs more than applying it: so
+ * the loop applies the groups itself (store_apply_here), reading where
+ * its reads do, logs them and answers, and the writer puts their records
+ * into the long transaction after the fact (l_pending), before any batch
+ * of its own and before a checkpoint. LMDB has one writer, and a
+ * checkpoint's commit holds the writer thread for milliseconds: the
+ * groups the loop applies meanwhile belong to the next transaction, and
+ * the writer carries their records into the log's next pass and that
+ * transaction once the commit is done (l_carry, store_checkpoint). The
+ * writer takes the log back for its own batches (hint ops), for a
+ * checkpoint's reset and for a rebuild (w_logs); the loop then hands
+ * its groups over as under batch. Under batch every group goes to the
+ * writer: the loop would have to flush the log.
  *
  * Failure. An LMDB error inside the long transaction (map full, I/O) or a
  * failed log append loses the transaction, but every acknowledged group
@@ -1933,30 +1981,70 @@ static void store_checkpointed(struct store *s, const struct timespec *began)
 
 	pthread_mutex_lock(&s->mu);
 	s->ckpt_gen = s->w_gen;
+	s->w_gen++;
+	s->log_bytes = s->clog.size;
 	s->checkpoints++;
 	histogram_record(&s->ckpt_us, us);
 	pthread_mutex_unlock(&s->mu);
-	s->w_gen++;
 }
 
 static void store_refuse_writes(struct store *s)
 {
+	pthread_mutex_lock(&s->mu);
 	s->w_failed = true;
+	pthread_mutex_unlock(&s->mu);
 	log_error("store: %s refuses writes from now on; what it acknowledged "
 	          "is kept in its commit log, applied at the next start",
 	          s->dir);
 }
 
+/* The writer takes the log from the loop (store_apply_here), waiting
+ * for a group the loop is logging, and gives it back. */
+static void store_log_take(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->w_logs = true;
+	while (s->l_logging)
+		pthread_cond_wait(&s->work, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void store_log_give(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->w_logs = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The records of the loop's groups, taken from l_pending (mu held). */
+static struct store_recent_entry *store_pending_take(struct store *s)
+{
+	struct store_recent_entry *pending = s->l_pending;
+
+	s->l_pending = NULL;
+	s->l_pending_tail = &s->l_pending;
+	/* store_get_stats waits for l_pending to empty. */
+	pthread_cond_broadcast(&s->done);
+	return pending;
+}
+
 /* The long transaction is lost: apply the log to a fresh one and
- * checkpoint it (see above). */
+ * checkpoint it (see above). The writer holds the log (store_log_take).
+ * The records the loop applied and the writer had not put yet are in
+ * the log too: they go with it. */
 static void store_rebuild(struct store *s)
 {
 	struct clog_replay_stats st;
 	struct timespec began;
+	struct store_recent_entry *pending = NULL;
 	MDB_txn *txn = NULL;
 	int rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &began);
+	pthread_mutex_lock(&s->mu);
+	pending = store_pending_take(s);
+	pthread_mutex_unlock(&s->mu);
+	store_recent_list_free(pending);
 	if (s->w_txn != NULL)
 		mdb_txn_abort(s->w_txn);
 	s->w_txn = NULL;
@@ -1984,6 +2072,7 @@ static void store_rebuild(struct store *s)
 		store_refuse_writes(s);
 		return;
 	}
+	s->log_room = 0;
 	log_warn("store: rebuilt %s from its commit log (%llu writes)", s->dir,
 	         (unsigned long long)st.writes);
 	store_checkpointed(s, &began);
@@ -2001,19 +2090,21 @@ static void store_count_keys(struct store *s)
 
 	pthread_mutex_lock(&s->mu);
 	s->w_keys = known ? st.ms_entries : 0;
-	s->w_keys_known = known;
+	/* Groups the loop applied since are not in the count. */
+	s->w_keys_known = known && s->l_pending == NULL;
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* The commit is over: stop the loop from applying groups, wait until it
- * is out of the log, and take the records it applied meanwhile, in
- * order (writer thread). */
+/* The commit is over: the loop's groups go to the long transaction
+ * again. Take the log back from the loop and the records it applied
+ * meanwhile, in order (writer thread). */
 static struct store_recent_entry *store_carry_take(struct store *s)
 {
 	struct store_recent_entry *carry = NULL;
 
 	pthread_mutex_lock(&s->mu);
 	s->w_committing = false;
+	s->w_logs = true;
 	while (s->l_logging)
 		pthread_cond_wait(&s->work, &s->mu);
 	carry = s->l_carry;
@@ -2023,68 +2114,113 @@ static struct store_recent_entry *store_carry_take(struct store *s)
 	return carry;
 }
 
-/* Put what the loop applied during the checkpoint (carry, in order) into
- * a new long transaction, before any group: the next checkpoint takes it
- * into LMDB. On failure the log's pass, which opens with these records,
- * rebuilds it. */
-static void store_carry_put(struct store *s,
-                            const struct store_recent_entry *carry)
+/* Open the long transaction if none is (writer thread). LMDB's code,
+ * logged. */
+static int store_long_begin(struct store *s)
 {
-	struct store_replay r = {s, NULL};
-	int rc = store_write_begin(s, &s->w_txn);
+	int rc = 0;
 
+	if (s->w_txn != NULL)
+		return 0;
+	rc = store_write_begin(s, &s->w_txn);
 	if (rc != 0) {
 		s->w_objects = NULL;
-		store_lmdb_fail(s, "a write transaction", rc);
-		store_rebuild(s);
-		return;
+		return store_lmdb_fail(s, "a write transaction", rc);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
+	return 0;
+}
+
+/* Put records the loop applied (list, in order) into the long
+ * transaction. LMDB's code, logged; on failure the transaction is
+ * unusable. */
+static int store_records_put(struct store *s,
+                             const struct store_recent_entry *list)
+{
+	struct store_replay r = {s, NULL};
+	int rc = store_long_begin(s);
+
 	r.txn = s->w_txn;
-	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
+	for (const struct store_recent_entry *e = list; e != NULL && rc == 0;
 	     e = e->next)
 		rc = store_replay_write(&r, e->db, e->bytes, e->dklen,
 		                        store_entry_record(e), e->rlen);
-	if (rc != 0) {
-		store_rebuild(s);
-		return;
-	}
-	store_count_keys(s);
+	return rc;
 }
 
-/* Commit the long transaction, if one is open (writer thread, mu not
- * held). Under periodic the loop meanwhile applies the groups that
- * arrive (store_apply_here); their records then open the log's next pass
- * and the next long transaction. */
+/* Put the loop's groups into the long transaction (writer thread, mu not
+ * held), before any batch of its own: a key's writes keep their order.
+ * On failure the log, which holds them, rebuilds it. */
+static void store_pending_put(struct store *s)
+{
+	struct store_recent_entry *pending = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	pending = store_pending_take(s);
+	s->w_replaying = true;
+	pthread_mutex_unlock(&s->mu);
+	if (store_records_put(s, pending) != 0) {
+		store_log_take(s);
+		store_rebuild(s);
+		store_log_give(s);
+	}
+	store_recent_list_free(pending);
+	store_count_keys(s);
+	pthread_mutex_lock(&s->mu);
+	s->w_replaying = false;
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Commit the long transaction, with the loop's groups not yet in it, if
+ * there is anything to commit (writer thread, mu not held). Under
+ * periodic the loop meanwhile applies the groups that arrive
+ * (store_apply_here) for the next transaction: their records then open
+ * the log's next pass and that transaction. */
 static void store_checkpoint(struct store *s)
 {
-	struct store_recent_entry *carry = NULL;
+	struct store_recent_entry *pending = NULL, *carry = NULL;
 	struct timespec began;
 	int rc = 0;
 
-	if (s->w_txn == NULL)
-		return;
 	clock_gettime(CLOCK_MONOTONIC, &began);
 	pthread_mutex_lock(&s->mu);
+	/* A group the loop is logging belongs to this transaction. */
+	while (s->l_logging)
+		pthread_cond_wait(&s->work, &s->mu);
+	pending = store_pending_take(s);
+	if (s->w_txn == NULL && pending == NULL) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	s->w_committing = !s->sync_batch && !s->w_failed;
 	s->l_gen = s->w_gen + 1;
 	pthread_mutex_unlock(&s->mu);
-	rc = mdb_txn_commit(s->w_txn);
+	rc = store_records_put(s, pending);
+	store_recent_list_free(pending);
+	if (rc == 0) {
+		rc = mdb_txn_commit(s->w_txn);
+		if (rc != 0)
+			store_lmdb_fail(s, "a checkpoint", rc);
+	} else if (s->w_txn != NULL) {
+		mdb_txn_abort(s->w_txn);
+	}
 	s->w_txn = NULL; /* freed by the commit, even when it fails */
 	s->w_objects = NULL;
 	carry = store_carry_take(s);
 	if (rc != 0) {
 		/* The log holds the loop's groups after the transaction's:
 		 * the rebuild applies them too. */
-		store_recent_list_free(carry);
-		store_lmdb_fail(s, "a checkpoint", rc);
 		store_rebuild(s);
-		return;
+		goto out;
 	}
+	s->log_room = 0;
 	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
-	     e = e->next)
+	     e = e->next) {
 		rc = clog_add(&s->clog, e->db, e->bytes, e->dklen,
 		              store_entry_record(e), e->rlen);
+		s->log_room += store_record_room(s, e);
+	}
 	/* LMDB has every group: the table may drop them even if the log
 	 * cannot be emptied, but a log that still holds them must not take
 	 * the next groups. */
@@ -2093,8 +2229,15 @@ static void store_checkpoint(struct store *s)
 		store_refuse_writes(s);
 	}
 	store_checkpointed(s, &began);
-	if (carry != NULL)
-		store_carry_put(s, carry);
+	/* Before any group: the next checkpoint takes them into LMDB. On
+	 * failure the log's pass, which opens with these records, rebuilds
+	 * the transaction. */
+	if (carry != NULL && store_records_put(s, carry) != 0)
+		store_rebuild(s);
+	else if (carry != NULL)
+		store_count_keys(s);
+out:
+	store_log_give(s);
 	store_recent_list_free(carry);
 }
 
@@ -2102,7 +2245,7 @@ static bool store_checkpoint_due(const struct store *s)
 {
 	if (s->w_txn == NULL)
 		return false;
-	if (s->clog.size >= STORE_CHECKPOINT_BYTES)
+	if (s->log_bytes >= STORE_CHECKPOINT_BYTES)
 		return true;
 	return store_us_since(&s->w_txn_begun) >=
 	       (uint64_t)s->checkpoint_ms * 1000;
@@ -2118,22 +2261,17 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 
 	if (s->w_failed)
 		return RKV_EIO;
-	if (s->w_txn == NULL) {
-		lmdb_rc = store_write_begin(s, &s->w_txn);
-		if (lmdb_rc != 0) {
-			s->w_objects = NULL;
-			return store_lmdb_fail(s, "a write transaction",
-			                       lmdb_rc);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &s->w_txn_begun);
-	}
+	if (store_long_begin(s) != 0)
+		return RKV_EIO;
 	lmdb_rc = store_apply_batch(s, s->w_txn, batch);
 	if (lmdb_rc == 0 &&
 	    (s->sync_batch ? clog_commit(&s->clog) : clog_write(&s->clog)) == 0)
 		return 0;
 	if (lmdb_rc != 0)
 		store_lmdb_fail(s, "a group commit", lmdb_rc);
+	store_log_take(s);
 	store_rebuild(s);
+	store_log_give(s);
 	return RKV_EIO;
 }
 
@@ -2197,6 +2335,17 @@ static void *store_writer_main(void *arg)
 	for (;;) {
 		struct store_op *batch = s->w_batch;
 		int status = 0;
+		if (s->l_pending != NULL) {
+			pthread_mutex_unlock(&s->mu);
+			store_pending_put(s);
+			pthread_mutex_lock(&s->mu);
+			/* Under steady load the loop's next group is often
+			 * pending already: a checkpoint that waited for none
+			 * would never come. */
+			if (store_checkpoint_due(s))
+				store_writer_checkpoint(s);
+			continue;
+		}
 		if (batch == NULL && s->w_sync) {
 			store_writer_sync(s);
 			continue;
@@ -2208,7 +2357,8 @@ static void *store_writer_main(void *arg)
 			 * commit finds the groups the loop applied meanwhile
 			 * in a new long transaction: one more round
 			 * commits them. */
-			if (s->w_stop && s->w_txn == NULL)
+			if (s->w_stop && s->w_txn == NULL &&
+			    s->l_pending == NULL)
 				break;
 			continue;
 		}
@@ -2223,6 +2373,7 @@ static void *store_writer_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->w_done = batch;
 		s->w_done_status = status;
+		s->log_bytes = s->clog.size;
 		s->dirty = s->dirty || (!s->sync_batch && status == 0);
 		pthread_cond_broadcast(&s->done);
 		/* An eventfd counter cannot overflow at one write a batch. */
@@ -2251,18 +2402,22 @@ static struct store_op *store_take_queue(struct store *s)
 	return batch;
 }
 
-/* Whether the writer is inside a checkpoint's commit (loop thread). */
-static bool store_committing(struct store *s)
+/* The first max ops queued, as one batch; the rest stay queued. */
+static struct store_op *store_take_some(struct store *s, size_t max)
 {
-	bool committing = false;
+	struct store_op *batch = s->queue.head, **cut = &s->queue.head;
 
-	pthread_mutex_lock(&s->mu);
-	committing = s->w_committing;
-	pthread_mutex_unlock(&s->mu);
-	return committing;
+	if (s->queue.n <= max)
+		return store_take_queue(s);
+	for (size_t i = 0; i < max; i++)
+		cut = &(*cut)->next;
+	s->queue.head = *cut;
+	*cut = NULL;
+	s->queue.n -= max;
+	return batch;
 }
 
-/* A copy of e for the writer's carry (see store_apply_here). */
+/* A copy of e for the writer (see store_apply_here). */
 static struct store_recent_entry *
 store_recent_copy(const struct store_recent_entry *e)
 {
@@ -2276,36 +2431,94 @@ store_recent_copy(const struct store_recent_entry *e)
 	return c;
 }
 
-/* Apply the queue on this thread while the writer commits a checkpoint
- * (sync = periodic), instead of leaving it to wait for the commit, which
- * takes milliseconds: the loop does what the writer would, reading each
- * key's object from the group's own earlier writes, else where its reads
- * find it (store_lookup: the recent table, then the last checkpoint,
- * which together hold every acknowledged write, as the writer's
- * transaction does), and writing the group's block to the log, which is
- * the loop's while the writer commits. The callbacks run at once. The
- * writer takes copies of the records (l_carry): they open the log's next
- * pass and the next long transaction (store_checkpoint). false, the queue
- * untouched, when the writer is not committing or a hint op is queued
- * (hint counts are the writer's). */
+/* Whether LMDB's map can take every record logged since the last
+ * checkpoint (log_room) beyond the pages in use, counting none of the
+ * free ones LMDB may reuse: the loop answers its groups before the writer
+ * puts them into LMDB, so they must fit whatever it does. A group that
+ * would not goes to the writer, where a put that finds the map full
+ * fails that group alone. */
+static uint64_t store_env_bytes(MDB_env *env);
+
+static bool store_log_fits(struct store *s)
+{
+	MDB_envinfo info;
+	uint64_t used = store_env_bytes(s->env);
+
+	return used > 0 && mdb_env_info(s->env, &info) == 0 &&
+	       used + s->log_room <= info.me_mapsize;
+}
+
+/* Undo what store_apply did to the ops of batch, a group the loop applied
+ * but will not log (store_log_fits), and put it back at the head of the
+ * queue for the writer. An op that failed keeps its status: the writer
+ * skips it (store_apply_batch), as it would fail the same way there, and
+ * a merge that took its object may have freed it. */
+static void store_requeue(struct store *s, struct store_op *batch)
+{
+	struct store_op **tail = &batch;
+	size_t n = 0;
+
+	for (struct store_op *op = batch; op != NULL; op = op->next) {
+		if (op->status == 0 && op->kind == STORE_OP_MERGE &&
+		    op->obj == NULL) {
+			op->obj = op->result; /* taken as it came */
+			op->result = NULL;
+		}
+		dvv_free(op->result);
+		op->result = NULL;
+		free(op->recent);
+		op->recent = NULL;
+		tail = &op->next;
+		n++;
+	}
+	*tail = s->queue.head;
+	if (s->queue.head == NULL)
+		s->queue.tail = tail;
+	s->queue.head = batch;
+	s->queue.n += n;
+}
+
+/* Apply the queue on this thread (sync = periodic) instead of handing it
+ * to the writer: no group waits for the hand-over and the wake-up back,
+ * and while the writer commits a checkpoint, which takes milliseconds,
+ * none waits for the commit either. The loop does what the writer
+ * would, reading each key's object from the group's own earlier writes,
+ * else where its reads find it (store_lookup: the recent table, then the
+ * last checkpoint, which together hold every acknowledged write, as the
+ * writer's transaction does), and writing the group's block to the log.
+ * The callbacks run at once. The writer takes copies of the records:
+ * l_pending, which it puts into the long transaction, or, while it
+ * commits a checkpoint, l_carry, which opens the log's next pass and the
+ * next transaction (store_checkpoint). false, the queue untouched, under
+ * sync = batch (the log's flush would stop the loop), when a hint op is
+ * queued (hint counts are the writer's), while the writer holds the log
+ * and once it refuses writes: the caller hands the queue to it then. */
 static bool store_apply_here(struct store *s)
 {
 	struct store_via via = {NULL, s->codec, 0, NULL};
-	struct store_recent_entry *carry = NULL, **tail = &carry;
+	struct store_recent_entry *copies = NULL, **tail = &copies;
 	struct store_op *batch = NULL;
+	uint64_t ckpt_gen = 0, room = 0;
+	bool during = false, fits = false;
 	int status = 0;
 
 	if (s->sync_batch || s->hint_ops_queued > 0)
 		return false;
 	pthread_mutex_lock(&s->mu);
-	if (s->w_committing) {
+	if (!s->w_logs && !s->w_failed) {
 		s->l_logging = true;
-		via.gen = s->l_gen;
+		during = s->w_committing;
+		via.gen = during ? s->l_gen : s->w_gen;
+		ckpt_gen = s->ckpt_gen;
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (via.gen == 0)
 		return false;
-	batch = store_take_queue(s);
+	room = s->log_room;
+	/* Before the reads renew the snapshot, which then has what the
+	 * dropped entries held. */
+	store_recent_drop(s, ckpt_gen);
+	batch = store_take_some(s, STORE_LOOP_GROUP);
 	via.batch = batch;
 	status = store_read_begin(s);
 	for (struct store_op *op = batch; op != NULL && status == 0;
@@ -2324,26 +2537,43 @@ static bool store_apply_here(struct store *s)
 	}
 	if (s->rtxn != NULL)
 		mdb_txn_reset(s->rtxn);
-	if (status == 0)
+	fits = status == 0 && store_log_fits(s);
+	if (fits)
 		status = clog_write(&s->clog);
 	else
 		clog_drop(&s->clog);
+	if (!fits || status != 0)
+		s->log_room = room;
 	pthread_mutex_lock(&s->mu);
 	s->l_logging = false;
-	if (status == 0) {
-		*s->l_carry_tail = carry;
+	s->log_bytes = s->clog.size;
+	if (fits && status == 0 && copies != NULL && during) {
+		*s->l_carry_tail = copies;
 		s->l_carry_tail = tail;
-		s->dirty = true;
-		carry = NULL;
+		copies = NULL;
+	} else if (fits && status == 0 && copies != NULL) {
+		*s->l_pending_tail = copies;
+		s->l_pending_tail = tail;
+		s->w_keys_known = false;
+		copies = NULL;
 	}
+	s->dirty = s->dirty || (fits && status == 0);
+	/* The writer waits for l_logging, or for pending records. */
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
-	store_recent_list_free(carry);
+	store_recent_list_free(copies);
+	if (status == 0 && !fits) {
+		store_requeue(s, batch);
+		return false;
+	}
 	if (status == 0) {
 		s->unsettled = true;
 		s->commits++;
-		s->checkpoint_groups++;
+		s->checkpoint_groups += during;
 	}
+	/* The rest of the queue is the next group, in a later turn. */
+	if (s->queue.head != NULL)
+		event_active(s->commit_ev, EV_TIMEOUT, 0);
 	store_finish(s, batch, status);
 	return true;
 }
@@ -2378,9 +2608,10 @@ static void store_done(struct store *s, struct store_op *batch, int status)
 {
 	s->busy = false;
 	s->commits += status == 0;
-	/* Into a checkpoint, the queue is applied here, after this batch's
-	 * callbacks: its reads must see this batch's records. */
-	if (s->queue.head != NULL && !s->sync_batch && store_committing(s))
+	/* Under periodic the loop applies the queue itself if it can
+	 * (store_commit_cb), after this batch's callbacks: its reads must
+	 * see this batch's records. */
+	if (s->queue.head != NULL && !s->sync_batch)
 		event_active(s->commit_ev, EV_TIMEOUT, 0);
 	else if (s->queue.head != NULL)
 		store_hand(s);
@@ -2704,6 +2935,11 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (s->unsettled) {
 		pthread_mutex_lock(&s->mu);
+		/* The writer counts the loop's groups once it has put them,
+		 * microseconds after they were logged: wait for that rather
+		 * than for a checkpoint. */
+		while (s->l_pending != NULL || s->w_replaying)
+			pthread_cond_wait(&s->done, &s->mu);
 		counted = s->w_keys_known;
 		out->keys = s->w_keys;
 		pthread_mutex_unlock(&s->mu);

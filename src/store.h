@@ -72,14 +72,13 @@
  * holds. While the writer works the loop keeps queueing the next group,
  * handed over once this one is done: one group at most is in the writer,
  * so a key's mutations are applied in the order they were queued. With
- * sync = periodic, groups queued while the writer commits a checkpoint
- * are applied on the loop instead, in the same order, and their records
- * handed to the writer for the next transaction (store.c,
- * store_apply_here). Reads
- * see every write whose callback has run. The metadata, scan and
- * partition functions are synchronous: each runs its own transaction on
- * the caller's thread before it returns; those that read ranges or
- * counts, or write, first wait for a checkpoint of what the writer holds
+ * sync = periodic the loop applies most groups itself instead, in the
+ * same order, logs them and runs their callbacks, and the writer puts
+ * their records into the long transaction afterwards (store.c,
+ * store_apply_here). Reads see every write whose callback has run. The
+ * metadata, scan and partition functions are synchronous: each runs its own
+ * transaction on the caller's thread before it returns; those that read ranges
+ * or counts, or write, first wait for a checkpoint of what the writer holds
  * (milliseconds).
  *
  * Threads. Every function here is for the event loop's thread only (the
@@ -126,6 +125,12 @@
  * batch of up to as many that the writer is committing); past it
  * store_update/store_merge answer RKV_EUNAVAIL (back-pressure). */
 #define STORE_MAX_PENDING 65536
+
+/* Under sync = periodic the loop applies what is queued itself, at most
+ * this many mutations to a group (each looks for its key among the
+ * group's earlier ones, and the loop serves nothing else meanwhile); a
+ * longer queue is applied as several groups, in order. */
+#define STORE_LOOP_GROUP 256
 
 struct store;
 
