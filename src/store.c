@@ -1998,14 +1998,20 @@ static void store_refuse_writes(struct store *s)
 	          s->dir);
 }
 
+/* Wait until the loop is out of the log (writer thread, mu held). */
+static void store_wait_log(struct store *s)
+{
+	while (s->l_logging)
+		pthread_cond_wait(&s->work, &s->mu);
+}
+
 /* The writer takes the log from the loop (store_apply_here), waiting
  * for a group the loop is logging, and gives it back. */
 static void store_log_take(struct store *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->w_logs = true;
-	while (s->l_logging)
-		pthread_cond_wait(&s->work, &s->mu);
+	store_wait_log(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -2105,8 +2111,7 @@ static struct store_recent_entry *store_carry_take(struct store *s)
 	pthread_mutex_lock(&s->mu);
 	s->w_committing = false;
 	s->w_logs = true;
-	while (s->l_logging)
-		pthread_cond_wait(&s->work, &s->mu);
+	store_wait_log(s);
 	carry = s->l_carry;
 	s->l_carry = NULL;
 	s->l_carry_tail = &s->l_carry;
@@ -2186,8 +2191,7 @@ static void store_checkpoint(struct store *s)
 	clock_gettime(CLOCK_MONOTONIC, &began);
 	pthread_mutex_lock(&s->mu);
 	/* A group the loop is logging belongs to this transaction. */
-	while (s->l_logging)
-		pthread_cond_wait(&s->work, &s->mu);
+	store_wait_log(s);
 	pending = store_pending_take(s);
 	if (s->w_txn == NULL && pending == NULL) {
 		pthread_mutex_unlock(&s->mu);
@@ -2431,21 +2435,26 @@ store_recent_copy(const struct store_recent_entry *e)
 	return c;
 }
 
+/* Bytes up to the last page in use of the environment info describes:
+ * what the file must hold, free pages inside it included. */
+static uint64_t store_info_bytes(const MDB_envinfo *info, size_t psize)
+{
+	return (uint64_t)(info->me_last_pgno + 1) * psize;
+}
+
 /* Whether LMDB's map can take every record logged since the last
  * checkpoint (log_room) beyond the pages in use, counting none of the
  * free ones LMDB may reuse: the loop answers its groups before the writer
  * puts them into LMDB, so they must fit whatever it does. A group that
  * would not goes to the writer, where a put that finds the map full
  * fails that group alone. */
-static uint64_t store_env_bytes(MDB_env *env);
-
 static bool store_log_fits(struct store *s)
 {
 	MDB_envinfo info;
-	uint64_t used = store_env_bytes(s->env);
 
-	return used > 0 && mdb_env_info(s->env, &info) == 0 &&
-	       used + s->log_room <= info.me_mapsize;
+	return mdb_env_info(s->env, &info) == 0 &&
+	       store_info_bytes(&info, s->psize) + s->log_room <=
+	           info.me_mapsize;
 }
 
 /* Undo what store_apply did to the ops of batch, a group the loop applied
@@ -2906,8 +2915,7 @@ int store_get_digest(struct store *s, uint32_t partition, const void *key,
 	return rc;
 }
 
-/* Bytes up to the last page in use: what the file must hold, free pages
- * inside it included. 0 if LMDB cannot say. */
+/* store_info_bytes of env; 0 if LMDB cannot say. */
 static uint64_t store_env_bytes(MDB_env *env)
 {
 	MDB_envinfo info;
@@ -2915,7 +2923,7 @@ static uint64_t store_env_bytes(MDB_env *env)
 
 	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
 		return 0;
-	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	return store_info_bytes(&info, st.ms_psize);
 }
 
 static uint64_t store_compact_estimate(struct store *s, uint64_t *objects);
@@ -4057,7 +4065,7 @@ static void *store_env_close_main(void *arg)
 	MDB_stat st;
 
 	if (mdb_env_info(env, &info) == 0 && mdb_env_stat(env, &st) == 0) {
-		size_t used = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+		size_t used = store_info_bytes(&info, st.ms_psize);
 		for (size_t off = 0; off < used; off += STORE_UNMAP_SLICE) {
 			size_t len = used - off < STORE_UNMAP_SLICE
 			                 ? used - off
