@@ -927,14 +927,17 @@ static void coord_start(evutil_socket_t fd, short what, void *arg)
 	if (req->needed < req->pw) /* as Riak: W is at least PW */
 		req->needed = req->pw;
 	req->state = COORD_FANOUT;
-	evtimer_add(req->timer, &tv);
-
 	if (req->kind == COORD_READ) {
 		c->stats.coordinated_reads++;
 		coord_fanout_read(req);
 	} else {
 		coord_start_write(req, self, live);
 	}
+	/* A read our own copy answered at once (a one-node cluster, r=1)
+	 * needs no deadline: arming and removing one would cost it more
+	 * than its store read. */
+	if (!req->answered)
+		evtimer_add(req->timer, &tv);
 	req->state = COORD_AWAIT;
 	if (req->kind == COORD_READ)
 		coord_read_check(req); /* replies may all be in already */

@@ -637,6 +637,24 @@ static void api_method_not_allowed(struct api_req *ar, const char *allow)
 	api_error(ar, 405, "method not allowed", NULL);
 }
 
+/* The key of a /kv/ path, its %XX escapes decoded ('+' stays a plus).
+ * Most keys have none, and copying those is cheaper than
+ * evhttp_uridecode's byte-by-byte pass. NULL without memory. */
+static char *api_key_decode(const char *raw, size_t *len)
+{
+	size_t n = strcspn(raw, "%");
+	char *key = NULL;
+
+	if (raw[n] != '\0')
+		return evhttp_uridecode(raw, 0, len);
+	key = malloc(n + 1);
+	if (key != NULL) {
+		memcpy(key, raw, n + 1);
+		*len = n;
+	}
+	return key;
+}
+
 static void kv_route(struct api_req *ar, const char *raw_key)
 {
 	struct http_api *api = ar->api;
@@ -653,7 +671,7 @@ static void kv_route(struct api_req *ar, const char *raw_key)
 		api_method_not_allowed(ar, "GET, PUT, DELETE");
 		return;
 	}
-	ar->key = evhttp_uridecode(raw_key, 0, &ar->klen);
+	ar->key = api_key_decode(raw_key, &ar->klen);
 	if (ar->key == NULL) {
 		api_status_error(ar, RKV_ENOMEM);
 		return;

@@ -152,6 +152,12 @@ static void test_put_get_delete(void **state)
 	/* Keys are URL-decoded bytes: %20 and a literal space are one key. */
 	assert_int_equal(status_of("PUT", "/kv/with%20space", NULL, "s"), 204);
 	assert_value("/kv/with%20space", "s");
+	/* A key without escapes is taken as it is, one with escapes is
+	 * decoded: both ways reach one key, and '+' is a plus. */
+	assert_int_equal(status_of("PUT", "/kv/a+b", NULL, "plus"), 204);
+	assert_value("/kv/a%2Bb", "plus");
+	assert_value("/kv/%61+b", "plus");
+	assert_int_equal(status_of("GET", "/kv/a%20b", NULL, NULL), 404);
 
 	const char *const del[] = {"X-Context", ctx, NULL};
 	assert_int_equal(status_of("DELETE", "/kv/greeting", del, NULL), 204);
