@@ -789,12 +789,13 @@ static void api_stats_json(struct http_api *api, struct evbuffer *b)
 	    b,
 	    "\"keys\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
 	    ",\"commits\":%" PRIu64 ",\"checkpoints\":%" PRIu64
-	    ",\"checkpoint_groups\":%" PRIu64 ",\"mutations\":%" PRIu64
-	    ",\"node_id\":\"%016" PRIx64 "\",\"actor\":\"%016" PRIx64
-	    "\",\"in_flight\":%u,",
+	    ",\"checkpoint_groups\":%" PRIu64 ",\"log_full_groups\":%" PRIu64
+	    ",\"mutations\":%" PRIu64 ",\"node_id\":\"%016" PRIx64
+	    "\",\"actor\":\"%016" PRIx64 "\",\"in_flight\":%u,",
 	    ss.keys, ss.disk_bytes, ss.commits, ss.checkpoints,
-	    ss.checkpoint_groups, ss.mutations, store_node_id(api->d.store),
-	    store_actor(api->d.store), api->in_flight);
+	    ss.checkpoint_groups, ss.log_full_groups, ss.mutations,
+	    store_node_id(api->d.store), store_actor(api->d.store),
+	    api->in_flight);
 	api_histogram_json(b, "checkpoint_us", &ckpt);
 	evbuffer_add_printf(
 	    b,

@@ -130,6 +130,21 @@ static_assert(STORE_MAX_KEY <= UINT32_MAX, "format 2 has a u32 length");
  * pages freed before it (docs/benchmarks.md, "The checkpoint interval"). */
 #define STORE_CHECKPOINT_MS    250 /* store_options.checkpoint_ms */
 #define STORE_CHECKPOINT_BYTES ((uint64_t)8 << 20)
+/* Under sync = periodic the writer owes the loop nothing a client waits
+ * for: it puts records the loop has acknowledged and commits
+ * checkpoints. At the loop's priority it takes its turns on a busy
+ * machine's cores from the loops and their clients; so it runs this much
+ * nicer (a thread's own nice value, as Linux keeps it) and takes what
+ * they leave (docs/benchmarks.md, "The writer's priority"). Under batch
+ * every group waits for it, and it keeps the loop's priority. */
+#define STORE_WRITER_NICE 10
+/* How far it may fall behind: once the log holds this many bytes not yet
+ * checkpointed (store_options.log_limit), the loop stops applying groups
+ * and hands them to the writer, whose checkpoint, due since the log
+ * passed STORE_CHECKPOINT_BYTES, empties the log before long. The log,
+ * the records waiting for the writer and the recent table all grow with
+ * how far behind it is. */
+#define STORE_LOG_LIMIT (2 * STORE_CHECKPOINT_BYTES)
 /* The recent table's first size (buckets, a power of two); it doubles
  * when it holds more entries than buckets. */
 #define STORE_RECENT_BUCKETS 4096
@@ -260,6 +275,7 @@ struct store {
 	uint64_t recent_gen; /* entries of generations <= it were dropped */
 	bool unsettled;      /* a batch was handed since the last settle */
 	uint64_t checkpoint_groups; /* groups store_apply_here applied */
+	uint64_t log_full_groups; /* groups it left to the writer: log_limit */
 	/* the writer thread */
 	struct codec *w_codec; /* the writer's own: a codec is per thread */
 	MDB_cursor *w_objects; /* on "objects", in the write transaction */
@@ -269,6 +285,7 @@ struct store {
 	struct timespec w_txn_begun; /* CLOCK_MONOTONIC */
 	uint64_t w_gen;              /* generation of w_txn: 1, 2, ... */
 	unsigned checkpoint_ms;      /* read-only after store_open */
+	uint64_t log_limit;          /* read-only after store_open */
 	bool w_failed; /* the log could not be checkpointed: writes refused */
 	int done_fd;   /* eventfd the writer signals; -1 if none */
 	pthread_t writer;
@@ -1153,6 +1170,7 @@ int store_open(struct store **out, struct event_base *base, struct codec *codec,
 	s->w_gen = 1;
 	s->checkpoint_ms =
 	    opts->checkpoint_ms ? opts->checkpoint_ms : STORE_CHECKPOINT_MS;
+	s->log_limit = opts->log_limit ? opts->log_limit : STORE_LOG_LIMIT;
 	s->compact_check_ms = opts->compact_check_ms;
 	s->compact_min_bytes = opts->compact_min_bytes;
 	s->compact_ratio = opts->compact_ratio;
@@ -2335,6 +2353,10 @@ static void *store_writer_main(void *arg)
 	struct store *s = arg;
 	const uint64_t one = 1;
 
+	errno = 0;
+	if (!s->sync_batch && nice(STORE_WRITER_NICE) == -1 && errno != 0)
+		log_debug("store: the writer of %s keeps its priority: %s",
+		          s->dir, strerror(errno));
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		struct store_op *batch = s->w_batch;
@@ -2508,19 +2530,21 @@ static bool store_apply_here(struct store *s)
 	struct store_recent_entry *copies = NULL, **tail = &copies;
 	struct store_op *batch = NULL;
 	uint64_t ckpt_gen = 0, room = 0;
-	bool during = false, fits = false;
+	bool during = false, fits = false, full = false;
 	int status = 0;
 
 	if (s->sync_batch || s->hint_ops_queued > 0)
 		return false;
 	pthread_mutex_lock(&s->mu);
-	if (!s->w_logs && !s->w_failed) {
+	full = s->log_bytes >= s->log_limit;
+	if (!s->w_logs && !s->w_failed && !full) {
 		s->l_logging = true;
 		during = s->w_committing;
 		via.gen = during ? s->l_gen : s->w_gen;
 		ckpt_gen = s->ckpt_gen;
 	}
 	pthread_mutex_unlock(&s->mu);
+	s->log_full_groups += full;
 	if (via.gen == 0)
 		return false;
 	room = s->log_room;
@@ -2959,6 +2983,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	pthread_mutex_unlock(&s->mu);
 	out->commits = s->commits;
 	out->checkpoint_groups = s->checkpoint_groups;
+	out->log_full_groups = s->log_full_groups;
 	out->mutations = s->mutations;
 	out->hints = s->hints;
 	out->hint_writes = s->hint_writes;

@@ -143,6 +143,9 @@ struct store_options {
 	 * checkpoint, in ms (conf: checkpoint_interval_ms); 0 =
 	 * STORE_CHECKPOINT_MS (store.c). */
 	unsigned checkpoint_ms;
+	/* sync = periodic: the most bytes the commit log holds before groups
+	 * wait for the writer to checkpoint; 0 = STORE_LOG_LIMIT (store.c). */
+	uint64_t log_limit;
 	/* Automatic online compaction (store_compact_start): every
 	 * compact_check_ms (0: never) the store compacts itself when its
 	 * database is at least compact_min_bytes, at least compact_ratio
@@ -171,6 +174,8 @@ struct store_stats {
 	uint64_t checkpoints;       /* long transactions committed */
 	uint64_t checkpoint_groups; /* periodic: groups the loop applied while
 	                             * a checkpoint held the writer */
+	uint64_t log_full_groups;   /* periodic: groups left to the writer, the
+	                             * log being at its limit (log_limit) */
 	uint64_t mutations;         /* mutations applied so far */
 	uint64_t hints;             /* hints held now, every target */
 	uint64_t hint_writes;       /* store_hint mutations committed so far */

@@ -3391,6 +3391,56 @@ static void test_loop_groups_then_the_writer(void **state)
 	dvv_free(hinted);
 }
 
+/* Under periodic, once the log holds log_limit bytes not yet
+ * checkpointed the loop leaves its groups to the writer. With a limit of
+ * one byte and no checkpoint due, every group after the first goes
+ * there; the writes are acknowledged and read back all the same, before
+ * and after a restart, and the store counts the groups it left. With the
+ * default limit, as many writes leave none. */
+#define LIMITED_WRITES 20
+
+static void test_log_limit_leaves_groups_to_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = options(f);
+	struct store_stats st;
+	char key[16];
+
+	if (!periodic)
+		skip(); /* every batch group goes to the writer */
+	for (int i = 0; i < LIMITED_WRITES; i++) {
+		snprintf(key, sizeof(key), "d%d", i);
+		put(f, 1, key, key);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.log_full_groups, 0);
+
+	store_close(f->store);
+	f->store = NULL;
+	o.checkpoint_ms = 600000;
+	o.log_limit = 1;
+	assert_int_equal(store_open(&f->store, f->base, f->codec, &o), 0);
+	for (int i = 0; i < LIMITED_WRITES; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		put(f, 1, key, key);
+	}
+	store_get_stats(f->store, &st);
+	assert_int_equal(st.log_full_groups, LIMITED_WRITES - 1);
+	assert_int_equal(st.checkpoints, 0);
+	assert_int_equal(st.commits, LIMITED_WRITES);
+	for (int i = 0; i < LIMITED_WRITES; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_holds(f, 1, key, key);
+	}
+	store_reopen(f);
+	for (int i = 0; i < LIMITED_WRITES; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_holds(f, 1, key, key);
+		snprintf(key, sizeof(key), "d%d", i);
+		assert_holds(f, 1, key, key);
+	}
+}
+
 static void test_checkpoints_under_steady_load(void **state)
 {
 	struct fixture *f = *state;
@@ -3569,6 +3619,8 @@ int main(int argc, char **argv)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_loop_groups_then_the_writer,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_log_limit_leaves_groups_to_the_writer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoints_under_steady_load,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
