@@ -19,7 +19,7 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-[ $# -ge 2 ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d' >&2; exit 2; }
+need_args 2 "$@"
 build_a=$1
 build_b=$2
 turns=${3:-10}

@@ -21,3 +21,11 @@ need_built() {
 		[ -x "$b" ] || { echo "$b not built (run scripts/setup.sh)" >&2; exit 2; }
 	done
 }
+
+# need_args N "$@": exit 2 with the script's header comment, its usage,
+# unless at least N arguments were given.
+need_args() {
+	min=$1
+	shift
+	[ $# -ge "$min" ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d' >&2; exit 2; }
+}
