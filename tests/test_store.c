@@ -4,7 +4,8 @@
  * Each test gets a fresh directory from mkdtemp under $TMPDIR (or /tmp)
  * and removes it afterwards, and an event base with RKV_EV_PRIORITIES
  * priorities that the tests turn by hand (EVLOOP_ONCE) until the expected
- * callbacks have run, with a bound on the turns instead of any sleep.
+ * callbacks have run, with a bound on the time without one instead of
+ * any sleep.
  *
  * Corruption is made the way a disk makes it: with the store closed, the
  * test opens the same LMDB environment with plain mdb_* calls and rewrites
@@ -17,6 +18,7 @@
  * (RKV_TEST_PERIODIC) run sync = periodic, where the loop applies most
  * groups itself. Tests of one path alone say so and skip the other.
  */
+#include "clock.h"
 #include "codec.h"
 #include "commitlog.h"
 #include "dvv.h"
@@ -47,12 +49,15 @@
 /* The argument that makes this program the second opener of a store. */
 #define OPEN_ELSEWHERE "--open-elsewhere"
 
-/* Loop turns allowed for queued mutations to complete: a full queue
- * under periodic is applied in up to STORE_MAX_PENDING / STORE_LOOP_GROUP
- * groups, one a turn, and a turn that runs a timer or the writer's
- * signal runs no group (store.c's commit event has the lowest
- * priority). */
-#define MAX_TURNS (4 * STORE_MAX_PENDING / STORE_LOOP_GROUP)
+/* How long queued mutations may go without a callback before a test
+ * fails: a full queue is one long group when the writer takes it, and a
+ * writer at its lower priority (sync = periodic) on a machine busy with
+ * other tests and the sanitizers takes seconds over it. */
+#define STALL_MS 60000
+/* The loop turns at least this often while a test waits (run_until_done),
+ * so that a callback that never comes fails the test instead of hanging
+ * it. */
+#define TICK_MS 10
 
 struct fixture {
 	char dir[4096];
@@ -172,18 +177,43 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Turn the loop until `calls` callbacks of d[0..n) have run. */
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Turn the loop until the callbacks of d[0..n) have run. Many turns run
+ * none (a timer, the writer's signal, the writer still on a long group),
+ * so the bound is time without a new callback (STALL_MS), not turns. */
 static void run_until_done(struct fixture *f, struct done *d, size_t n)
 {
-	for (int turn = 0; turn < MAX_TURNS; turn++) {
+	const struct timeval every = ms_timeval(TICK_MS);
+	struct event *ev = event_new(f->base, -1, EV_PERSIST, tick, NULL);
+	uint64_t since = monotonic_ms();
+	size_t seen = 0;
+
+	assert_non_null(ev);
+	assert_int_equal(event_add(ev, &every), 0);
+	for (;;) {
 		size_t fired = 0;
 		for (size_t i = 0; i < n; i++)
 			fired += d[i].calls > 0;
 		if (fired == n)
-			return;
+			break;
+		if (fired > seen) {
+			seen = fired;
+			since = monotonic_ms();
+		} else if (monotonic_ms() - since > STALL_MS) {
+			event_free(ev);
+			fail_msg(
+			    "%zu of %zu callbacks ran, then none for %d ms",
+			    fired, n, STALL_MS);
+		}
 		event_base_loop(f->base, EVLOOP_ONCE);
 	}
-	fail_msg("callbacks did not run within %d loop turns", MAX_TURNS);
+	event_free(ev);
 }
 
 /* Run the n mutations of a malloc'ed d to completion, each a success, and
