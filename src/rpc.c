@@ -17,8 +17,8 @@
  *   any state  --error, EOF, timeout, protocol violation--> CLOSED
  *
  * Requests made before READY wait, already framed, in the connection's
- * backlog evbuffer and are moved to the socket in one step when the
- * peer's HELLO arrives. The HELLO is also where a peer of another cluster
+ * backlog evbuffer and go to the socket in one write when the peer's
+ * HELLO has arrived. The HELLO is also where a peer of another cluster
  * is refused: the acceptor closes, the dialler sees the close and fails
  * its requests with RKV_EUNAVAIL (it checks the acceptor's HELLO too).
  *
@@ -29,6 +29,17 @@
  * so it is woken once, when the whole frame is there; the high-watermark
  * (one maximal frame) bounds what a peer can make us buffer. The body is
  * then made contiguous with evbuffer_pullup and handed on in place.
+ *
+ * Writes. Frames go to the connection's backlog first. Once READY, the
+ * backlog is written by rpc_flush_cb, an event that the first frame of a
+ * loop turn activates and that runs after that turn's callbacks: one
+ * writev per connection per turn, with no write interest in epoll. What
+ * the socket does not take moves to the bufferevent, whose write event
+ * (with its write timeout) finishes it; frames queued meanwhile follow
+ * it there, and once it has drained write interest is dropped again
+ * (conn_write_cb). Left to the bufferevent, every burst of frames cost
+ * two epoll_ctl calls and a loop turn before it left (docs/benchmarks.md,
+ * "Internode frames at the end of the turn").
  *
  * Pending calls live in a hash table keyed by request id (ids come from a
  * counter, so a late or forged reply finds nothing and is dropped), each
@@ -61,6 +72,7 @@
 #include <event2/util.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -133,14 +145,17 @@ struct rpc_conn {
 	struct rpc *rpc;
 	struct rpc_peer *peer; /* outbound: what we dialled; inbound: NULL */
 	struct bufferevent *bev;
-	struct evbuffer *backlog; /* outbound: frames queued before READY */
-	struct msg_peer *mpeer;   /* from their HELLO */
-	struct msg_hello hello;   /* theirs */
+	struct evbuffer *backlog;      /* frames not handed to bev yet: before
+	                                * READY, or until rpc_flush_cb */
+	struct msg_peer *mpeer;        /* from their HELLO */
+	struct msg_hello hello;        /* theirs */
 	char remote[RPC_MAX_ADDR + 1]; /* for logs */
 	size_t low_wm;                 /* current read low-watermark */
 	unsigned hold;          /* stack frames using the conn: free later */
 	struct rpc_call *calls; /* awaiting a reply on this connection */
 	struct rpc_conn *hnext;
+	bool flushing;               /* on rpc->flush, output to write */
+	struct rpc_conn *flush_next; /* rpc->flush */
 };
 
 struct rpc_call {
@@ -175,6 +190,8 @@ struct rpc {
 	size_t npending, nconns, npeers;
 	uint64_t next_call_id, next_conn_id;
 	struct rpc_stats stats;
+	struct event *flush_ev; /* rpc_flush_cb, active while flush holds any */
+	struct rpc_conn *flush; /* READY connections with frames to write */
 	bool freeing;
 };
 
@@ -373,6 +390,19 @@ static void conn_destroy(struct rpc_conn *conn)
 	free(conn);
 }
 
+/* Take conn off rpc->flush, if it is there. */
+static void conn_unflush(struct rpc_conn *conn)
+{
+	struct rpc_conn **pp = &conn->rpc->flush;
+
+	if (!conn->flushing)
+		return;
+	while (*pp != conn)
+		pp = &(*pp)->flush_next;
+	*pp = conn->flush_next;
+	conn->flushing = false;
+}
+
 /* Close once, with one log line: out of the tables, calls failed, peer
  * backed off. Freed now, or by the holder that is still using it. */
 static void conn_close(struct rpc_conn *conn, enum log_level level,
@@ -395,6 +425,7 @@ static void conn_close(struct rpc_conn *conn, enum log_level level,
 	          conn->peer != NULL ? "connection to" : "connection from",
 	          conn->remote, rpc_conn_state_names[conn->state], reason);
 	conn->state = RPC_CONN_CLOSED;
+	conn_unflush(conn);
 	*conn_slot(rpc, conn->id) = conn->hnext;
 	rpc->nconns--;
 	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
@@ -421,11 +452,11 @@ static size_t conn_queued(const struct rpc_conn *conn)
 {
 	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
 
-	return conn->backlog != NULL ? n + evbuffer_get_length(conn->backlog)
-	                             : n;
+	return n + evbuffer_get_length(conn->backlog);
 }
 
-/* Frame a body into out (the socket's output or the backlog). */
+/* Frame a body into out (the backlog, or for our HELLO the bufferevent's
+ * output). */
 static int conn_send_to(struct rpc_conn *conn, struct evbuffer *out,
                         uint8_t type, uint64_t id, const void *body, size_t len)
 {
@@ -446,18 +477,76 @@ static int conn_send_to(struct rpc_conn *conn, struct evbuffer *out,
 	return 0;
 }
 
-/* A request or reply: onto the socket once READY, else into the backlog. */
+/* Have a READY connection's backlog written at the end of this loop
+ * turn (see the top). */
+static void conn_flush_later(struct rpc_conn *conn)
+{
+	struct rpc *rpc = conn->rpc;
+
+	if (conn->flushing)
+		return;
+	if (rpc->flush == NULL)
+		event_active(rpc->flush_ev, EV_WRITE, 1);
+	conn->flushing = true;
+	conn->flush_next = rpc->flush;
+	rpc->flush = conn;
+}
+
+/* Write each queued connection's backlog, as much of it as the socket
+ * takes; the bufferevent writes the rest when the socket has room. */
+static void rpc_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc *rpc = arg;
+
+	(void)fd;
+	(void)what;
+	while (rpc->flush != NULL) {
+		struct rpc_conn *conn = rpc->flush;
+		struct evbuffer *out = bufferevent_get_output(conn->bev);
+
+		rpc->flush = conn->flush_next;
+		conn->flushing = false;
+		/* Behind what the bufferevent is still writing, if anything;
+		 * else at once. */
+		if (evbuffer_get_length(out) == 0 &&
+		    evbuffer_write(conn->backlog,
+		                   bufferevent_getfd(conn->bev)) < 0 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_close(conn, LOG_WARN, "writing: %s",
+			           evutil_socket_error_to_string(errno));
+			continue;
+		}
+		if (evbuffer_get_length(conn->backlog) == 0)
+			continue;
+		if (bufferevent_write_buffer(conn->bev, conn->backlog) != 0 ||
+		    bufferevent_enable(conn->bev, EV_WRITE) != 0)
+			conn_close(conn, LOG_ERROR, "out of memory writing");
+	}
+}
+
+/* The bufferevent wrote what rpc_flush_cb left: write interest off. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct rpc_conn *conn = arg;
+
+	if (conn->state == RPC_CONN_READY &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/* A request or reply: into the backlog, written at the end of this loop
+ * turn once READY. */
 static int conn_send(struct rpc_conn *conn, uint8_t type, uint64_t id,
                      const void *body, size_t len)
 {
-	struct evbuffer *out = conn->state == RPC_CONN_READY
-	                           ? bufferevent_get_output(conn->bev)
-	                           : conn->backlog;
+	int rc = conn_send_to(conn, conn->backlog, type, id, body, len);
 
-	return conn_send_to(conn, out, type, id, body, len);
+	if (rc == 0 && conn->state == RPC_CONN_READY)
+		conn_flush_later(conn);
+	return rc;
 }
 
-/* Our HELLO goes straight to the socket, ahead of the backlog. */
+/* Our HELLO goes straight to the bufferevent, ahead of the backlog. */
 static int conn_send_hello(struct rpc_conn *conn)
 {
 	return conn_send_to(conn, bufferevent_get_output(conn->bev), MSG_HELLO,
@@ -481,16 +570,17 @@ static void conn_ready(struct rpc_conn *conn)
 
 	conn->state = RPC_CONN_READY;
 	/* Idle is fine on a persistent connection; output that does not
-	 * drain is not. */
+	 * drain is not. From now on the backlog leaves through
+	 * rpc_flush_cb, after our HELLO if that is still being written. */
 	conn_set_timeouts(conn, 0, RPC_WRITE_TIMEOUT_MS);
+	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+		bufferevent_disable(conn->bev, EV_WRITE);
+	conn_flush_later(conn);
 	log_info("rpc: connection %s %s (node %s) ready",
 	         conn->peer != NULL ? "to" : "from", conn->remote,
 	         rpc_printable(conn->hello.name, name, sizeof(name)));
-	if (conn->peer == NULL)
-		return;
-	conn->peer->failures = 0;
-	if (bufferevent_write_buffer(conn->bev, conn->backlog) != 0)
-		conn_close(conn, LOG_ERROR, "out of memory flushing requests");
+	if (conn->peer != NULL)
+		conn->peer->failures = 0;
 }
 
 static void conn_on_hello(struct rpc_conn *conn, const void *body, size_t len)
@@ -710,7 +800,7 @@ static struct rpc_conn *conn_new(struct rpc *rpc, struct bufferevent *bev,
 	conn = calloc(1, sizeof(*conn));
 	if (conn == NULL)
 		return NULL;
-	if (peer != NULL && (conn->backlog = evbuffer_new()) == NULL) {
+	if ((conn->backlog = evbuffer_new()) == NULL) {
 		free(conn);
 		return NULL;
 	}
@@ -724,7 +814,8 @@ static struct rpc_conn *conn_new(struct rpc *rpc, struct bufferevent *bev,
 	rpc->nconns++;
 	conn->low_wm = 1; /* differs from 0: conn_want sets the marks */
 	conn_want(conn, 0);
-	bufferevent_setcb(bev, conn_read_cb, NULL, conn_on_event, conn);
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_on_event,
+	                  conn);
 	return conn;
 }
 
@@ -883,7 +974,9 @@ int rpc_new(struct rpc **out, struct event_base *base,
 	rpc->calls = calloc((size_t)1 << RPC_CALL_BITS, sizeof(*rpc->calls));
 	rpc->conns = calloc((size_t)1 << RPC_CONN_BITS, sizeof(*rpc->conns));
 	rpc->peers = calloc((size_t)1 << RPC_PEER_BITS, sizeof(*rpc->peers));
-	if (rpc->calls == NULL || rpc->conns == NULL || rpc->peers == NULL)
+	rpc->flush_ev = event_new(base, -1, 0, rpc_flush_cb, rpc);
+	if (rpc->calls == NULL || rpc->conns == NULL || rpc->peers == NULL ||
+	    rpc->flush_ev == NULL)
 		goto fail;
 	rc = rpc_listen(rpc, opts->listen_addr);
 	if (rc != 0)
@@ -936,6 +1029,8 @@ void rpc_free(struct rpc *rpc)
 			rpc->peers[b] = next;
 		}
 	}
+	if (rpc->flush_ev != NULL)
+		event_free(rpc->flush_ev);
 	free(rpc->calls);
 	free(rpc->conns);
 	free(rpc->peers);

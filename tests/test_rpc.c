@@ -7,7 +7,8 @@
  * sockets writing bytes by hand, watched by the same loop until the node
  * closes them, while a well-behaved node keeps calling in the same run.
  *
- * What is checked: many concurrent requests answered out of order; a
+ * What is checked: many concurrent requests answered out of order; more
+ * output than the socket takes at once; a
  * dead address failing fast; a request nobody answers timing out, and its
  * late answer dropped; a peer of another cluster refused, with a log line
  * on the refusing side; malformed, truncated, oversize, unknown-type and
@@ -43,7 +44,10 @@
 
 #define DEADLINE_MS 5000
 #define MANY        200
-#define MAX_HELD    256
+/* Calls of MSG_MAX_KEY-byte keys: 16 MiB, more than a loopback socket
+ * takes at once. */
+#define BIG_CALLS 256
+#define MAX_HELD  256
 
 /* --- fixture: one event base, one codec ----------------------------------- */
 
@@ -307,6 +311,55 @@ static void test_many_out_of_order(void **state)
 	assert_int_equal(node_stats(&s).frames_in, MANY + 1);
 	node_stop(&c);
 	node_stop(&s);
+}
+
+/* More than the socket takes at once: what it leaves waits in the
+ * bufferevent, later frames queue behind it, and every reply comes back
+ * on the one connection; calls made once it has drained go out too. */
+static void test_output_larger_than_the_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct node s, c;
+	struct result *r = calloc(BIG_CALLS + MANY, sizeof(*r));
+	struct results rs = {.r = r, .n = BIG_CALLS};
+	uint8_t *key = malloc(MSG_MAX_KEY);
+
+	assert_non_null(r);
+	assert_non_null(key);
+	memset(key, 'k', MSG_MAX_KEY);
+	node_start(fx, &s, "ringkv", NODE_ECHO);
+	node_start(fx, &c, "ringkv", NODE_ECHO);
+	/* The connection first, so that the frames below go out at once. */
+	call_fetch(&c, s.addr, 0, DEADLINE_MS, &r[0]);
+	assert_true(run_until(fx, result_done, &r[0], DEADLINE_MS));
+	for (uint32_t i = 1; i < BIG_CALLS; i++) {
+		struct msg_fetch f = {
+		    .partition = i, .key = key, .klen = MSG_MAX_KEY};
+		uint8_t *body = NULL;
+		size_t len = 0;
+		r[i].fx = fx;
+		assert_int_equal(msg_encode_fetch(fx->mc, &f, &body, &len), 0);
+		assert_int_equal(rpc_call(c.rpc, s.addr, MSG_FETCH, body, len,
+		                          DEADLINE_MS, result_cb, &r[i]),
+		                 0);
+		free(body);
+	}
+	assert_true(run_until(fx, results_done, &rs, DEADLINE_MS));
+	for (uint32_t i = BIG_CALLS; i < BIG_CALLS + MANY; i++)
+		call_fetch(&c, s.addr, i, DEADLINE_MS, &r[i]);
+	rs.n = BIG_CALLS + MANY;
+	assert_true(run_until(fx, results_done, &rs, DEADLINE_MS));
+	for (uint32_t i = 0; i < BIG_CALLS + MANY; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, 0);
+		assert_int_equal(r[i].needed, i);
+	}
+	assert_int_equal(node_stats(&c).conns_open, 1);
+	assert_int_equal(node_stats(&s).frames_in, BIG_CALLS + MANY + 1);
+	node_stop(&c);
+	node_stop(&s);
+	free(key);
+	free(r);
 }
 
 /* A port nobody listens on fails fast, and the next call, during the
@@ -958,6 +1011,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_many_out_of_order, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_output_larger_than_the_socket,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout_and_late_reply, setup,
 	                                    teardown),
