@@ -246,17 +246,16 @@ int clog_write(struct clog *l)
 	return clog_put_block(l, false);
 }
 
-int clog_reset(struct clog *l)
+int clog_restart(struct clog *l)
 {
 	static const uint8_t zeros[CLOG_FRAME];
 
 	if (l->count > 0) {
 		l->size = 0;
 		l->pass = clog_new_pass();
-		return clog_put_block(l, true);
+		return clog_put_block(l, false);
 	}
-	if (clog_pwrite_all(l->fd, zeros, sizeof(zeros), 0) != 0 ||
-	    fdatasync(l->fd) != 0) {
+	if (clog_pwrite_all(l->fd, zeros, sizeof(zeros), 0) != 0) {
 		log_error("commitlog: cannot empty %s: %s", l->path,
 		          strerror(errno));
 		return RKV_EIO;
@@ -264,6 +263,13 @@ int clog_reset(struct clog *l)
 	l->size = 0;
 	l->pass = clog_new_pass();
 	return 0;
+}
+
+int clog_reset(struct clog *l)
+{
+	int rc = clog_restart(l);
+
+	return rc == 0 ? clog_flush(l) : rc;
 }
 
 /* One LogWrite at *p. */

@@ -122,6 +122,13 @@ void clog_drop(struct clog *l);
  * gone). */
 int clog_reset(struct clog *l);
 
+/* clog_restart -- clog_reset without the flush, for a caller that has
+ * more to do first: until clog_flush returns 0, a machine crash can leave
+ * the old pass in place, to be applied again at the next start, so flush
+ * before LMDB commits anything this log does not hold. 0 or RKV_EIO, as
+ * clog_reset. */
+int clog_restart(struct clog *l);
+
 /* What clog_replay hands over: one write, pointing into the read file. */
 typedef int clog_replay_fn(void *arg, enum clog_db db, const uint8_t *key,
                            size_t klen, const uint8_t *rec, size_t rlen);

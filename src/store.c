@@ -2204,6 +2204,7 @@ static void store_checkpoint(struct store *s)
 {
 	struct store_recent_entry *pending = NULL, *carry = NULL;
 	struct timespec began;
+	bool restarted = false;
 	int rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &began);
@@ -2246,18 +2247,31 @@ static void store_checkpoint(struct store *s)
 	/* LMDB has every group: the table may drop them even if the log
 	 * cannot be emptied, but a log that still holds them must not take
 	 * the next groups. */
-	if (rc != 0 || clog_reset(&s->clog) != 0) {
+	restarted = rc == 0 && clog_restart(&s->clog) == 0;
+	if (!restarted) {
 		clog_drop(&s->clog);
 		store_refuse_writes(s);
 	}
 	store_checkpointed(s, &began);
+	/* The loop's groups go on into the new pass while its first block is
+	 * flushed, which takes milliseconds they would otherwise wait for.
+	 * Nothing of the writer's comes before the flush, so LMDB commits
+	 * nothing the log does not hold before it (clog_restart). */
+	store_log_give(s);
+	if (restarted && clog_flush(&s->clog) != 0)
+		store_refuse_writes(s);
 	/* Before any group: the next checkpoint takes them into LMDB. On
 	 * failure the log's pass, which opens with these records, rebuilds
 	 * the transaction. */
-	if (carry != NULL && store_records_put(s, carry) != 0)
+	if (carry != NULL && store_records_put(s, carry) != 0) {
+		store_log_take(s);
 		store_rebuild(s);
-	else if (carry != NULL)
+		store_log_give(s);
+	} else if (carry != NULL) {
 		store_count_keys(s);
+	}
+	store_recent_list_free(carry);
+	return;
 out:
 	store_log_give(s);
 	store_recent_list_free(carry);
