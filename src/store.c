@@ -2102,6 +2102,15 @@ static void store_rebuild(struct store *s)
 	store_checkpointed(s, &began);
 }
 
+/* store_rebuild where the writer does not hold the log: take it from the
+ * loop for the rebuild and give it back. */
+static void store_rebuild_taking_log(struct store *s)
+{
+	store_log_take(s);
+	store_rebuild(s);
+	store_log_give(s);
+}
+
 /* Publish the objects in the long transaction (writer thread, between
  * groups, mu not held): every acknowledged group's, which the loop's read
  * transactions do not see before a checkpoint. Unknown when there is no
@@ -2182,11 +2191,8 @@ static void store_pending_put(struct store *s)
 	pending = store_pending_take(s);
 	s->w_replaying = true;
 	pthread_mutex_unlock(&s->mu);
-	if (store_records_put(s, pending) != 0) {
-		store_log_take(s);
-		store_rebuild(s);
-		store_log_give(s);
-	}
+	if (store_records_put(s, pending) != 0)
+		store_rebuild_taking_log(s);
 	store_recent_list_free(pending);
 	store_count_keys(s);
 	pthread_mutex_lock(&s->mu);
@@ -2235,7 +2241,9 @@ static void store_checkpoint(struct store *s)
 		/* The log holds the loop's groups after the transaction's:
 		 * the rebuild applies them too. */
 		store_rebuild(s);
-		goto out;
+		store_log_give(s);
+		store_recent_list_free(carry);
+		return;
 	}
 	s->log_room = 0;
 	for (const struct store_recent_entry *e = carry; e != NULL && rc == 0;
@@ -2263,17 +2271,10 @@ static void store_checkpoint(struct store *s)
 	/* Before any group: the next checkpoint takes them into LMDB. On
 	 * failure the log's pass, which opens with these records, rebuilds
 	 * the transaction. */
-	if (carry != NULL && store_records_put(s, carry) != 0) {
-		store_log_take(s);
-		store_rebuild(s);
-		store_log_give(s);
-	} else if (carry != NULL) {
+	if (carry != NULL && store_records_put(s, carry) != 0)
+		store_rebuild_taking_log(s);
+	else if (carry != NULL)
 		store_count_keys(s);
-	}
-	store_recent_list_free(carry);
-	return;
-out:
-	store_log_give(s);
 	store_recent_list_free(carry);
 }
 
@@ -2305,9 +2306,7 @@ static int store_write_logged(struct store *s, struct store_op *batch)
 		return 0;
 	if (lmdb_rc != 0)
 		store_lmdb_fail(s, "a group commit", lmdb_rc);
-	store_log_take(s);
-	store_rebuild(s);
-	store_log_give(s);
+	store_rebuild_taking_log(s);
 	return RKV_EIO;
 }
 
